@@ -1,0 +1,22 @@
+// The `exaone` command line. Each group of subcommands lives in its own cmd_*.cpp and is
+// registered here; callbacks throw exaone::Error for bad input (printed, exit code 2).
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace exaone::cli {
+
+int main(int argc, char** argv);
+
+void register_model_commands(CLI::App& app);      // run, chat, logits, info      (cmd_model.cpp)
+void register_tokenizer_commands(CLI::App& app);  // tokenize, detokenize         (cmd_tokenizer.cpp)
+void register_template_commands(CLI::App& app);   // template                     (cmd_template.cpp)
+void register_comply_commands(CLI::App& app);     // comply scan ...              (cmd_comply.cpp)
+
+// Shared helpers for commands.
+std::vector<int> parse_id_list(const std::string& text);  // "1,2,3" -> {1,2,3}; Error on junk
+// Adds `-m,--model` (defaulting to the bundled model) to a subcommand.
+void add_model_option(CLI::App* cmd, std::string& model);
+
+}  // namespace exaone::cli
