@@ -1,7 +1,142 @@
+// Model commands: logits, info (and run/chat, which need the tokenizer and chat format).
+#include <cstdio>
+#include <iostream>
+
 #include "cli/cli.h"
+#include "cli/generation_commands.h"
+#include "models/model.h"
+#include "util/error.h"
+#include "util/json_file.h"
 
 namespace exaone::cli {
 
-void register_model_commands(CLI::App& app) { (void)app; }
+namespace {
+
+void cmd_logits(const std::string& model_path, const std::string& ids_text, bool all_positions) {
+  std::vector<int> ids = parse_id_list(ids_text);
+  auto model = load_model(model_path);
+  const auto& c = model->config();
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] >= c.vocab_size)
+      fail("--ids: token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+           " is out of range (vocab_size " + std::to_string(c.vocab_size) + ")");
+  if (static_cast<int64_t>(ids.size()) > c.max_position)
+    fail("--ids: " + std::to_string(ids.size()) + " tokens exceed the context length " + std::to_string(c.max_position));
+  std::vector<int32_t> toks(ids.begin(), ids.end());
+  auto cache = model->new_cache(static_cast<int64_t>(toks.size()));
+  std::vector<float> logits;
+  SequenceChunk chunk{toks, cache.get(), all_positions};
+  model->forward({&chunk, 1}, logits);
+  // Hand-written JSON: 9 significant digits round-trip a float32.
+  std::string out = "{\"ids\": [";
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? ", " : "") + std::to_string(ids[i]);
+  out += "], \"logits\": [";
+  const int64_t rows = static_cast<int64_t>(logits.size()) / c.vocab_size;
+  char buf[32];
+  for (int64_t r = 0; r < rows; ++r) {
+    out += r ? ", [" : "[";
+    for (int64_t v = 0; v < c.vocab_size; ++v) {
+      std::snprintf(buf, sizeof buf, "%s%.9g", v ? ", " : "", logits[r * c.vocab_size + v]);
+      out += buf;
+    }
+    out += "]";
+  }
+  out += "]}\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+void cmd_info(const std::string& model_path, int64_t context, bool as_json) {
+  auto model = load_model(model_path);
+  const ModelConfig& c = model->config();
+  if (context <= 0) context = c.max_position;
+  const size_t weights = model->weights().total_bytes();
+  const size_t kv = KVCache::bytes_for_context(c, context);
+  json layers = json::array();
+  for (int64_t l = 0; l < c.n_layers; ++l)
+    layers.push_back({{"index", l}, {"attention", c.layer_sliding[l] ? "sliding" : "global"},
+                      {"position", c.layer_rope[l] ? "rope" : "nope"}});
+  json eos = json::array();
+  for (auto e : c.eos_ids) eos.push_back(e);
+  json info = {{"architecture", family_name(c.family)},
+               {"model_type", c.model_type},
+               {"parameters", model->parameter_count()},
+               {"weight_dtype", model->weight_dtype_summary()},
+               {"hidden_size", c.hidden},
+               {"layers", c.n_layers},
+               {"heads", c.n_heads},
+               {"kv_heads", c.n_kv_heads},
+               {"head_dim", c.head_dim},
+               {"intermediate_size", c.intermediate},
+               {"vocab_size", c.vocab_size},
+               {"max_position_embeddings", c.max_position},
+               {"sliding_window", c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr)},
+               {"rope", {{"type", c.rope.type}, {"theta", c.rope.theta}, {"factor", c.rope.factor}}},
+               {"tied_embeddings", c.tie_embeddings},
+               {"eos_token_ids", eos},
+               {"layer_layout", layers},
+               {"memory",
+                {{"context", context},
+                 {"weights_bytes", weights},
+                 {"kv_cache_bytes", kv},
+                 {"total_bytes", weights + kv}}}};
+  if (as_json) {
+    std::cout << info.dump(2) << "\n";
+    return;
+  }
+  std::cout << "architecture     " << family_name(c.family) << " (" << c.model_type << ")\n"
+            << "parameters       " << model->parameter_count() << "\n"
+            << "weights          " << model->weight_dtype_summary() << ", " << human_bytes(double(weights)) << "\n"
+            << "shape            hidden " << c.hidden << ", layers " << c.n_layers << ", heads " << c.n_heads << "/"
+            << c.n_kv_heads << " kv, head_dim " << c.head_dim << ", ffn " << c.intermediate << ", vocab "
+            << c.vocab_size << "\n"
+            << "context          " << c.max_position << " positions";
+  if (c.sliding_window > 0) std::cout << ", sliding window " << c.sliding_window;
+  std::cout << "\nrope             " << c.rope.type << ", theta " << c.rope.theta;
+  if (c.rope.type != "default") std::cout << ", factor " << c.rope.factor;
+  std::cout << "\nlayers          ";
+  for (int64_t l = 0; l < c.n_layers; ++l)
+    std::cout << " " << l << ":" << (c.layer_sliding[l] ? "sliding" : "global") << "/"
+              << (c.layer_rope[l] ? "rope" : "nope");
+  std::cout << "\nmemory           weights " << human_bytes(double(weights)) << " + KV cache "
+            << human_bytes(double(kv)) << " (float32, " << context << " positions) = "
+            << human_bytes(double(weights + kv)) << "\n";
+}
+
+}  // namespace
+
+void register_model_commands(CLI::App& app) {
+  {
+    auto* cmd = app.add_subcommand("logits", "print the logits of a token sequence as JSON (no BOS added)");
+    static std::string model, ids;
+    static bool all = false;
+    add_model_option(cmd, model);
+    cmd->add_option("--ids", ids, "comma-separated token ids")->required();
+    cmd->add_flag("--all-positions", all, "logits for every position, not only the last");
+    cmd->callback([] { cmd_logits(model, ids, all); });
+  }
+  {
+    auto* cmd = app.add_subcommand("info", "architecture, layer layout, parameters and memory of a model");
+    static std::string model;
+    static int64_t context = 0;
+    static bool as_json = false;
+    add_model_option(cmd, model);
+    cmd->add_option("-c,--ctx", context, "context length for the memory estimate (default: the model's)");
+    cmd->add_flag("--json", as_json, "machine-readable output");
+    cmd->callback([] { cmd_info(model, context, as_json); });
+  }
+  register_generation_commands(app);
+}
 
 }  // namespace exaone::cli

@@ -6,17 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "util/dtype.h"
+
 namespace exaone {
-
-// Storage types. Block-quantised types use llama.cpp's block layouts (issue: GGUF interop).
-enum class DType { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K };
-
-const char* dtype_name(DType t);
-// Elements per block and bytes per block (1 and the element size for plain types).
-int64_t dtype_block_elems(DType t);
-int64_t dtype_block_bytes(DType t);
-// Bytes needed for `n` elements (n must be a multiple of the block size).
-size_t dtype_bytes_for(DType t, int64_t n);
 
 struct TensorView {
   std::string name;             // Hugging Face name (loaders map other spellings to it)

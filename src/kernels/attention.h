@@ -1,0 +1,32 @@
+// Causal (optionally sliding-window) grouped-query attention over a sequence's cached past
+// plus the chunk being processed now, with an online softmax: no T×T score matrix is built.
+#pragma once
+#include <cstdint>
+
+namespace exaone {
+
+// Keys/values of positions before the current chunk, as a KV cache layer stores them:
+// row for position p sits at slot p (linear) or p % capacity (ring buffer of a sliding layer).
+struct PastKV {
+  const float* k = nullptr;  // [slots, n_kv_heads * head_dim]
+  const float* v = nullptr;
+  int64_t n_past = 0;        // positions 0..n_past-1 were processed
+  int64_t ring = 0;          // 0: linear storage; else ring capacity (holds the last `ring` positions)
+};
+
+struct AttentionShape {
+  int64_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int64_t window = 0;  // 0: full causal; else key k visible to query q iff q - window < k <= q
+  float scale = 1.0f;
+};
+
+// q: [T, n_heads, head_dim] for positions past.n_past .. past.n_past+T-1;
+// k_cur/v_cur: [T, n_kv_heads, head_dim] of the same positions; out: [T, n_heads, head_dim].
+void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T, const PastKV& past,
+               const AttentionShape& s, float* out);
+
+// Plain reference: materialises scores, double precision softmax.
+void attention_reference(const float* q, const float* k_cur, const float* v_cur, int64_t T, const PastKV& past,
+                         const AttentionShape& s, float* out);
+
+}  // namespace exaone

@@ -1,0 +1,56 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <vector>
+
+namespace exaone {
+
+void rmsnorm(const float* x, const float* w, float eps, int64_t rows, int64_t dim, float* out) {
+#pragma omp parallel for schedule(static) if (rows > 4)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * dim;
+    float* o = out + r * dim;
+    double ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float inv = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(dim)) + eps);
+    // HF order: normalise in float32, (cast to the activation dtype), then scale by weight.
+    for (int64_t i = 0; i < dim; ++i) o[i] = (xr[i] * inv) * w[i];
+  }
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void rope_neox(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+               const float* inv_freq) {
+  const int64_t half = head_dim / 2;
+#pragma omp parallel for schedule(static) if (T > 1)
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<float> cs(half), sn(half);
+    const float pos = static_cast<float>(positions[t]);
+    for (int64_t j = 0; j < half; ++j) {
+      const float angle = pos * inv_freq[j];  // float32 product, as HF computes freqs
+      cs[j] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sn[j] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + (t * n_heads + h) * head_dim;
+      for (int64_t j = 0; j < half; ++j) {
+        const float a = v[j], b = v[j + half];
+        v[j] = a * cs[j] - b * sn[j];
+        v[j + half] = b * cs[j] + a * sn[j];
+      }
+    }
+  }
+}
+
+}  // namespace exaone

@@ -1,0 +1,32 @@
+// The set of named weight tensors of one checkpoint, whatever file format they came from.
+// Files stay memory-mapped for the store's lifetime; TensorViews point into them.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loaders/tensor.h"
+#include "util/mapped_file.h"
+
+namespace exaone {
+
+class WeightStore {
+ public:
+  // Keeps a mapping alive and returns it (loaders add their tensors afterwards).
+  const MappedFile& add_file(MappedFile file);
+  // Adds a tensor; a second tensor with the same name is an error naming both files.
+  void add(TensorView t);
+
+  const TensorView* find(const std::string& name) const;
+  // The tensor `name` with exactly `shape`; otherwise an Error naming tensor, file and shapes.
+  const TensorView& require(const std::string& name, const std::vector<int64_t>& shape) const;
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  size_t total_bytes() const;
+
+ private:
+  std::vector<std::unique_ptr<MappedFile>> files_;
+  std::map<std::string, TensorView> tensors_;
+};
+
+}  // namespace exaone

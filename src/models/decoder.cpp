@@ -1,0 +1,150 @@
+#include "models/decoder.h"
+
+#include <cmath>
+#include <set>
+
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+#include "util/error.h"
+
+namespace exaone {
+
+MatrixRef matrix(const TensorView& t) {
+  if (t.shape.size() != 2) fail(t.file + ": tensor '" + t.name + "' is not a matrix: shape " + t.shape_str());
+  return MatrixRef{t.dtype, t.data, t.shape[0], t.shape[1]};
+}
+
+std::vector<float> widen_vector(const TensorView& t) {
+  MatrixRef m{t.dtype, t.data, 1, t.numel()};
+  std::vector<float> out(t.numel());
+  dequantize_row(m, 0, out.data());
+  return out;
+}
+
+std::string Model::weight_dtype_summary() const {
+  std::set<std::string> kinds;
+  for (const auto& [name, t] : weights_->tensors())
+    if (t.shape.size() == 2) kinds.insert(dtype_name(t.dtype));
+  std::string s;
+  for (const auto& k : kinds) s += (s.empty() ? "" : "+") + k;
+  return s;
+}
+
+DecoderModel::DecoderModel(ModelConfig cfg, std::unique_ptr<WeightStore> store, DecoderWeights w) : w_(std::move(w)) {
+  cfg_ = std::move(cfg);
+  weights_ = std::move(store);
+  inv_freq_ = rope_inv_freq(cfg_.rope, cfg_.head_dim);
+}
+
+int64_t DecoderModel::parameter_count() const {
+  std::set<const void*> seen;  // tied matrices count once
+  int64_t n = 0;
+  auto add = [&](const MatrixRef& m) {
+    if (seen.insert(m.data).second) n += m.rows * m.cols;
+  };
+  add(w_.embed);
+  add(w_.lm_head);
+  n += static_cast<int64_t>(w_.final_norm.size());
+  for (const auto& L : w_.layers) {
+    for (const MatrixRef* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) add(*m);
+    n += static_cast<int64_t>(L.attn_pre_norm.size() + L.attn_post_norm.size() + L.mlp_pre_norm.size() +
+                              L.mlp_post_norm.size() + L.q_norm.size() + L.k_norm.size());
+  }
+  return n;
+}
+
+void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<float>& logits) {
+  const ModelConfig& c = cfg_;
+  const int64_t H = c.hidden, hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate;
+
+  // Flatten the batch: token rows of all sequences one after another.
+  int64_t N = 0, out_rows = 0;
+  for (const auto& s : batch) {
+    if (!s.cache) fail("forward: sequence without a KV cache");
+    if (s.tokens.empty()) fail("forward: empty sequence chunk");
+    if (s.cache->n_past() + static_cast<int64_t>(s.tokens.size()) > s.cache->max_context())
+      fail("context length " + std::to_string(s.cache->max_context()) + " reached");
+    N += static_cast<int64_t>(s.tokens.size());
+    out_rows += s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
+  }
+  std::vector<int32_t> pos(N);
+  std::vector<float> x(N * H), h(N * H), q(N * qd), k(N * kvd), v(N * kvd), att(N * qd), o(N * H);
+  std::vector<float> gate(N * I), up(N * I);
+  {
+    int64_t r = 0;
+    for (const auto& s : batch) {
+      for (size_t i = 0; i < s.tokens.size(); ++i, ++r) {
+        const int32_t id = s.tokens[i];
+        if (id < 0 || id >= c.vocab_size)
+          fail("token id " + std::to_string(id) + " at position " + std::to_string(i) + " is out of range (vocab_size " +
+               std::to_string(c.vocab_size) + ")");
+        dequantize_row(w_.embed, id, x.data() + r * H);
+        pos[r] = static_cast<int32_t>(s.cache->n_past() + static_cast<int64_t>(i));
+      }
+    }
+  }
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const DecoderLayerWeights& L = w_.layers[l];
+    // ---- attention block ----
+    const float* a_in = x.data();
+    if (!L.attn_pre_norm.empty()) {
+      rmsnorm(x.data(), L.attn_pre_norm.data(), static_cast<float>(c.rms_eps), N, H, h.data());
+      a_in = h.data();
+    }
+    matmul(a_in, N, L.wq, q.data());
+    matmul(a_in, N, L.wk, k.data());
+    matmul(a_in, N, L.wv, v.data());
+    if (!L.q_norm.empty()) rmsnorm(q.data(), L.q_norm.data(), static_cast<float>(c.rms_eps), N * c.n_heads, hd, q.data());
+    if (!L.k_norm.empty())
+      rmsnorm(k.data(), L.k_norm.data(), static_cast<float>(c.rms_eps), N * c.n_kv_heads, hd, k.data());
+    if (c.layer_rope[l]) {
+      rope_neox(q.data(), N, c.n_heads, hd, pos.data(), inv_freq_.data());
+      rope_neox(k.data(), N, c.n_kv_heads, hd, pos.data(), inv_freq_.data());
+    }
+    AttentionShape shape{c.n_heads, c.n_kv_heads, hd, c.layer_sliding[l] ? c.sliding_window : 0, scale};
+    int64_t r = 0;
+    for (const auto& s : batch) {
+      const int64_t T = static_cast<int64_t>(s.tokens.size());
+      attention(q.data() + r * qd, k.data() + r * kvd, v.data() + r * kvd, T, s.cache->past(l), shape,
+                att.data() + r * qd);
+      s.cache->store(l, k.data() + r * kvd, v.data() + r * kvd, T);
+      r += T;
+    }
+    matmul(att.data(), N, L.wo, o.data());
+    if (!L.attn_post_norm.empty()) rmsnorm(o.data(), L.attn_post_norm.data(), static_cast<float>(c.rms_eps), N, H, o.data());
+    add_inplace(x.data(), o.data(), N * H);
+    // ---- MLP block ----
+    const float* m_in = x.data();
+    if (!L.mlp_pre_norm.empty()) {
+      rmsnorm(x.data(), L.mlp_pre_norm.data(), static_cast<float>(c.rms_eps), N, H, h.data());
+      m_in = h.data();
+    }
+    matmul(m_in, N, L.w_gate, gate.data());
+    matmul(m_in, N, L.w_up, up.data());
+    silu_mul(gate.data(), up.data(), N * I);
+    matmul(gate.data(), N, L.w_down, o.data());
+    if (!L.mlp_post_norm.empty()) rmsnorm(o.data(), L.mlp_post_norm.data(), static_cast<float>(c.rms_eps), N, H, o.data());
+    add_inplace(x.data(), o.data(), N * H);
+  }
+  for (const auto& s : batch) s.cache->advance(static_cast<int64_t>(s.tokens.size()));
+
+  // Only the rows whose logits were asked for go through the final norm and the head.
+  std::vector<float> sel(out_rows * H);
+  {
+    int64_t r = 0, o_r = 0;
+    for (const auto& s : batch) {
+      const int64_t T = static_cast<int64_t>(s.tokens.size());
+      const int64_t first = s.all_logits ? 0 : T - 1;
+      for (int64_t t = first; t < T; ++t, ++o_r)
+        std::copy_n(x.data() + (r + t) * H, H, sel.data() + o_r * H);
+      r += T;
+    }
+  }
+  rmsnorm(sel.data(), w_.final_norm.data(), static_cast<float>(c.rms_eps), out_rows, H, sel.data());
+  logits.resize(static_cast<size_t>(out_rows * c.vocab_size));
+  matmul(sel.data(), out_rows, w_.lm_head, logits.data());
+}
+
+}  // namespace exaone

@@ -1,0 +1,28 @@
+// One entry per model family. Adding a family = a new file defining its FamilyInfo plus one
+// line in the list in model.cpp.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "models/decoder.h"
+#include "util/json_file.h"
+
+namespace exaone {
+
+struct FamilyInfo {
+  Family family;
+  std::vector<std::string> model_types;    // config.json "model_type"
+  std::vector<std::string> architectures;  // config.json "architectures"
+  // Parses the family's config.json spelling; `where` names the file for messages.
+  ModelConfig (*parse_config)(const json& j, const std::string& where);
+  // Finds and shape-checks every tensor the family needs.
+  DecoderWeights (*bind_weights)(const ModelConfig& c, const WeightStore& s);
+};
+
+const FamilyInfo& exaone4_family();
+const FamilyInfo& exaone3_family();
+
+// Output matrix: lm_head.weight unless tied or absent (then the embedding).
+MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixRef& embed);
+
+}  // namespace exaone

@@ -1,0 +1,43 @@
+// Per-sequence key/value cache. Global layers grow with the context; sliding-window layers
+// keep a ring buffer of exactly `sliding_window` positions, so their memory stops growing at
+// the window. One KVCache per sequence: the server batches many of them.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "models/config.h"
+
+namespace exaone {
+
+class KVCache {
+ public:
+  KVCache(const ModelConfig& cfg, int64_t max_context);
+
+  int64_t n_past() const { return n_past_; }
+  int64_t max_context() const { return max_context_; }
+  PastKV past(int64_t layer) const;
+  // Stores K/V rows of positions n_past()..n_past()+T-1 for one layer (call for every layer,
+  // then advance(T) once).
+  void store(int64_t layer, const float* k, const float* v, int64_t T);
+  void advance(int64_t T) { n_past_ += T; }
+  // Forgets positions >= n. Returns false (and changes nothing) when a sliding layer has
+  // already overwritten positions that the next token would need; the caller then clears.
+  bool truncate(int64_t n);
+  void clear() { n_past_ = 0; }
+  size_t bytes_allocated() const;
+  // Bytes a cache holding `context` positions needs (for `exaone info`).
+  static size_t bytes_for_context(const ModelConfig& cfg, int64_t context);
+
+ private:
+  struct Layer {
+    int64_t ring = 0;  // 0: linear
+    std::vector<float> k, v;
+  };
+  int64_t kv_dim_;
+  int64_t max_context_;
+  int64_t n_past_ = 0;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace exaone

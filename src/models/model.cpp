@@ -1,0 +1,78 @@
+#include "models/model.h"
+
+#include <filesystem>
+
+#include "loaders/safetensors.h"
+#include "models/family.h"
+#include "util/error.h"
+#include "util/paths.h"
+
+namespace exaone {
+
+namespace {
+
+const std::vector<const FamilyInfo*>& families() {
+  static const std::vector<const FamilyInfo*> all{&exaone4_family(), &exaone3_family()};
+  return all;
+}
+
+const FamilyInfo& pick_family(const json& j, const std::string& where) {
+  if (!j.is_object()) fail(where + ": expected a JSON object");
+  auto mt = opt_string(j, "model_type", where);
+  std::vector<std::string> archs;
+  if (auto a = j.find("architectures"); a != j.end() && a->is_array())
+    for (const auto& e : *a)
+      if (e.is_string()) archs.push_back(e.get<std::string>());
+  for (const FamilyInfo* f : families()) {
+    for (const auto& t : f->model_types)
+      if (mt && *mt == t) return *f;
+    for (const auto& a : f->architectures)
+      for (const auto& b : archs)
+        if (a == b) return *f;
+  }
+  std::string got = mt ? "model_type '" + *mt + "'" : "no model_type";
+  if (!archs.empty()) got += ", architectures '" + archs.front() + "'";
+  fail(where + ": unknown architecture (" + got + "); supported: exaone4 (EXAONE 4.0), exaone (EXAONE 3.x)");
+}
+
+std::string config_dir(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return path;
+  if (fs::is_regular_file(path, ec)) return fs::path(path).parent_path().string();
+  fail(path + ": no such file or folder");
+}
+
+}  // namespace
+
+MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixRef& embed) {
+  if (c.tie_embeddings) return embed;
+  const TensorView* head = s.find("lm_head.weight");
+  if (!head) return embed;  // absent head: tied, as HF and llama.cpp do
+  return matrix(s.require("lm_head.weight", {c.vocab_size, c.hidden}));
+}
+
+ModelConfig load_model_config(const std::string& path) {
+  const std::string dir = config_dir(path);
+  const std::string cfg_path = path_join(dir.empty() ? "." : dir, "config.json");
+  if (!file_exists(cfg_path)) fail(cfg_path + ": missing (a Hugging Face checkpoint folder needs config.json)");
+  json j = read_json_file(cfg_path);
+  const FamilyInfo& fam = pick_family(j, cfg_path);
+  ModelConfig c = fam.parse_config(j, cfg_path);
+  read_generation_config(dir.empty() ? "." : dir, c);
+  c.validate(cfg_path);
+  return c;
+}
+
+std::unique_ptr<Model> load_model(const std::string& path) {
+  const std::string dir = config_dir(path);
+  ModelConfig c = load_model_config(path);
+  json j = read_json_file(path_join(dir.empty() ? "." : dir, "config.json"));
+  const FamilyInfo& fam = pick_family(j, "config.json");
+  auto store = std::make_unique<WeightStore>();
+  load_safetensors_checkpoint(path, *store);
+  DecoderWeights w = fam.bind_weights(c, *store);
+  return std::make_unique<DecoderModel>(std::move(c), std::move(store), std::move(w));
+}
+
+}  // namespace exaone

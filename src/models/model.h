@@ -1,0 +1,51 @@
+// A loaded EXAONE model: configuration, memory-mapped weights, and a batched forward pass.
+// The forward pass takes a batch of sequences of different lengths, each continuing from its
+// own KV cache (continuous batching), and returns logits for the rows asked for.
+#pragma once
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "loaders/weight_store.h"
+#include "models/config.h"
+#include "models/kv_cache.h"
+
+namespace exaone {
+
+struct SequenceChunk {
+  std::span<const int32_t> tokens;  // tokens following what `cache` already holds
+  KVCache* cache = nullptr;
+  bool all_logits = false;          // logits for every token, or only the last one
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return cfg_; }
+  const WeightStore& weights() const { return *weights_; }
+
+  // Runs every chunk, appends their K/V to their caches, and fills `logits` with
+  // [rows, vocab_size] floats: per chunk in order, all its positions or only its last.
+  virtual void forward(std::span<const SequenceChunk> batch, std::vector<float>& logits) = 0;
+
+  std::unique_ptr<KVCache> new_cache(int64_t max_context = 0) const {
+    return std::make_unique<KVCache>(cfg_, max_context > 0 ? max_context : cfg_.max_position);
+  }
+  virtual int64_t parameter_count() const = 0;
+  // Storage type of the big matrices ("BF16", "F32", mixed as "F16+F32"...).
+  std::string weight_dtype_summary() const;
+
+ protected:
+  ModelConfig cfg_;
+  std::unique_ptr<WeightStore> weights_;
+};
+
+// Opens a checkpoint (HF folder or single file), picks the family from its config and builds
+// the model. Errors name the file and field/tensor at fault.
+std::unique_ptr<Model> load_model(const std::string& path);
+
+// Only the configuration (no weights mapped): for `exaone info` on large checkpoints.
+ModelConfig load_model_config(const std::string& path);
+
+}  // namespace exaone
