@@ -1,0 +1,142 @@
+// Every kernel against its plain reference, on random shapes including odd sizes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "util/half.h"
+
+namespace exaone {
+namespace {
+
+std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+struct Stored {
+  std::vector<float> f32;
+  std::vector<uint16_t> half;
+  MatrixRef ref;
+};
+
+Stored make_weights(DType t, int64_t N, int64_t K, std::mt19937& rng) {
+  Stored s;
+  s.f32 = randn(N * K, rng, 0.5f);
+  if (t == DType::F32) {
+    s.ref = {t, s.f32.data(), N, K};
+  } else {
+    s.half.resize(N * K);
+    for (int64_t i = 0; i < N * K; ++i) s.half[i] = t == DType::BF16 ? f32_to_bf16(s.f32[i]) : f32_to_f16(s.f32[i]);
+    s.ref = {t, s.half.data(), N, K};
+  }
+  return s;
+}
+
+class MatmulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulTest, MatchesReferenceOnOddShapes) {
+  std::mt19937 rng(42);
+  const int64_t shapes[][3] = {{1, 1, 1}, {1, 7, 13}, {3, 33, 65}, {5, 17, 128}, {1, 100, 257}, {9, 64, 31}, {2, 5, 1000}};
+  for (const auto& sh : shapes) {
+    const int64_t T = sh[0], N = sh[1], K = sh[2];
+    Stored w = make_weights(GetParam(), N, K, rng);
+    auto x = randn(T * K, rng);
+    std::vector<float> y(T * N), ref(T * N);
+    matmul(x.data(), T, w.ref, y.data());
+    matmul_reference(x.data(), T, w.ref, ref.data());
+    for (int64_t i = 0; i < T * N; ++i)
+      ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])) * std::sqrt(double(K)))
+          << "T=" << T << " N=" << N << " K=" << K << " i=" << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, MatmulTest, ::testing::Values(DType::F32, DType::F16, DType::BF16),
+                         [](const auto& i) { return std::string(dtype_name(i.param)); });
+
+TEST(HalfConversions, RoundTripAndRounding) {
+  for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1e-5f, 5.96e-8f, 3.14159f, 1e-10f}) {
+    EXPECT_NEAR(f16_to_f32(f32_to_f16(f)), f, std::fabs(f) * 1e-3 + 6e-8) << f;
+    EXPECT_NEAR(bf16_to_f32(f32_to_bf16(f)), f, std::fabs(f) * 8e-3) << f;
+  }
+  EXPECT_TRUE(std::isinf(f16_to_f32(f32_to_f16(1e6f))));
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::nanf("")))));
+  // Every f16 bit pattern widens and narrows back to itself (NaNs excepted).
+  for (uint32_t h = 0; h < 65536; ++h) {
+    float f = f16_to_f32(static_cast<uint16_t>(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(f32_to_f16(f), h) << h;
+  }
+}
+
+TEST(RmsNorm, MatchesFormula) {
+  std::mt19937 rng(1);
+  for (int64_t dim : {1, 7, 64, 129}) {
+    auto x = randn(3 * dim, rng), w = randn(dim, rng);
+    std::vector<float> out(3 * dim);
+    rmsnorm(x.data(), w.data(), 1e-5f, 3, dim, out.data());
+    for (int r = 0; r < 3; ++r) {
+      double ss = 0;
+      for (int64_t i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
+      double inv = 1.0 / std::sqrt(ss / dim + 1e-5);
+      for (int64_t i = 0; i < dim; ++i) ASSERT_NEAR(out[r * dim + i], x[r * dim + i] * inv * w[i], 1e-5);
+    }
+  }
+}
+
+TEST(Rope, NeoxRotateHalfMatchesFormulaAndPreservesNorm) {
+  std::mt19937 rng(2);
+  const int64_t T = 5, H = 3, hd = 10;
+  auto x = randn(T * H * hd, rng), orig = x;
+  std::vector<float> inv(hd / 2);
+  for (int64_t j = 0; j < hd / 2; ++j) inv[j] = std::pow(10000.0f, -2.0f * j / hd);
+  std::vector<int32_t> pos{0, 1, 7, 100, 4095};
+  rope_neox(x.data(), T, H, hd, pos.data(), inv.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t j = 0; j < hd / 2; ++j) {
+        const float* o = orig.data() + (t * H + h) * hd;
+        double a = double(pos[t]) * inv[j];
+        ASSERT_NEAR(x[(t * H + h) * hd + j], o[j] * std::cos(a) - o[j + hd / 2] * std::sin(a), 1e-4);
+        ASSERT_NEAR(x[(t * H + h) * hd + j + hd / 2], o[j + hd / 2] * std::cos(a) + o[j] * std::sin(a), 1e-4);
+      }
+}
+
+TEST(SiluMul, MatchesFormula) {
+  std::mt19937 rng(3);
+  auto g = randn(37, rng, 3.0f), u = randn(37, rng), g0 = g;
+  silu_mul(g.data(), u.data(), 37);
+  for (int i = 0; i < 37; ++i) ASSERT_NEAR(g[i], g0[i] / (1 + std::exp(-double(g0[i]))) * u[i], 1e-5);
+}
+
+// Attention over (past in linear or ring storage) + current chunk, against the reference,
+// for full and windowed masks and GQA groupings.
+TEST(Attention, MatchesReferenceWithPastRingAndWindow) {
+  std::mt19937 rng(4);
+  struct Case {
+    int64_t heads, kv, hd, window, n_past, T, ring;
+  };
+  const Case cases[] = {{4, 2, 8, 0, 0, 6, 0},  {4, 4, 16, 0, 5, 3, 0}, {6, 2, 12, 4, 0, 9, 0},
+                        {6, 3, 10, 4, 11, 5, 4}, {2, 1, 6, 3, 7, 1, 3}, {8, 2, 32, 0, 30, 1, 0},
+                        {4, 1, 8, 5, 2, 12, 5}};
+  for (const auto& c : cases) {
+    AttentionShape s{c.heads, c.kv, c.hd, c.window, 1.0f / std::sqrt(float(c.hd))};
+    const int64_t kvd = c.kv * c.hd, slots = c.ring ? c.ring : c.n_past;
+    auto pk = randn(std::max<int64_t>(slots, 1) * kvd, rng), pv = randn(std::max<int64_t>(slots, 1) * kvd, rng);
+    auto q = randn(c.T * c.heads * c.hd, rng), k = randn(c.T * kvd, rng), v = randn(c.T * kvd, rng);
+    PastKV past{pk.data(), pv.data(), c.n_past, c.ring};
+    std::vector<float> out(c.T * c.heads * c.hd), ref(out.size());
+    attention(q.data(), k.data(), v.data(), c.T, past, s, out.data());
+    attention_reference(q.data(), k.data(), v.data(), c.T, past, s, ref.data());
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-5) << "case window=" << c.window << " i=" << i;
+  }
+}
+
+}  // namespace
+}  // namespace exaone
