@@ -1,0 +1,39 @@
+// Turns a row of logits into the next token: penalties, temperature, top-k, top-p, min-p,
+// then a draw from a seeded generator (same seed and inputs, same tokens).
+#pragma once
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace exaone {
+
+struct SamplingParams {
+  float temperature = 0.0f;         // <= 0: greedy (argmax after penalties)
+  int top_k = 0;                    // 0: off
+  float top_p = 1.0f;               // 1: off
+  float min_p = 0.0f;               // 0: off
+  float repetition_penalty = 1.0f;  // HF style, over prompt + generated tokens; 1: off
+  float presence_penalty = 0.0f;    // OpenAI style, over generated tokens
+  float frequency_penalty = 0.0f;
+  uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  // `vocab_limit`: ids at or above it (padding rows of the embedding) are never produced.
+  Sampler(const SamplingParams& params, int64_t vocab_limit);
+  // `logits` is modified. `context` = prompt + generated (repetition penalty); `generated` =
+  // generated only (presence/frequency penalties).
+  int sample(std::span<float> logits, std::span<const int> context, std::span<const int> generated);
+  const SamplingParams& params() const { return p_; }
+
+ private:
+  SamplingParams p_;
+  int64_t vocab_limit_;
+  std::mt19937_64 rng_;
+  std::vector<int> counts_;
+  std::vector<std::pair<float, int>> cand_;
+};
+
+}  // namespace exaone

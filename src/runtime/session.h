@@ -1,0 +1,62 @@
+// One conversation with a model: its KV cache, the tokens the cache holds, and the decode
+// loop (sampling, eos ids, stop strings, token limit, context limit) with streamed text that
+// only ever contains whole UTF-8 characters.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/model.h"
+#include "runtime/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace exaone {
+
+struct GenerateOptions {
+  SamplingParams sampling;
+  int64_t max_tokens = 512;
+  std::vector<std::string> stop;  // stop strings (not included in the output)
+  bool stop_at_eos = true;
+};
+
+struct GenerateResult {
+  std::vector<int> tokens;    // generated ids (eos excluded)
+  std::string text;           // decoded text up to (not including) a stop string
+  std::string finish_reason;  // "stop" (eos or stop string), "length" (max_tokens), "context" (context full)
+  int64_t prompt_tokens = 0;
+  int64_t reused_tokens = 0;  // prompt tokens whose K/V were already cached
+};
+
+class Session {
+ public:
+  Session(Model& model, const Tokenizer& tokenizer, int64_t max_context = 0);
+
+  // Feeds `prompt` (reusing the longest cached prefix) and generates. `on_text` receives each
+  // new piece of text; returning false stops generation (finish_reason "stop").
+  GenerateResult generate(const std::vector<int>& prompt, const GenerateOptions& options,
+                          const std::function<bool(std::string_view)>& on_text = {});
+  void reset();
+  int64_t max_context() const { return cache_->max_context(); }
+  const std::vector<int>& cached_tokens() const { return tokens_; }
+  // The ids generation stops at: eos ids of config/generation_config plus the tokenizer's eos.
+  const std::vector<int>& eos_ids() const { return eos_ids_; }
+
+ private:
+  // Brings the cache to hold `prompt` minus its last token and returns the logits row of the
+  // last token (after feeding it).
+  void prefill(const std::vector<int>& prompt, GenerateResult& r, std::vector<float>& logits);
+  void feed(std::span<const int32_t> toks, std::vector<float>& logits);
+
+  Model& model_;
+  const Tokenizer& tok_;
+  std::unique_ptr<KVCache> cache_;
+  std::vector<int> tokens_;
+  std::vector<int> eos_ids_;
+};
+
+// Longest suffix of `text` that is a proper prefix of one of `stops` (held back while streaming).
+size_t stop_prefix_overlap(std::string_view text, const std::vector<std::string>& stops);
+
+}  // namespace exaone
