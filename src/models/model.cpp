@@ -52,23 +52,41 @@ MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixR
   return matrix(s.require("lm_head.weight", {c.vocab_size, c.hidden}));
 }
 
-ModelConfig load_model_config(const std::string& path) {
-  const std::string dir = config_dir(path);
-  const std::string cfg_path = path_join(dir.empty() ? "." : dir, "config.json");
+ModelConfig parse_model_config(const json& j, const std::string& where) {
+  ModelConfig c = pick_family(j, where).parse_config(j, where);
+  c.validate(where);
+  return c;
+}
+
+namespace {
+
+struct CheckpointConfig {
+  std::string dir;
+  const FamilyInfo* family;
+  ModelConfig config;
+};
+
+CheckpointConfig read_checkpoint_config(const std::string& path) {
+  std::string dir = config_dir(path);
+  if (dir.empty()) dir = ".";
+  const std::string cfg_path = path_join(dir, "config.json");
   if (!file_exists(cfg_path)) fail(cfg_path + ": missing (a Hugging Face checkpoint folder needs config.json)");
   json j = read_json_file(cfg_path);
   const FamilyInfo& fam = pick_family(j, cfg_path);
   ModelConfig c = fam.parse_config(j, cfg_path);
-  read_generation_config(dir.empty() ? "." : dir, c);
+  read_generation_config(dir, c);
   c.validate(cfg_path);
-  return c;
+  return {dir, &fam, std::move(c)};
 }
 
+}  // namespace
+
+ModelConfig load_model_config(const std::string& path) { return read_checkpoint_config(path).config; }
+
 std::unique_ptr<Model> load_model(const std::string& path) {
-  const std::string dir = config_dir(path);
-  ModelConfig c = load_model_config(path);
-  json j = read_json_file(path_join(dir.empty() ? "." : dir, "config.json"));
-  const FamilyInfo& fam = pick_family(j, "config.json");
+  CheckpointConfig cc = read_checkpoint_config(path);
+  const FamilyInfo& fam = *cc.family;
+  ModelConfig c = std::move(cc.config);
   auto store = std::make_unique<WeightStore>();
   load_safetensors_checkpoint(path, *store);
   DecoderWeights w = fam.bind_weights(c, *store);

@@ -45,6 +45,9 @@ class Model {
 // the model. Errors name the file and field/tensor at fault.
 std::unique_ptr<Model> load_model(const std::string& path);
 
+// Parses a config.json document of any supported family (validated); `where` names it.
+ModelConfig parse_model_config(const json& j, const std::string& where);
+
 // Only the configuration (no weights mapped): for `exaone info` on large checkpoints.
 ModelConfig load_model_config(const std::string& path);
 

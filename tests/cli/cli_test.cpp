@@ -1,0 +1,100 @@
+// The `exaone` command line as users and scripts see it: outputs, and exit code 2 with a
+// one-line message for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "util/json_file.h"
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result run(const std::string& args, const std::string& stdin_text = "") {
+  const std::string err_file = testing::TempDir() + "exaone_cli_err.txt";
+  const std::string in_file = testing::TempDir() + "exaone_cli_in.txt";
+  std::ofstream(in_file) << stdin_text;
+  const std::string cmd = std::string(EXAONE_BINARY) + " " + args + " <" + in_file + " 2>" + err_file;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  std::stringstream err;
+  err << std::ifstream(err_file).rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
+}
+
+const std::string kModels = std::string(EXAONE_FIXTURES) + "/models/";
+
+TEST(Cli, LogitsPrintsJsonForLastOrAllPositions) {
+  auto r = run("logits -m " + kModels + "exaone4-hybrid-layertypes --ids 1,2,3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = exaone::json::parse(r.out);
+  EXPECT_EQ(j["ids"].size(), 3u);
+  ASSERT_EQ(j["logits"].size(), 1u);
+  EXPECT_EQ(j["logits"][0].size(), 384u);
+  auto all = exaone::json::parse(run("logits -m " + kModels + "exaone4-hybrid-layertypes --ids 1,2,3 --all-positions").out);
+  ASSERT_EQ(all["logits"].size(), 3u);
+  EXPECT_EQ(all["logits"][2], j["logits"][0]);
+}
+
+TEST(Cli, InfoShowsLayerLayout) {
+  auto r = run("info -m " + kModels + "exaone4-hybrid-layertypes --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = exaone::json::parse(r.out);
+  EXPECT_EQ(j["layer_layout"][3]["attention"], "global");
+  EXPECT_EQ(j["layer_layout"][3]["position"], "nope");
+  EXPECT_EQ(j["layer_layout"][0]["attention"], "sliding");
+  EXPECT_EQ(j["sliding_window"], 4);
+  auto text = run("info -m " + kModels + "exaone4-dense-tied-llama3");
+  EXPECT_EQ(text.code, 0);
+  EXPECT_NE(text.out.find("0:global/rope"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("llama3"), std::string::npos);
+}
+
+TEST(Cli, BadInputExitsWithCode2AndOneLine) {
+  const std::string m = "-m " + kModels + "exaone4-hybrid-layertypes ";
+  struct Case {
+    std::string args, needle;
+  } cases[] = {
+      {m + "--ids 1,2,99999", "token id 99999 at position 2 is out of range"},
+      {m + "--ids 1,x,3", "item 1 ('x') is not a token id"},
+      {m + "--ids ''", "--ids"},
+      {"-m /nonexistent/model --ids 1", "no such file or folder"},
+      {"-m " + kModels + " --ids 1", "config.json: missing"},
+  };
+  for (const auto& c : cases) {
+    auto r = run("logits " + c.args);
+    EXPECT_EQ(r.code, 2) << c.args;
+    EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << " -> " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_EQ(run("no-such-command").code, 2);
+  EXPECT_EQ(run("logits --bogus-flag").code, 2);
+}
+
+TEST(Cli, RunIsReproducibleWithASeed) {
+  const std::string args = "run -p '안녕하세요' -n 12 --temp 0.8 --seed 7";
+  auto a = run(args), b = run(args);
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_FALSE(a.out.empty());
+}
+
+TEST(Cli, ChatHandlesCommandsAndEndOfInput) {
+  auto r = run("chat -n 4 --seed 1", "hello\n/think on\nwhat?\n/reset\n/bogus\nbye\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("[reasoning on]"), std::string::npos);
+  EXPECT_NE(r.err.find("[conversation cleared]"), std::string::npos);
+  EXPECT_NE(r.err.find("unknown command /bogus"), std::string::npos);
+}
+
+}  // namespace
