@@ -24,7 +24,7 @@ using tok::TokenMap;
 
 namespace {
 
-// The K-EXAONE Split pattern as its tokenizer.tjson declares it (spec section 5.2); used for GGUF pre "exaone-moe".
+// The K-EXAONE Split pattern as its tokenizer.json declares it (spec section 5.2); used for GGUF pre "exaone-moe".
 constexpr const char* kKExaoneRegex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N})"
     R"(| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+)";
@@ -512,7 +512,7 @@ void read_bos_eos(Tokenizer::Impl& impl, const std::string& dir) {
       return static_cast<int>(x.get<int64_t>());
     return std::nullopt;
   };
-  for (const char* file : {"tokenizer_config.tjson", "special_tokens_map.tjson"}) {
+  for (const char* file : {"tokenizer_config.json", "special_tokens_map.json"}) {
     std::string path = path_join(dir, file);
     if (!file_exists(path)) continue;
     tjson j = read_tjson(path);
@@ -520,7 +520,7 @@ void read_bos_eos(Tokenizer::Impl& impl, const std::string& dir) {
     if (!impl.bos && j.contains("bos_token")) impl.bos = by_name(j["bos_token"]);
     if (!impl.eos && j.contains("eos_token")) impl.eos = by_name(j["eos_token"]);
   }
-  for (const char* file : {"config.tjson", "generation_config.tjson"}) {
+  for (const char* file : {"config.json", "generation_config.json"}) {
     std::string path = path_join(dir, file);
     if (!file_exists(path)) continue;
     tjson j = read_tjson(path);
@@ -560,7 +560,7 @@ std::shared_ptr<Tokenizer::Impl> impl_from_json(const tjson& j, const std::strin
 }
 
 std::shared_ptr<Tokenizer::Impl> impl_from_vocab_merges(const std::string& dir) {
-  const std::string vocab_path = path_join(dir, "vocab.tjson");
+  const std::string vocab_path = path_join(dir, "vocab.json");
   const std::string merges_path = path_join(dir, "merges.txt");
   TokenMap vocab = parse_vocab(read_tjson(vocab_path), vocab_path);
   std::vector<std::pair<std::string, std::string>> merges;
@@ -580,10 +580,10 @@ std::shared_ptr<Tokenizer::Impl> impl_from_vocab_merges(const std::string& dir) 
     merges.emplace_back(line.substr(0, sp), line.substr(sp + 1));
   }
 
-  // Added tokens: tokenizer_config.tjson's added_tokens_decoder (explicit ids), else the named special tokens.
+  // Added tokens: tokenizer_config.json's added_tokens_decoder (explicit ids), else the named special tokens.
   auto impl = std::make_shared<Tokenizer::Impl>();
   bool add_prefix_space = false;
-  const std::string cfg_path = path_join(dir, "tokenizer_config.tjson");
+  const std::string cfg_path = path_join(dir, "tokenizer_config.json");
   tjson cfg = file_exists(cfg_path) ? read_tjson(cfg_path) : tjson::object();
   if (cfg.is_object()) add_prefix_space = get_bool(cfg, "add_prefix_space", false, cfg_path);
   std::vector<AddedTokenSpec> added;
@@ -601,7 +601,7 @@ std::shared_ptr<Tokenizer::Impl> impl_from_vocab_merges(const std::string& dir) 
       added.push_back(a);
     }
   } else {
-    const std::string map_path = path_join(dir, "special_tokens_map.tjson");
+    const std::string map_path = path_join(dir, "special_tokens_map.json");
     tjson map = file_exists(map_path) ? read_tjson(map_path) : tjson::object();
     std::vector<tjson> names;
     if (map.is_object())
@@ -646,13 +646,13 @@ Tokenizer Tokenizer::from_model_path(const std::string& path) {
   std::string dir;
   if (is_directory(path)) {
     dir = path;
-    std::string tj = path_join(path, "tokenizer.tjson");
+    std::string tj = path_join(path, "tokenizer.json");
     if (file_exists(tj)) {
       impl = impl_from_json(read_tjson(tj), tj);
-    } else if (file_exists(path_join(path, "vocab.tjson")) && file_exists(path_join(path, "merges.txt"))) {
+    } else if (file_exists(path_join(path, "vocab.json")) && file_exists(path_join(path, "merges.txt"))) {
       impl = impl_from_vocab_merges(path);
     } else {
-      fail(path + ": no tokenizer.tjson (or vocab.tjson + merges.txt) in this folder");
+      fail(path + ": no tokenizer.json (or vocab.json + merges.txt) in this folder");
     }
   } else {
     if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0)
@@ -727,7 +727,7 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool add_bos) const {
   std::vector<int> out;
   out.reserve(text.size() / 3 + 4);
   if (add_bos) {
-    if (!impl_->bos) fail("tokenizer: this model declares no BOS token (tokenizer_config.tjson bos_token)");
+    if (!impl_->bos) fail("tokenizer: this model declares no BOS token (tokenizer_config.json bos_token)");
     out.push_back(*impl_->bos);
   }
   if (text.empty()) return out;

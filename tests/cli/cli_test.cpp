@@ -98,3 +98,34 @@ TEST(Cli, ChatHandlesCommandsAndEndOfInput) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, TokenizeDetokenizeRoundTrip) {
+  auto r = run("tokenize --text '안녕하세요 [|user|]hi'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ids = exaone::json::parse(r.out);
+  ASSERT_TRUE(ids.is_array());
+  std::string list;
+  for (const auto& i : ids) list += (list.empty() ? "" : ",") + std::to_string(i.get<int>());
+  auto d = run("detokenize --ids " + list);
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_EQ(d.out.substr(0, d.out.find_last_not_of('\n') + 1), "안녕하세요 [|user|]hi");
+  EXPECT_EQ(run("detokenize --ids 1,99999999").code, 2);
+  EXPECT_EQ(run("tokenize --file /nonexistent/file.txt").code, 2);
+}
+
+TEST(Cli, TemplateRendersOfficialPromptBytes) {
+  const std::string req = testing::TempDir() + "exaone_req.json";
+  std::ofstream(req) << R"({"messages": [{"role": "user", "content": "Hi"}]})";
+  auto r = run("template --request " + req);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "[|user|]\nHi[|endofturn|]\n[|assistant|]\n<think>\n\n</think>\n\n");
+  auto j = exaone::json::parse(run("template --json --request " + req).out);
+  EXPECT_EQ(j["prompt"], r.out);
+  std::ofstream(req) << R"({"messages": [{"role": "wizard", "content": "Hi"}]})";
+  auto bad = run("template --request " + req);
+  EXPECT_EQ(bad.code, 2);
+}
+
+}  // namespace

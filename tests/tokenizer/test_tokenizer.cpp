@@ -3,13 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <functional>
 #include <map>
 #include <unistd.h>
 #include <fstream>
 #include <random>
 
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
@@ -376,6 +379,85 @@ TEST(TokenizerErrors, BadMergesTxt) {
   Tokenizer tok = Tokenizer::from_model_path(d.path.string());
   EXPECT_EQ(tok.encode("ab"), std::vector<int>{2});
   EXPECT_EQ(tok.vocab_size(), 3);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Unicode, NfcMatchesPython) {
+  json g = exaone::read_json_file(kDir + "/nfc.json");
+  for (const auto& c : g["cases"]) {
+    std::string text = c["text"];
+    EXPECT_EQ(exaone::unicode::nfc(text), c["nfc"].get<std::string>()) << show(text);
+  }
+}
+
+TEST(Unicode, OnigClassesRewritten) {
+  using exaone::tok::onig_to_pcre2;
+  EXPECT_EQ(onig_to_pcre2(R"(\s+)"), R"([\t\n\x{0B}\f\r\x{85}\p{Z}]+)");
+  EXPECT_EQ(onig_to_pcre2(R"([^\s\p{L}])"), R"([^\t\n\x{0B}\f\r\x{85}\p{Z}\p{L}])");
+  EXPECT_EQ(onig_to_pcre2(R"(a\.b\\s)"), R"(a\.b\\s)");
+  EXPECT_EQ(onig_to_pcre2(R"([]\s])"), R"([]\t\n\x{0B}\f\r\x{85}\p{Z}])");
+  // U+180E is not whitespace for Oniguruma (nor for Unicode since 6.3).
+  exaone::tok::Regex space(R"(\s)", false, "test");
+  EXPECT_TRUE(space.full_match("\xE3\x80\x80"));   // U+3000
+  EXPECT_FALSE(space.full_match("\xE1\xA0\x8E"));  // U+180E
+  exaone::tok::Regex literal("a.b", true, "test");
+  EXPECT_TRUE(literal.full_match("a.b"));
+  EXPECT_FALSE(literal.full_match("axb"));
+}
+
+TEST(Tokenizer, ConcurrentEncodeIsConsistent) {
+  Tokenizer tok = Tokenizer::from_model_path(kDir + "/kexaone");
+  const json& g = golden("kexaone");
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 3; ++round)
+        for (const auto& c : g["cases"])
+          if (tok.encode(c["text"].get<std::string>()) != c["ids"].get<std::vector<int>>()) ++mismatches;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+}  // namespace
+
+namespace {
+
+// HF ignores the ids written in added_tokens and assigns them again (vocabulary id if the content is there, else
+// the next id after the model vocabulary); a file with a wrong id must behave as HF does.
+TEST(Tokenizer, AddedTokenIdsAssignedLikeHf) {
+  json j = json::parse(exaone::read_text_file(kDir + "/exaone4/tokenizer.json"));
+  for (auto& t : j["added_tokens"])
+    if (t["content"] == "<think>") t["id"] = 99999;
+  Tokenizer tok = Tokenizer::from_json_text(j.dump(), "edited.json");
+  const Tokenizer& ref = load("exaone4");
+  EXPECT_EQ(tok.token_id("<think>"), ref.token_id("<think>"));
+  EXPECT_EQ(tok.encode("<think>"), ref.encode("<think>"));
+  EXPECT_EQ(tok.vocab_size(), ref.vocab_size());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Tokenizer, BpeOptionsMatchHf) {
+  for (const auto& c : exaone::read_json_file(kDir + "/bpe_options.json")) {
+    Tokenizer tok = Tokenizer::from_json_text(c["tokenizer"].dump(), "options.json");
+    std::string label = c["tokenizer"]["model"].dump().substr(0, 200);
+    EXPECT_EQ(tok.encode(c["text"].get<std::string>()), ids_of(c["ids"])) << label;
+    EXPECT_EQ(tok.decode(ids_of(c["ids"])), c["decoded"].get<std::string>()) << label;
+    // Decoder-less tokenizers join tokens with spaces; streaming must agree.
+    StreamingDecoder sd(tok);
+    std::string streamed;
+    for (int id : ids_of(c["ids"])) streamed += sd.push(id);
+    streamed += sd.flush();
+    EXPECT_EQ(streamed, c["decoded"].get<std::string>()) << label;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,57 @@
+// Duplicate detection across a corpus: exact duplicates by a 128-bit hash of the normalised
+// text (case, width and whitespace folded), near duplicates by MinHash over character 5-grams
+// with LSH banding. Streaming: documents are added in order and compared with earlier ones.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace exaone::comply {
+
+struct ExactKey {
+  uint64_t a = 0, b = 0;
+  bool operator==(const ExactKey& o) const { return a == o.a && b == o.b; }
+};
+
+// Text folded for duplicate detection (width, ASCII case, runs of whitespace).
+std::string dedup_normalize(std::string_view text);
+ExactKey exact_key(std::string_view normalized);
+// MinHash signature (num_perm values) of the normalised text's character `shingle`-grams.
+std::vector<uint32_t> minhash_signature(std::string_view normalized, int num_perm, int shingle = 5);
+double signature_similarity(const uint32_t* a, const uint32_t* b, int num_perm);
+
+struct DedupConfig {
+  bool exact = true;
+  bool near = true;
+  double threshold = 0.8;  // estimated Jaccard similarity that counts as a near duplicate
+  int num_perm = 128;
+};
+
+class Deduper {
+ public:
+  explicit Deduper(const DedupConfig& cfg);
+  struct Match {
+    int64_t exact_of = -1;  // ordinal of the first identical document
+    int64_t near_of = -1;   // ordinal of the most similar earlier document above the threshold
+    double similarity = 0;
+  };
+  // `ordinal` must increase by one per call (documents without text are simply never added).
+  Match add(uint64_t ordinal, const ExactKey& key, const std::vector<uint32_t>& sig);
+  int bands() const { return bands_; }
+  int rows() const { return rows_; }
+
+ private:
+  struct KeyHash {
+    size_t operator()(const ExactKey& k) const { return static_cast<size_t>(k.a ^ (k.b * 0x9E3779B97F4A7C15ull)); }
+  };
+  DedupConfig cfg_;
+  int bands_ = 0, rows_ = 0;
+  std::unordered_map<ExactKey, uint64_t, KeyHash> exact_;
+  std::vector<std::unordered_map<uint64_t, uint64_t>> buckets_;  // per band: band hash -> first ordinal
+  std::unordered_map<uint64_t, size_t> sig_index_;                // ordinal -> offset in sigs_
+  std::vector<uint32_t> sigs_;
+};
+
+}  // namespace exaone::comply

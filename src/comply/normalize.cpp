@@ -1,0 +1,138 @@
+#include "comply/normalize.h"
+
+namespace exaone::comply {
+
+size_t find_invalid_utf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  size_t n = text.size(), i = 0;
+  while (i < n) {
+    // Fast path over ASCII, 8 bytes at a time.
+    while (i + 8 <= n) {
+      uint64_t w;
+      __builtin_memcpy(&w, s + i, 8);
+      if (w & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+namespace {
+// If a normalisable sequence starts at s[i], returns its ASCII replacement (0 if none).
+inline char fold_at(const unsigned char* s, size_t n, size_t i, size_t* len) {
+  unsigned char c = s[i];
+  if (c == 0xC2 && i + 1 < n && s[i + 1] == 0xA0) {  // NBSP
+    *len = 2;
+    return ' ';
+  }
+  if (i + 2 >= n) return 0;
+  unsigned char c1 = s[i + 1], c2 = s[i + 2];
+  if (c == 0xEF) {
+    // U+FF01..U+FF5E full-width ASCII: EF BC 81..BF, EF BD 80..9E.
+    if (c1 == 0xBC && c2 >= 0x81 && c2 <= 0xBF) {
+      *len = 3;
+      return static_cast<char>(0x21 + (c2 - 0x81));
+    }
+    if (c1 == 0xBD && c2 >= 0x80 && c2 <= 0x9E) {
+      *len = 3;
+      return static_cast<char>(0x60 + (c2 - 0x80));
+    }
+    if (c1 == 0xB9 && c2 == 0xA3) {  // U+FE63 small hyphen-minus
+      *len = 3;
+      return '-';
+    }
+    return 0;
+  }
+  if (c == 0xE2) {
+    if (c1 == 0x80 && c2 >= 0x90 && c2 <= 0x95) {  // U+2010..2015 hyphens and dashes
+      *len = 3;
+      return '-';
+    }
+    if (c1 == 0x80 && (c2 <= 0x8A || c2 == 0xAF)) {  // U+2000..200A, U+202F spaces
+      *len = 3;
+      return ' ';
+    }
+    if (c1 == 0x88 && c2 == 0x92) {  // U+2212 minus
+      *len = 3;
+      return '-';
+    }
+    return 0;
+  }
+  if (c == 0xE3 && c1 == 0x80 && c2 == 0x80) {  // U+3000 ideographic space
+    *len = 3;
+    return ' ';
+  }
+  return 0;
+}
+}  // namespace
+
+NormalizedText::NormalizedText(std::string_view original) : original_(original) {
+  const auto* s = reinterpret_cast<const unsigned char*>(original.data());
+  size_t n = original.size();
+  // Find the first foldable sequence; most text has none and keeps the identity mapping.
+  size_t first = n;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = s[i];
+    if (c == 0xC2 || c == 0xE2 || c == 0xE3 || c == 0xEF) {
+      size_t len = 0;
+      if (fold_at(s, n, i, &len)) {
+        first = i;
+        break;
+      }
+    }
+  }
+  if (first == n) return;
+  identity_ = false;
+  norm_.reserve(n);
+  map_.reserve(n + 1);
+  norm_.append(original.data(), first);
+  for (size_t i = 0; i < first; ++i) map_.push_back(static_cast<uint32_t>(i));
+  size_t i = first;
+  while (i < n) {
+    size_t len = 0;
+    char r = 0;
+    unsigned char c = s[i];
+    if (c == 0xC2 || c == 0xE2 || c == 0xE3 || c == 0xEF) r = fold_at(s, n, i, &len);
+    if (r) {
+      norm_.push_back(r);
+      map_.push_back(static_cast<uint32_t>(i));
+      i += len;
+    } else {
+      norm_.push_back(static_cast<char>(c));
+      map_.push_back(static_cast<uint32_t>(i));
+      ++i;
+    }
+  }
+  map_.push_back(static_cast<uint32_t>(n));
+}
+
+}  // namespace exaone::comply

@@ -1,0 +1,188 @@
+// Unit tests: hashing against Python references, validators, detectors, normalisation offsets,
+// masking and pseudonymisation, licence screen and the YAML subset.
+#include <gtest/gtest.h>
+
+#include "comply/dedup.h"
+#include "comply/detect.h"
+#include "comply/license.h"
+#include "comply/normalize.h"
+#include "comply/sha256.h"
+#include "comply/transform.h"
+#include "comply/yaml_lite.h"
+#include "util/error.h"
+
+using namespace exaone;
+using namespace exaone::comply;
+
+TEST(ComplyHash, MatchesPythonReference) {
+  json ref = read_json_file(std::string(EXAONE_FIXTURES) + "/comply/hashes.json");
+  for (auto& r : ref["sha256"]) EXPECT_EQ(sha256_hex(r["text"].get<std::string>()), r["hex"]);
+  for (auto& r : ref["hmac"]) {
+    auto mac = hmac_sha256(r["key"].get<std::string>(), r["text"].get<std::string>());
+    EXPECT_EQ(to_hex(mac.data(), 32), r["hex"]);
+  }
+  for (auto& r : ref["pseudonym"])
+    EXPECT_EQ(pseudonym(r["key"].get<std::string>(), r["type"].get<std::string>(), r["canonical"].get<std::string>()),
+              r["token"]);
+}
+
+TEST(ComplyValidators, PublishedExamples) {
+  EXPECT_TRUE(rrn_date_valid("9710139019902"));
+  EXPECT_TRUE(brn_valid("1168200276"));  // spec example 116-82-00276
+  EXPECT_FALSE(brn_valid("1168200277"));
+  EXPECT_FALSE(brn_valid("1000000000"));
+  EXPECT_TRUE(luhn_ok("4111111111111111"));
+  EXPECT_FALSE(luhn_ok("4111111111111112"));
+  EXPECT_TRUE(card_iin_plausible("4111111111111111"));
+  EXPECT_FALSE(card_iin_plausible("1111111111111117"));
+  EXPECT_FALSE(rrn_date_valid("9013011234567"));  // month 13
+  EXPECT_FALSE(rrn_date_valid("0102291234567"));  // 1901-02-29 does not exist
+  EXPECT_TRUE(rrn_date_valid("0002293234567"));   // 2000-02-29 does
+}
+
+static std::vector<std::string> types_in(const std::string& t) {
+  std::vector<std::string> out;
+  for (auto& f : detect(t)) out.emplace_back(f.type);
+  return out;
+}
+
+TEST(ComplyDetect, FindsEachTypeInContext) {
+  EXPECT_EQ(types_in("주민등록번호 900101-1234568"), std::vector<std::string>{"rrn"});
+  EXPECT_EQ(types_in("사업자등록번호 116-82-00276"), std::vector<std::string>{"brn"});
+  EXPECT_EQ(types_in("카드 4111-1111-1111-1111"), std::vector<std::string>{"card"});
+  EXPECT_EQ(types_in("여권번호 M123A4567"), std::vector<std::string>{"passport"});
+  EXPECT_EQ(types_in("운전면허 11-20-123456-01"), std::vector<std::string>{"driver_license"});
+  EXPECT_EQ(types_in("연락처 +82 10 1234 5678"), std::vector<std::string>{"phone"});
+  EXPECT_EQ(types_in("mail kim@example.co.kr"), std::vector<std::string>{"email"});
+  EXPECT_EQ(types_in("우편번호 06236"), std::vector<std::string>{"postal_code"});
+  EXPECT_EQ(types_in("서울특별시 강남구 테헤란로 152"), std::vector<std::string>{"address"});
+  EXPECT_EQ(types_in("김민준 과장님께서"), std::vector<std::string>{"person_name"});
+  EXPECT_EQ(types_in("key AKIAABCDEFGHIJKLMNOP"), std::vector<std::string>{"secret"});
+  EXPECT_EQ(types_in("신한은행 110-123-456789 입금"), std::vector<std::string>{"bank_account"});
+}
+
+TEST(ComplyDetect, HardNegatives) {
+  EXPECT_TRUE(types_in("2023-01-05 작성, 버전 1.2.3.4 배포").empty());
+  EXPECT_TRUE(types_in("사업자등록번호 116-82-00277").empty());       // wrong check digit
+  EXPECT_TRUE(types_in("카드 4111-1111-1111-1112").empty());           // fails Luhn
+  EXPECT_TRUE(types_in("참가자는 1500-2000명 수준").empty());           // a range
+  EXPECT_TRUE(types_in("모델명 M12345678 제품").empty());               // passport shape without context
+  EXPECT_TRUE(types_in("110-123-456789").empty());                       // account shape without bank words
+  EXPECT_TRUE(types_in("관리번호 991345-1234567").empty());             // not a date
+  EXPECT_TRUE(types_in("INV-2023-000123, v10.0.0.1").empty());
+}
+
+TEST(ComplyDetect, FullWidthOffsetsReferToOriginal) {
+  std::string t = "전화 ０１０－１２３４－５６７８ 끝";
+  auto f = detect(t);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, "phone");
+  EXPECT_EQ(t.substr(f[0].start, f[0].end - f[0].start), "０１０－１２３４－５６７８");
+}
+
+TEST(ComplyDetect, PostOctober2020RrnWithoutChecksum) {
+  // Random trailing digits: still an RRN (date + gender digit), with lower confidence.
+  auto f = detect("주민등록번호 211015-3999990");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, "rrn");
+  EXPECT_LT(f[0].confidence, 0.95);
+}
+
+TEST(ComplyNormalize, InvalidUtf8) {
+  EXPECT_EQ(find_invalid_utf8("abc 가나다"), std::string::npos);
+  EXPECT_EQ(find_invalid_utf8("ab\xff"), 2u);
+  EXPECT_EQ(find_invalid_utf8("\xc0\xaf"), 0u);          // overlong
+  EXPECT_EQ(find_invalid_utf8("x\xed\xa0\x80"), 1u);     // surrogate
+  EXPECT_EQ(find_invalid_utf8("가\xea\xb0"), 3u);         // truncated
+}
+
+TEST(ComplyTransform, MaskKeepsFormat) {
+  EXPECT_EQ(mask_value("rrn", "900101-1234568"), "900101-1******");
+  EXPECT_EQ(mask_value("phone", "010-1234-5678"), "010-****-5678");
+  EXPECT_EQ(mask_value("card", "4111 1111 1111 1111"), "4111 **** **** 1111");
+  EXPECT_EQ(mask_value("email", "kim@example.com"), "k**@example.com");
+  EXPECT_EQ(mask_value("person_name", "김민준"), "김**");
+  EXPECT_EQ(mask_value("rrn", "９００１０１－１２３４５６８"), "９００１０１－１******");
+}
+
+TEST(ComplyTransform, PseudonymIsStableAndKeyed) {
+  std::string a = pseudonym("k1", "phone", "010-1234-5678");
+  EXPECT_EQ(a, pseudonym("k1", "phone", "01012345678"));
+  EXPECT_EQ(a, pseudonym("k1", "phone", "０１０－１２３４－５６７８"));
+  EXPECT_NE(a, pseudonym("k2", "phone", "010-1234-5678"));
+  std::string text = "연락처 010-1234-5678";
+  std::string out = apply_action(text, detect(text), Action::Pseudonymize, "k1");
+  EXPECT_EQ(out, "연락처 " + a);
+  EXPECT_EQ(out.find("k1"), std::string::npos);
+  EXPECT_THROW(apply_action(text, detect(text), Action::Pseudonymize, ""), Error);
+  EXPECT_THROW(parse_action("erase"), Error);
+}
+
+TEST(ComplyLicense, DecisionsTraceToCard) {
+  Policy p = default_policy();
+  SourceCard c;
+  c.name = "news";
+  c.path = "cards/news.json";
+  c.license = "CC-BY-4.0";
+  c.commercial_use = "allowed";
+  auto d = screen_license(&c, std::nullopt, p);
+  EXPECT_EQ(d.status, "pass");
+  EXPECT_EQ(d.card, "cards/news.json");
+  EXPECT_EQ(screen_license(nullptr, std::string("MIT"), p).status, "quarantine");
+  c.license = "";
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "quarantine");
+  c.license = "CC-BY-NC-4.0";
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "deny");
+  c.license = "GPL-3.0-only";  // not in the allow list: held, not passed
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "quarantine");
+  c.license = "CC-BY-4.0";
+  c.commercial_use = "unknown";
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "quarantine");
+  c.art7_category = "court_decision";  // Art. 7: unprotected regardless
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "pass");
+  c.art7_category = "";
+  c.license = "";
+  c.author_death_year = 1950;
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "pass");
+  c.author_death_year = 1980;
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "quarantine");
+  c.license = "CC-BY-4.0";
+  c.commercial_use = "allowed";
+  c.redistribution = json::array({{{"name", "mirror"}, {"license", "CC-BY-NC-4.0"}}});
+  EXPECT_EQ(screen_license(&c, std::nullopt, p).status, "deny");
+}
+
+TEST(ComplyYaml, SubsetParsesCards) {
+  json j = parse_yaml_lite(
+      "# card\nname: web-ko\nlicense: \"CC-BY-4.0\"\ncommercial_use: true\nauthor_death_year: 1931\n"
+      "redistribution:\n  - name: mirror\n    license: CC-BY-4.0\n  - original crawl\ntags: [a, 'b c']\n",
+      "card.yaml");
+  EXPECT_EQ(j["name"], "web-ko");
+  EXPECT_EQ(j["license"], "CC-BY-4.0");
+  EXPECT_EQ(j["commercial_use"], true);
+  EXPECT_EQ(j["author_death_year"], 1931);
+  EXPECT_EQ(j["redistribution"][0]["license"], "CC-BY-4.0");
+  EXPECT_EQ(j["redistribution"][1], "original crawl");
+  EXPECT_EQ(j["tags"][1], "b c");
+  EXPECT_THROW(parse_yaml_lite("a: 1\na: 2\n", "x.yaml"), Error);
+  EXPECT_THROW(parse_yaml_lite("a: &anchor 1\n", "x.yaml"), Error);
+  EXPECT_THROW(parse_yaml_lite("just text\n", "x.yaml"), Error);
+}
+
+TEST(ComplyDedup, ExactAndNear) {
+  std::string a = "EXAONE는 LG AI연구원이 개발한 대규모 언어 모델입니다. 한국어와 영어를 모두 잘 처리하며 긴 문맥을 지원합니다. "
+                  "이 문서는 중복 탐지 시험을 위한 예시 문장들로 이루어져 있습니다.";
+  std::string b = a + " 마지막 문장만 조금 다릅니다.";
+  std::string c = "Completely different text about weather and cooking recipes, nothing in common at all here.";
+  DedupConfig cfg;
+  Deduper d(cfg);
+  auto sig = [&](const std::string& t) { return minhash_signature(dedup_normalize(t), cfg.num_perm); };
+  auto key = [&](const std::string& t) { return exact_key(dedup_normalize(t)); };
+  EXPECT_EQ(d.add(0, key(a), sig(a)).exact_of, -1);
+  EXPECT_EQ(d.add(1, key("  " + a + "\n"), sig(a)).exact_of, 0);  // whitespace-only change
+  auto m = d.add(2, key(b), sig(b));
+  EXPECT_EQ(m.exact_of, -1);
+  EXPECT_EQ(m.near_of, 0);
+  EXPECT_GE(m.similarity, 0.8);
+  EXPECT_EQ(d.add(3, key(c), sig(c)).near_of, -1);
+}
