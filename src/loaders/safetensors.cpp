@@ -34,10 +34,11 @@ std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, cons
   if (header_len > kMaxHeaderBytes || header_len > size - 8)
     fail(path + ": header length " + std::to_string(header_len) + " exceeds the file size " + std::to_string(size));
   const char* hbegin = reinterpret_cast<const char*>(data + 8);
-  json header;
+  // Plain (unordered) JSON: ordered_json's insertion is quadratic in the number of tensors.
+  nlohmann::json header;
   try {
-    header = json::parse(hbegin, hbegin + header_len);
-  } catch (const json::parse_error& e) {
+    header = nlohmann::json::parse(hbegin, hbegin + header_len);
+  } catch (const nlohmann::json::parse_error& e) {
     fail(path + ": invalid JSON header at byte " + std::to_string(e.byte + 8) + ": " + e.what());
   }
   if (!header.is_object()) fail(path + ": header is not a JSON object");
@@ -48,7 +49,7 @@ std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, cons
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     if (name == "__metadata__") continue;
-    const json& e = it.value();
+    const nlohmann::json& e = it.value();
     const std::string where = path + ": tensor '" + name + "'";
     if (!e.is_object()) fail(where + ": entry is not an object");
     TensorView t;
