@@ -13,6 +13,7 @@ void register_model_commands(CLI::App& app);      // run, chat, logits, info    
 void register_tokenizer_commands(CLI::App& app);  // tokenize, detokenize         (cmd_tokenizer.cpp)
 void register_template_commands(CLI::App& app);   // template                     (cmd_template.cpp)
 void register_comply_commands(CLI::App& app);     // comply scan ...              (cmd_comply.cpp)
+void register_convert_commands(CLI::App& app);    // convert (to GGUF)            (cmd_convert.cpp)
 
 // Shared helpers for commands.
 std::vector<int> parse_id_list(const std::string& text);  // "1,2,3" -> {1,2,3}; Error on junk

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cpu_features.h"
+#include "kernels/quant.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -73,6 +74,12 @@ bool use_avx2() {
 }
 
 void check_plain(const MatrixRef& w) {
+  if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q4_K || w.dtype == DType::Q6_K) {
+    if (w.cols % dtype_block_elems(w.dtype) != 0)
+      fail(std::string("matmul: ") + dtype_name(w.dtype) + " weight row length " + std::to_string(w.cols) +
+           " is not a multiple of its block size " + std::to_string(dtype_block_elems(w.dtype)));
+    return;
+  }
   if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16)
     fail(std::string("matmul: weight type ") + dtype_name(w.dtype) + " has no kernel yet");
 }
@@ -95,6 +102,26 @@ void dequantize_row(const MatrixRef& w, int64_t r, float* out) {
       const uint16_t* src = static_cast<const uint16_t*>(w.data) + r * K;
       if (use_avx2()) f16_row_avx2(src, out, K);
       else for (int64_t i = 0; i < K; ++i) out[i] = f16_to_f32(src[i]);
+      return;
+    }
+    case DType::Q8_0: {
+      check_plain(w);
+      const auto* src = static_cast<const uint8_t*>(w.data) + r * static_cast<int64_t>(dtype_bytes_for(w.dtype, K));
+      dequantize_row_q8_0(src, out, K);
+      return;
+    }
+    case DType::Q4_0: {
+      check_plain(w);
+      const auto* src = static_cast<const uint8_t*>(w.data) + r * static_cast<int64_t>(dtype_bytes_for(w.dtype, K));
+      dequantize_row_q4_0(src, out, K);
+      return;
+    }
+    case DType::Q4_K:
+    case DType::Q6_K: {
+      check_plain(w);
+      const auto* src = static_cast<const uint8_t*>(w.data) + r * static_cast<int64_t>(dtype_bytes_for(w.dtype, K));
+      if (w.dtype == DType::Q4_K) dequantize_row_q4_k(src, out, K);
+      else dequantize_row_q6_k(src, out, K);
       return;
     }
     default: check_plain(w);
@@ -131,6 +158,7 @@ void matmul(const float* x, int64_t T, const MatrixRef& w, float* y) {
 }
 
 void matmul_reference(const float* x, int64_t T, const MatrixRef& w, float* y) {
+  check_plain(w);
   const int64_t N = w.rows, K = w.cols;
   std::vector<float> row(K);
   for (int64_t n = 0; n < N; ++n) {

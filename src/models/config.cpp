@@ -116,6 +116,13 @@ std::vector<float> rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
     float expo = static_cast<float>(2 * j) / static_cast<float>(head_dim);
     inv[j] = 1.0f / std::pow(static_cast<float>(rope.theta), expo);
   }
+  if (!rope.freq_divisors.empty()) {
+    if (static_cast<int64_t>(rope.freq_divisors.size()) != half)
+      fail("rope_freqs: " + std::to_string(rope.freq_divisors.size()) + " divisors for head_dim " +
+           std::to_string(head_dim) + " (expected " + std::to_string(half) + ")");
+    for (int64_t j = 0; j < half; ++j) inv[j] = inv[j] / rope.freq_divisors[j];
+    return inv;
+  }
   if (rope.type == "linear") {
     for (auto& f : inv) f = f / static_cast<float>(rope.factor);
   } else if (rope.type == "llama3") {

@@ -20,6 +20,9 @@ struct RopeConfig {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   int64_t original_max_position = 8192;
+  // GGUF `rope_freqs` tensor (head_dim/2 divisors): when set, inv_freq = theta^(-2j/hd) / divisor
+  // and `type` is ignored (llama.cpp stores llama3 scaling this way).
+  std::vector<float> freq_divisors;
 };
 
 struct ModelConfig {

@@ -2,7 +2,9 @@
 
 #include <filesystem>
 
+#include "loaders/gguf.h"
 #include "loaders/safetensors.h"
+#include "models/gguf_model.h"
 #include "models/family.h"
 #include "util/error.h"
 #include "util/paths.h"
@@ -79,11 +81,33 @@ CheckpointConfig read_checkpoint_config(const std::string& path) {
   return {dir, &fam, std::move(c)};
 }
 
+bool is_gguf_path(const std::string& path) {
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+}
+
+const FamilyInfo& family_of(Family f) { return f == Family::Exaone3 ? exaone3_family() : exaone4_family(); }
+
 }  // namespace
 
-ModelConfig load_model_config(const std::string& path) { return read_checkpoint_config(path).config; }
+ModelConfig load_model_config(const std::string& path) {
+  if (is_gguf_path(path)) {
+    MappedFile m(path);
+    ModelConfig c = gguf_model_config(parse_gguf(m.data(), m.size(), path));
+    c.validate(path);
+    return c;
+  }
+  return read_checkpoint_config(path).config;
+}
 
 std::unique_ptr<Model> load_model(const std::string& path) {
+  if (is_gguf_path(path)) {
+    // Config from the metadata, tensors under their HF names: the families bind them as usual.
+    auto store = std::make_unique<WeightStore>();
+    ModelConfig c = gguf_model_config(load_gguf_checkpoint(path, *store));
+    c.validate(path);
+    DecoderWeights w = family_of(c.family).bind_weights(c, *store);
+    return std::make_unique<DecoderModel>(std::move(c), std::move(store), std::move(w));
+  }
   CheckpointConfig cc = read_checkpoint_config(path);
   const FamilyInfo& fam = *cc.family;
   ModelConfig c = std::move(cc.config);
