@@ -21,6 +21,18 @@ KeyRange visible(int64_t pos, const AttentionShape& s) {
   return {lo, pos};
 }
 
+// K and V rows of position `p`: from the cache (slot p, or p % ring) before the chunk, else
+// from the chunk itself.
+struct KVRows {
+  const float* k;
+  const float* v;
+};
+inline KVRows kv_rows(const PastKV& past, const float* k_cur, const float* v_cur, int64_t p, int64_t stride) {
+  if (p >= past.n_past) return {k_cur + (p - past.n_past) * stride, v_cur + (p - past.n_past) * stride};
+  const int64_t slot = past.ring > 0 ? p % past.ring : p;
+  return {past.k + slot * stride, past.v + slot * stride};
+}
+
 void check_past(const PastKV& past, int64_t lo) {
   if (past.ring > 0 && lo < past.n_past && lo < past.n_past - past.ring)
     fail("attention: position " + std::to_string(lo) + " is no longer in the sliding-window cache");
@@ -45,18 +57,9 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
         float m = -std::numeric_limits<float>::infinity(), l = 0;
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t p = kr.lo; p <= kr.hi; ++p) {
-          const float* kr_ptr;
-          const float* vr_ptr;
-          if (p >= past.n_past) {
-            kr_ptr = k_cur + (p - past.n_past) * kv_stride;
-            vr_ptr = v_cur + (p - past.n_past) * kv_stride;
-          } else {
-            const int64_t slot = past.ring > 0 ? p % past.ring : p;
-            kr_ptr = past.k + slot * kv_stride;
-            vr_ptr = past.v + slot * kv_stride;
-          }
-          const float sc = dot_f32(qv, kr_ptr + kvh * hd, hd) * s.scale;
-          const float* vv = vr_ptr + kvh * hd;
+          const KVRows rows = kv_rows(past, k_cur, v_cur, p, kv_stride);
+          const float sc = dot_f32(qv, rows.k + kvh * hd, hd) * s.scale;
+          const float* vv = rows.v + kvh * hd;
           if (sc > m) {
             const float corr = std::exp(m - sc);  // exp(-inf) = 0 on the first key
             l *= corr;
@@ -86,15 +89,8 @@ void attention_reference(const float* q, const float* k_cur, const float* v_cur,
       std::vector<double> sc;
       std::vector<const float*> vs;
       for (int64_t p = kr.lo; p <= kr.hi; ++p) {
-        const float *kp, *vp;
-        if (p >= past.n_past) {
-          kp = k_cur + (p - past.n_past) * kv_stride;
-          vp = v_cur + (p - past.n_past) * kv_stride;
-        } else {
-          const int64_t slot = past.ring > 0 ? p % past.ring : p;
-          kp = past.k + slot * kv_stride;
-          vp = past.v + slot * kv_stride;
-        }
+        const KVRows rows = kv_rows(past, k_cur, v_cur, p, kv_stride);
+        const float *kp = rows.k, *vp = rows.v;
         double d = 0;
         for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(q[(t * s.n_heads + h) * hd + i]) * kp[kvh * hd + i];
         sc.push_back(d * s.scale);

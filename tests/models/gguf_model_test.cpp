@@ -10,6 +10,7 @@
 #include "loaders/gguf.h"
 #include "models/gguf_model.h"
 #include "models/model.h"
+#include "golden.h"
 #include "util/error.h"
 #include "util/json_file.h"
 #include "util/mapped_file.h"
@@ -44,19 +45,6 @@ class TempDir {
  private:
   fs::path path_;
 };
-
-struct Golden {
-  std::vector<int32_t> ids;
-  std::vector<std::vector<float>> logits;
-};
-
-Golden read_golden(const std::string& dir) {
-  json j = read_json_file(dir + "/golden.json");
-  Golden g;
-  for (const auto& v : j["ids"]) g.ids.push_back(v.get<int32_t>());
-  for (const auto& row : j["logits"]) g.logits.push_back(row.get<std::vector<float>>());
-  return g;
-}
 
 struct Agreement {
   double max_abs = 0, mean_kl = 0, top1 = 0;

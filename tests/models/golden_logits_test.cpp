@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "models/model.h"
+#include "golden.h"
 #include "util/error.h"
 #include "util/json_file.h"
 
@@ -21,19 +22,6 @@ std::vector<std::string> fixture_names() {
     if (e.is_directory() && std::filesystem::exists(e.path() / "golden.json")) names.push_back(e.path().filename());
   std::sort(names.begin(), names.end());
   return names;
-}
-
-struct Golden {
-  std::vector<int32_t> ids;
-  std::vector<std::vector<float>> logits;
-};
-
-Golden read_golden(const std::string& dir) {
-  json j = read_json_file(dir + "/golden.json");
-  Golden g;
-  for (const auto& v : j["ids"]) g.ids.push_back(v.get<int32_t>());
-  for (const auto& row : j["logits"]) g.logits.push_back(row.get<std::vector<float>>());
-  return g;
 }
 
 std::vector<float> run_full(Model& m, const std::vector<int32_t>& ids) {
