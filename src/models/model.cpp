@@ -63,14 +63,13 @@ ModelConfig parse_model_config(const json& j, const std::string& where) {
 namespace {
 
 struct CheckpointConfig {
-  std::string dir;
   const FamilyInfo* family;
   ModelConfig config;
 };
 
 CheckpointConfig read_checkpoint_config(const std::string& path) {
   std::string dir = config_dir(path);
-  if (dir.empty()) dir = ".";
+  if (dir.empty()) dir.assign(1, '.');  // a bare file name: its folder is the working directory
   const std::string cfg_path = path_join(dir, "config.json");
   if (!file_exists(cfg_path)) fail(cfg_path + ": missing (a Hugging Face checkpoint folder needs config.json)");
   json j = read_json_file(cfg_path);
@@ -78,14 +77,18 @@ CheckpointConfig read_checkpoint_config(const std::string& path) {
   ModelConfig c = fam.parse_config(j, cfg_path);
   read_generation_config(dir, c);
   c.validate(cfg_path);
-  return {dir, &fam, std::move(c)};
+  return {&fam, std::move(c)};
 }
 
 bool is_gguf_path(const std::string& path) {
   return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
 }
 
-const FamilyInfo& family_of(Family f) { return f == Family::Exaone3 ? exaone3_family() : exaone4_family(); }
+const FamilyInfo& family_of(Family f) {
+  for (const FamilyInfo* fam : families())
+    if (fam->family == f) return *fam;
+  fail(std::string("no model family registered for ") + family_name(f));
+}
 
 }  // namespace
 

@@ -22,10 +22,10 @@ int Sampler::sample(std::span<float> logits, std::span<const int> context, std::
   if (V <= 0) fail("sampler: empty vocabulary");
   if (p_.repetition_penalty != 1.0f) {
     // HF applies the penalty once per distinct token of the context.
-    std::vector<char> seen(V, 0);
+    seen_.assign(V, 0);
     for (int id : context)
-      if (id >= 0 && id < V && !seen[id]) {
-        seen[id] = 1;
+      if (id >= 0 && id < V && !seen_[id]) {
+        seen_[id] = 1;
         float& l = logits[id];
         l = l > 0 ? l / p_.repetition_penalty : l * p_.repetition_penalty;
       }

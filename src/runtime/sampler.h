@@ -32,7 +32,8 @@ class Sampler {
   SamplingParams p_;
   int64_t vocab_limit_;
   std::mt19937_64 rng_;
-  std::vector<int> counts_;
+  std::vector<int> counts_;  // scratch, reused across calls
+  std::vector<char> seen_;
   std::vector<std::pair<float, int>> cand_;
 };
 
