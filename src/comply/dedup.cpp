@@ -1,7 +1,5 @@
 #include "comply/dedup.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -12,18 +10,20 @@ namespace exaone::comply {
 std::string dedup_normalize(std::string_view text) {
   NormalizedText norm(text);
   std::string_view t = norm.text();
-  std::string out;
-  out.reserve(t.size());
+  std::string out(t.size(), '\0');
+  char* o = out.data();
+  char* const begin = o;
   bool space = false;
   for (char c : t) {
     if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
       space = true;
       continue;
     }
-    if (space && !out.empty()) out.push_back(' ');
+    if (space && o != begin) *o++ = ' ';
     space = false;
-    out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    *o++ = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   }
+  out.resize(static_cast<size_t>(o - begin));
   return out;
 }
 
@@ -49,63 +49,6 @@ uint64_t hash_bytes(std::string_view s, uint64_t seed) {
   return mix64(h ^ tail ^ 0x27d4eb2f165667c5ull);
 }
 
-struct Perms {
-  std::vector<uint32_t> a, b;
-};
-const Perms& perms(int n) {
-  static thread_local std::unordered_map<int, Perms> cache;
-  auto it = cache.find(n);
-  if (it != cache.end()) return it->second;
-  Perms p;
-  uint64_t state = 0x2545F4914F6CDD1Dull;  // fixed seed: signatures must be stable across runs
-  for (int i = 0; i < n; ++i) {
-    state = mix64(state + 0x9E3779B97F4A7C15ull);
-    p.a.push_back(static_cast<uint32_t>(state) | 1u);
-    p.b.push_back(static_cast<uint32_t>(state >> 32));
-  }
-  return cache.emplace(n, std::move(p)).first->second;
-}
-
-inline uint32_t perm_hash(uint32_t a, uint32_t b, uint32_t x) {
-  uint32_t v = a * x + b;
-  return v ^ (v >> 15);
-}
-
-void minhash_scalar(uint32_t* mins, const Perms& p, int n, const uint32_t* xs, size_t nx) {
-  for (int i = 0; i < n; ++i) {
-    uint32_t m = UINT32_MAX;
-    for (size_t k = 0; k < nx; ++k) m = std::min(m, perm_hash(p.a[i], p.b[i], xs[k]));
-    mins[i] = m;
-  }
-}
-
-__attribute__((target("avx2"))) void minhash_avx2(uint32_t* mins, const Perms& p, int n, const uint32_t* xs,
-                                                   size_t nx) {
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {  // two vectors of permutations per pass over the shingles
-    __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&p.a[i]));
-    __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&p.b[i]));
-    __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&p.a[i + 8]));
-    __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(&p.b[i + 8]));
-    __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
-    for (size_t k = 0; k < nx; ++k) {
-      __m256i x = _mm256_set1_epi32(static_cast<int>(xs[k]));
-      __m256i v0 = _mm256_add_epi32(_mm256_mullo_epi32(a0, x), b0);
-      __m256i v1 = _mm256_add_epi32(_mm256_mullo_epi32(a1, x), b1);
-      v0 = _mm256_xor_si256(v0, _mm256_srli_epi32(v0, 15));
-      v1 = _mm256_xor_si256(v1, _mm256_srli_epi32(v1, 15));
-      m0 = _mm256_min_epu32(m0, v0);
-      m1 = _mm256_min_epu32(m1, v1);
-    }
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&mins[i]), m0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&mins[i + 8]), m1);
-  }
-  for (; i < n; ++i) {
-    uint32_t m = UINT32_MAX;
-    for (size_t k = 0; k < nx; ++k) m = std::min(m, perm_hash(p.a[i], p.b[i], xs[k]));
-    mins[i] = m;
-  }
-}
 }  // namespace
 
 ExactKey exact_key(std::string_view normalized) {
@@ -113,25 +56,56 @@ ExactKey exact_key(std::string_view normalized) {
 }
 
 std::vector<uint32_t> minhash_signature(std::string_view t, int num_perm, int shingle) {
-  // Shingle hashes: each window of `shingle` code points.
-  std::vector<size_t> starts;
-  starts.reserve(t.size());
-  for (size_t i = 0; i < t.size(); i += utf8_len(static_cast<unsigned char>(t[i]))) starts.push_back(i);
-  starts.push_back(t.size());
-  std::vector<uint32_t> xs;
-  size_t ncp = starts.size() - 1;
-  if (ncp <= static_cast<size_t>(shingle)) {
-    xs.push_back(static_cast<uint32_t>(hash_bytes(t, 1)));
-  } else {
-    xs.reserve(ncp);
-    for (size_t i = 0; i + shingle <= ncp; ++i)
-      xs.push_back(static_cast<uint32_t>(hash_bytes(t.substr(starts[i], starts[i + shingle] - starts[i]), 1)));
-    // Repeated shingles need no removal: they cannot change a minimum.
+  // One-permutation hashing (Li, Owen & Zhang 2012) with optimal densification (Shrivastava
+  // 2017): each shingle is hashed once; the high bits pick one of `num_perm` bins and the low
+  // bits compete for that bin's minimum. P(sig_a[i] == sig_b[i]) is the Jaccard similarity, as
+  // with k independent permutations, at 1/k of the cost.
+  if (num_perm <= 0) return {};
+  if (shingle < 1) shingle = 1;
+  const uint32_t k = static_cast<uint32_t>(num_perm);
+  std::vector<uint32_t> sig(k, UINT32_MAX);
+  std::vector<uint8_t> filled(k, 0);
+  auto put = [&](uint64_t h) {
+    uint32_t bin = static_cast<uint32_t>(((h >> 32) * k) >> 32);
+    uint32_t v = static_cast<uint32_t>(h);
+    if (v < sig[bin]) sig[bin] = v;
+    filled[bin] = 1;
+  };
+  // A shingle is `shingle` consecutive code points (UTF-8 sequences; stray bytes count alone).
+  // Its hash is a polynomial over the sequences' packed bytes, rolled along the text, then mixed.
+  constexpr uint64_t kBase = 0x100000001b3ull * 0x9E3779B97F4A7C15ull | 1;
+  uint64_t base_pow = 1;  // kBase^shingle: removes the unit leaving the window
+  for (int i = 0; i < shingle; ++i) base_pow *= kBase;
+  std::vector<uint64_t> ring(static_cast<size_t>(shingle));
+  uint64_t roll = 0;
+  size_t units = 0;
+  const auto* s = reinterpret_cast<const unsigned char*>(t.data());
+  for (size_t i = 0; i < t.size();) {
+    size_t len = std::min(utf8_len(s[i]), t.size() - i);
+    uint64_t u = uint64_t(len) << 32;
+    for (size_t b = 0; b < len; ++b) u |= uint64_t(s[i + b]) << (8 * b);
+    i += len;
+    uint64_t& slot = ring[units % static_cast<size_t>(shingle)];
+    roll = roll * kBase + u;
+    if (units >= static_cast<size_t>(shingle)) roll -= slot * base_pow;
+    slot = u;
+    ++units;
+    if (units >= static_cast<size_t>(shingle)) put(mix64(roll ^ 0x5851f42d4c957f2dull));
   }
-  std::vector<uint32_t> sig(num_perm);
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) minhash_avx2(sig.data(), perms(num_perm), num_perm, xs.data(), xs.size());
-  else minhash_scalar(sig.data(), perms(num_perm), num_perm, xs.data(), xs.size());
+  if (units < static_cast<size_t>(shingle)) put(mix64(roll ^ 0x14057b7ef767814full));  // short text: one shingle
+  // Densification: an empty bin borrows the value of a non-empty bin chosen by a hash of (bin,
+  // attempt), the same choice for every document, so equal bins still mean equal minima.
+  for (uint32_t i = 0; i < k; ++i) {
+    if (filled[i]) continue;
+    for (uint64_t attempt = 1;; ++attempt) {
+      uint64_t h = mix64((uint64_t(i) << 32 | attempt) ^ 0x2545F4914F6CDD1Dull);
+      uint32_t j = static_cast<uint32_t>(((h >> 32) * k) >> 32);
+      if (filled[j]) {
+        sig[i] = sig[j];
+        break;
+      }
+    }
+  }
   return sig;
 }
 

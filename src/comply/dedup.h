@@ -1,6 +1,7 @@
 // Duplicate detection across a corpus: exact duplicates by a 128-bit hash of the normalised
-// text (case, width and whitespace folded), near duplicates by MinHash over character 5-grams
-// with LSH banding. Streaming: documents are added in order and compared with earlier ones.
+// text (case, width and whitespace folded), near duplicates by MinHash over code-point 5-grams
+// (one-permutation hashing with densification) with LSH banding. Streaming: documents are added
+// in order and compared with earlier ones.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -10,6 +11,10 @@
 
 namespace exaone::comply {
 
+// Names the signature scheme; recorded in scan checkpoints so a scan never resumes on
+// signatures computed by another scheme.
+inline constexpr const char* kMinhashScheme = "oph-densified/1";
+
 struct ExactKey {
   uint64_t a = 0, b = 0;
   bool operator==(const ExactKey& o) const { return a == o.a && b == o.b; }
@@ -18,7 +23,9 @@ struct ExactKey {
 // Text folded for duplicate detection (width, ASCII case, runs of whitespace).
 std::string dedup_normalize(std::string_view text);
 ExactKey exact_key(std::string_view normalized);
-// MinHash signature (num_perm values) of the normalised text's character `shingle`-grams.
+// MinHash signature (num_perm values) of the normalised text's code-point `shingle`-grams.
+// Each shingle is hashed once (O(1) per code point whatever num_perm is); text shorter than one
+// shingle counts as a single shingle.
 std::vector<uint32_t> minhash_signature(std::string_view normalized, int num_perm, int shingle = 5);
 double signature_similarity(const uint32_t* a, const uint32_t* b, int num_perm);
 

@@ -313,7 +313,22 @@ size_t Scanner::numeric_token(size_t i) {
   return end;
 }
 
+// Whether any rule below can accept a span of these digit-group lengths: the shortest pattern is
+// a 5-digit postal code (IPv4 aside), contiguous numbers only come in lengths 5 and 9..16, and dotted spans
+// are only IPv4 addresses or phones opening with 0. Most numbers in prose ("2024", "3.2", "17")
+// fail here before any string or context is built.
+bool may_match(std::string_view t, const std::vector<Group>& g, size_t a, size_t k, char sep, bool plus82) {
+  if (plus82 || (k == 4 && sep == '.')) return true;  // IPv4 may have as few as 4 digits
+  size_t total = 0;
+  for (size_t j = a; j < a + k; ++j) total += g[j].e - g[j].s;
+  if (total < 5) return false;
+  if (k == 1) return total == 5 || (total >= 9 && total <= 16);
+  if (sep == '.') return k == 4 || (k == 3 && t[g[a].s] == '0');
+  return true;
+}
+
 bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool plus82) {
+  if (!may_match(t_, g, a, k, sep, plus82)) return false;
   std::vector<std::string> parts;
   std::string d;
   std::vector<size_t> L;
@@ -644,7 +659,9 @@ size_t Scanner::ascii_word(size_t i) {
       return e;
     }
   }
-  // API tokens with well-known shapes.
+  // API tokens with well-known shapes: all are 15+ characters, except JWTs whose first part
+  // alone may be short.
+  if (w.size() < 15 && !starts("eyJ")) return english_title(i, e);
   auto secret = [&](const char* rule, double conf) {
     add("secret", i, e, conf, rule);
     return e;
@@ -765,9 +782,15 @@ size_t Scanner::private_key(size_t i) {
 
 // ---------------------------------------------------------------- Korean names
 namespace {
-const std::unordered_set<uint32_t>& surnames() {
-  static const std::unordered_set<uint32_t> s = [] {
-    std::unordered_set<uint32_t> out;
+// Surname syllables as a bitmap over U+AC00..U+D7A3: one lookup per Hangul word start.
+struct SyllableSet {
+  std::vector<bool> bits = std::vector<bool>(0xD7A4 - 0xAC00);
+  void insert(uint32_t cp) { bits[cp - 0xAC00] = true; }
+  size_t count(uint32_t cp) const { return cp >= 0xAC00 && cp <= 0xD7A3 && bits[cp - 0xAC00]; }
+};
+const SyllableSet& surnames() {
+  static const SyllableSet s = [] {
+    SyllableSet out;
     const char* list =
         "김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진나지엄채원천방공현함변염여추도소석선설마길연위"
         "표명기반왕금옥육인맹제모탁국어은편용예경봉사부가복태목형피두감호";
@@ -864,7 +887,7 @@ size_t Scanner::hangul_word(size_t i) {
   if (p < i && p >= 6 && hangul_before(t_, p)) {
     size_t b = p;
     while (b >= 3 && hangul_at(t_, b - 3)) b -= 3;
-    if (labels.count(t_.substr(b, p - b))) {
+    if ((p - b == 6 || p - b == 9) && labels.count(t_.substr(b, p - b))) {  // labels are 2-3 syllables
       std::string_view r = w;
       static const char* tails[] = {"입니다", "이며", "이고", "님", "씨", "은", "는", "이", "가", "을", "를", "의"};
       for (const char* tl : tails) {

@@ -1,5 +1,9 @@
 #include "comply/normalize.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace exaone::comply {
 
 size_t find_invalid_utf8(std::string_view text) {
@@ -100,7 +104,19 @@ NormalizedText::NormalizedText(std::string_view original) : original_(original) 
   size_t n = original.size();
   // Find the first foldable sequence; most text has none and keeps the identity mapping.
   size_t first = n;
-  for (size_t i = 0; i < n; ++i) {
+  size_t i0 = 0;
+#ifdef __SSE2__
+  // Skip 16 bytes at a time while none is a lead byte of a foldable sequence.
+  const __m128i c2 = _mm_set1_epi8(static_cast<char>(0xC2)), e2 = _mm_set1_epi8(static_cast<char>(0xE2)),
+                e3 = _mm_set1_epi8(static_cast<char>(0xE3)), ef = _mm_set1_epi8(static_cast<char>(0xEF));
+  for (; i0 + 16 <= n; i0 += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i0));
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, e2)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, e3), _mm_cmpeq_epi8(v, ef)));
+    if (_mm_movemask_epi8(hit)) break;
+  }
+#endif
+  for (size_t i = i0; i < n; ++i) {
     unsigned char c = s[i];
     if (c == 0xC2 || c == 0xE2 || c == 0xE3 || c == 0xEF) {
       size_t len = 0;

@@ -5,14 +5,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <sstream>
+#include <thread>
 
+#include "comply/jsonl.h"
 #include "comply/normalize.h"
 #include "comply/report.h"
 #include "comply/sha256.h"
@@ -261,6 +265,9 @@ struct DocResult {
   json extra = json::object();  // url, author, date: carried to the shard
   ProcessedText p;
   bool ok = false;
+  // Built by the worker threads so the in-order writer only splices strings.
+  std::string findings_json;  // the "findings" array
+  std::string text_json;      // p.output as a JSON string literal
 };
 
 void prepare(const RawDoc& d, const InputFile& in, const ScanOptions& o, const Policy& pol, DocResult& r) {
@@ -273,7 +280,17 @@ void prepare(const RawDoc& d, const InputFile& in, const ScanOptions& o, const P
               std::to_string(d.raw_len) + ")";
     return;
   }
-  if (in.jsonl) {
+  bool utf8_checked = false;
+  LineFields fields;
+  if (in.jsonl && read_line_fast(d.raw, fields)) {
+    // The common case: read without a DOM; strings were checked for UTF-8 on the way.
+    if (fields.id) r.id = std::move(*fields.id);
+    if (fields.source) r.source = std::move(*fields.source);
+    r.license = std::move(fields.license);
+    r.extra = std::move(fields.extra);
+    text = std::move(fields.text);
+    utf8_checked = true;
+  } else if (in.jsonl) {
     json j;
     try {
       j = json::parse(d.raw);
@@ -305,13 +322,20 @@ void prepare(const RawDoc& d, const InputFile& in, const ScanOptions& o, const P
   } else {
     text = d.raw;
   }
-  size_t bad = find_invalid_utf8(text);
+  size_t bad = utf8_checked ? std::string::npos : find_invalid_utf8(text);
   if (bad != std::string::npos) {
     r.error = where + ": invalid UTF-8 at byte " + std::to_string(bad);
     r.p.sha_in = sha256_hex(text);
     return;
   }
   r.p = process_text(text, o.action, o.key, pol.min_confidence, o.dedup);
+  json findings = json::array();
+  for (const auto& fd : r.p.findings) findings.push_back(finding_to_json(fd));
+  r.findings_json = dump(findings);
+  // Masking keeps UTF-8 valid, but the fast writer is only trusted on text known to be valid.
+  const std::string& out = r.p.output;
+  if (out == text || find_invalid_utf8(out) == std::string::npos) append_json_string(r.text_json, out);
+  else r.text_json = dump(json(out));
   r.ok = true;
 }
 
@@ -322,7 +346,8 @@ json fingerprint(const ScanOptions& o, const Policy& pol) {
   f["policy"] = o.policy_path.empty() ? std::string("(default)") : sha256_file_hex(o.policy_path);
   f["rules_version"] = kRulesVersion;
   f["dedup"] = {{"exact", o.dedup.exact}, {"near", o.dedup.near}, {"threshold", o.dedup.threshold},
-                {"num_perm", o.dedup.num_perm}, {"drop_near", o.drop_near_duplicates}};
+                {"num_perm", o.dedup.num_perm}, {"drop_near", o.drop_near_duplicates},
+                {"scheme", kMinhashScheme}};
   f["drop_threshold"] = o.drop_threshold.value_or(pol.drop_threshold);
   f["shard_bytes"] = o.shard_bytes;
   // The key itself never leaves memory; only whether one was used.
@@ -458,10 +483,19 @@ ScanSummary scan(const ScanOptions& o) {
   FILE* state = std::fopen((dir + "/" + kState).c_str(), "ab");
   if (!manifest || !state) fail(dir + ": cannot open manifest or state for appending");
 
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+  // Batches flow through two stages: worker threads process batch k while this thread writes
+  // batch k-1 in input order and checkpoints it, then joins the workers. At most two batches
+  // are in memory at once.
+  const int threads = o.threads > 0 ? o.threads : std::max(1, omp_get_max_threads());
+  struct Batch {
+    std::vector<RawDoc> docs;
+    std::vector<DocResult> results;
+    // Reading position after the batch: what its checkpoint records.
+    size_t file_index = 0;
+    uint64_t offset = 0, line_no = 0, ordinal = 0;
+  };
+  Batch slots[2];
   size_t batches = 0;
-  std::vector<RawDoc> batch;
-  std::vector<DocResult> results;
   FILE* cur = nullptr;
   std::unique_ptr<LineReader> reader;
   size_t cur_index = SIZE_MAX;
@@ -471,9 +505,8 @@ ScanSummary scan(const ScanOptions& o) {
     cur = nullptr;
   };
 
-  while (true) {
-    // ---- read one batch
-    batch.clear();
+  auto read_batch = [&](Batch& b) {
+    b.docs.clear();
     size_t batch_bytes = 0;
     while (file_index < in.files.size() && batch_bytes < o.batch_bytes) {
       const InputFile& f = in.files[file_index];
@@ -513,27 +546,40 @@ ScanSummary scan(const ScanOptions& o) {
       }
       d.ordinal = ordinal++;
       batch_bytes += d.raw.size() + 64;
-      batch.push_back(std::move(d));
+      b.docs.push_back(std::move(d));
     }
-    if (batch.empty()) break;
+    b.file_index = file_index;
+    b.offset = offset;
+    b.line_no = line_no;
+    b.ordinal = ordinal;
+    b.results.clear();
+    b.results.resize(b.docs.size());
+  };
 
-    // ---- process in parallel
-    results.assign(batch.size(), DocResult{});
-#pragma omp parallel for schedule(dynamic, 4)
-    for (size_t k = 0; k < batch.size(); ++k) {
+  // Work sharing over one batch: every participant takes the next unclaimed document.
+  struct Work {
+    Batch* batch = nullptr;
+    std::atomic<size_t> next{0};
+  };
+  auto work = [&](Work& w) {
+    Batch& b = *w.batch;
+    for (size_t k; (k = w.next.fetch_add(1, std::memory_order_relaxed)) < b.docs.size();) {
+      const RawDoc& d = b.docs[k];
       try {
-        prepare(batch[k], in.files[batch[k].file], o, pol, results[k]);
+        prepare(d, in.files[d.file], o, pol, b.results[k]);
       } catch (const std::exception& e) {
-        results[k].ok = false;
-        results[k].error = in.files[batch[k].file].rel + ":" + std::to_string(batch[k].line) + ": " + e.what();
+        b.results[k].ok = false;
+        b.results[k].error = in.files[d.file].rel + ":" + std::to_string(d.line) + ": " + e.what();
       }
     }
+  };
 
-    // ---- decide and write, in input order
-    std::string state_buf;
-    for (size_t k = 0; k < batch.size(); ++k) {
-      const RawDoc& d = batch[k];
-      DocResult& r = results[k];
+  // Decide and write one processed batch, in input order, then checkpoint it.
+  auto write_batch = [&](Batch& b) {
+    std::string state_buf, manifest_buf;
+    for (size_t k = 0; k < b.docs.size(); ++k) {
+      const RawDoc& d = b.docs[k];
+      DocResult& r = b.results[k];
       const InputFile& f = in.files[d.file];
       json m;
       m["id"] = r.id;
@@ -552,8 +598,6 @@ ScanSummary scan(const ScanOptions& o) {
       m["license"] = lic.license;
       m["license_decision"] = {{"status", lic.status}, {"reason", lic.reason}, {"card", lic.card}};
       m["sha256"] = {{"input", r.p.sha_in}, {"output", nullptr}};
-      json findings = json::array();
-      for (const auto& fd : r.p.findings) findings.push_back(finding_to_json(fd));
       bool write_data = false, write_quarantine = false;
       if (!r.ok) {
         decision = "error";
@@ -609,19 +653,31 @@ ScanSummary scan(const ScanOptions& o) {
         out["license"] = lic.license;
         for (auto& [ek, ev] : r.extra.items()) out[ek] = ev;
         if (write_quarantine) out["quarantine_reason"] = reasons.front();
-        out["text"] = r.p.output;
+        // "text" comes last: splice the worker-built literal in place of the closing brace.
+        std::string line = dump(out);
+        line.pop_back();
+        line += ",\"text\":";
+        line += r.text_json;
+        line += "}\n";
         ShardWriter& w = write_data ? data : quarantine;
-        w.write(dump(out) + "\n");
+        w.write(line);
         m["sha256"]["output"] = r.p.sha_out;
         m["shard"] = w.rel();
       }
       m["decision"] = decision;
       m["reasons"] = reasons;
       m["action"] = action_name(o.action);
-      m["findings"] = std::move(findings);
-      m["rules_version"] = kRulesVersion;
-      write_all(manifest, dump(m) + "\n", dir + "/" + kManifest);
+      // "findings" and "rules_version" come last, as json::dump would write them.
+      std::string line = dump(m);
+      line.pop_back();
+      line += ",\"findings\":";
+      line += r.findings_json.empty() ? std::string("[]") : r.findings_json;
+      line += ",\"rules_version\":";
+      line += dump(json(kRulesVersion));
+      line += "}\n";
+      manifest_buf += line;
     }
+    write_all(manifest, manifest_buf, dir + "/" + kManifest);
     write_all(state, state_buf, dir + "/" + kState);
 
     // ---- checkpoint: everything above is on disk before the checkpoint names its sizes
@@ -632,10 +688,10 @@ ScanSummary scan(const ScanOptions& o) {
     json c;
     c["format"] = 1;
     c["fingerprint"] = fp;
-    c["file_index"] = file_index;
-    c["offset"] = offset;
-    c["line"] = line_no;
-    c["ordinal"] = ordinal;
+    c["file_index"] = b.file_index;
+    c["offset"] = b.offset;
+    c["line"] = b.line_no;
+    c["ordinal"] = b.ordinal;
     c["data_shard"] = data.index();
     c["quarantine_shard"] = quarantine.index();
     json files;
@@ -650,13 +706,41 @@ ScanSummary scan(const ScanOptions& o) {
     c["complete"] = false;
     write_atomic(ckpt_path, c.dump(1) + "\n");
     ++batches;
-    if (o.stop_after_batches && batches >= o.stop_after_batches && file_index < in.files.size()) {
-      close_cur();
-      std::fclose(manifest);
-      std::fclose(state);
-      sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      return sum;  // simulated interruption: the checkpoint is consistent
+  };
+
+  Batch* prev = nullptr;
+  for (int k = 0;; k ^= 1) {
+    Batch& b = slots[k];
+    read_batch(b);
+    Work w;
+    w.batch = &b;
+    std::vector<std::thread> helpers;
+    // Helpers are always joined, also when writing throws.
+    struct Joiner {
+      std::vector<std::thread>& t;
+      ~Joiner() {
+        for (auto& th : t)
+          if (th.joinable()) th.join();
+      }
+    } joiner{helpers};
+    if (!b.docs.empty())
+      for (int t = 1; t < threads; ++t) helpers.emplace_back([&] { work(w); });
+    if (prev) {
+      write_batch(*prev);
+      if (o.stop_after_batches && batches >= o.stop_after_batches && prev->file_index < in.files.size()) {
+        w.next.store(b.docs.size());  // simulated interruption: stop the workers early
+        for (auto& th : helpers) th.join();
+        close_cur();
+        std::fclose(manifest);
+        std::fclose(state);
+        sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return sum;  // the checkpoint is consistent
+      }
     }
+    work(w);
+    for (auto& th : helpers) th.join();
+    if (b.docs.empty()) break;
+    prev = &b;
   }
   close_cur();
   std::fclose(manifest);
@@ -676,11 +760,8 @@ ScanSummary scan(const ScanOptions& o) {
   for (auto& [name, card] : in.cards)
     run["sources"][name] = {{"card", card.path}, {"license", card.license}, {"origin", card.origin},
                             {"commercial_use", card.commercial_use}};
-  json report = build_report(dir + "/" + kManifest, run);
-  write_atomic(dir + "/report.json", report.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
-  write_atomic(dir + "/report.html", render_report_html(report));
-
-  std::vector<std::string> digest_files = {kManifest, "report.json"};
+  // The manifest and shards are final: digest them on another thread while the report is built.
+  std::vector<std::string> digest_files = {kManifest};
   for (const char* sub : {"data", "quarantine"}) {
     if (!fs::exists(dir + "/" + sub)) continue;
     std::vector<std::string> shards;
@@ -688,8 +769,30 @@ ScanSummary scan(const ScanOptions& o) {
     std::sort(shards.begin(), shards.end());
     digest_files.insert(digest_files.end(), shards.begin(), shards.end());
   }
-  std::string digests;
-  for (auto& rel : digest_files) digests += sha256_file_hex(dir + "/" + rel) + "  " + rel + "\n";
+  std::vector<std::string> hexes(digest_files.size());
+  std::exception_ptr digest_error;
+  std::thread digester([&] {
+    try {
+      for (size_t i = 0; i < digest_files.size(); ++i) hexes[i] = sha256_file_hex(dir + "/" + digest_files[i]);
+    } catch (...) {
+      digest_error = std::current_exception();
+    }
+  });
+  json report;
+  try {
+    report = build_report(dir + "/" + kManifest, run);
+    write_atomic(dir + "/report.json", report.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
+    write_atomic(dir + "/report.html", render_report_html(report));
+  } catch (...) {
+    digester.join();
+    throw;
+  }
+  digester.join();
+  if (digest_error) std::rethrow_exception(digest_error);
+  // Same listing order as before: manifest, report, then the shards.
+  std::string digests = hexes[0] + "  " + kManifest + "\n";
+  digests += sha256_file_hex(dir + "/report.json") + "  report.json\n";
+  for (size_t i = 1; i < digest_files.size(); ++i) digests += hexes[i] + "  " + digest_files[i] + "\n";
   write_atomic(dir + "/manifest.sha256", digests);
 
   json c = read_json_file(ckpt_path);

@@ -33,7 +33,7 @@ struct ScanOptions {
   bool drop_near_duplicates = false;    // near duplicates are reported; dropped only when asked
   std::optional<int> drop_threshold;    // overrides the policy's
   size_t shard_bytes = size_t(256) << 20;
-  size_t batch_bytes = size_t(8) << 20;
+  size_t batch_bytes = size_t(4) << 20;    // per checkpoint; two batches are in memory at once
   size_t max_line_bytes = size_t(64) << 20;  // longer lines are recorded as errors, not read into RAM
   int threads = 0;                      // 0 = OpenMP default
   size_t stop_after_batches = 0;        // testing: simulate an interruption after N batches

@@ -1,5 +1,9 @@
 #include "comply/sha256.h"
 
+#include <cpuid.h>
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -20,7 +24,104 @@ constexpr uint32_t kK[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+// Portable compression of `n` blocks: the message schedule is kept as a 16-word ring so it
+// stays in registers, and the round loop is unrolled by 8 so the a..h rotation is free.
+void compress_portable(uint32_t st[8], const uint8_t* p, size_t n) {
+  for (; n > 0; --n, p += 64) {
+    uint32_t w[16];
+    for (int i = 0; i < 16; ++i)
+      w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) |
+             uint32_t(p[4 * i + 3]);
+    uint32_t a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
+#define EXAONE_SHA_ROUND(a, b, c, d, e, f, g, h, i)                                                   \
+  do {                                                                                                \
+    uint32_t wi;                                                                                      \
+    if ((i) < 16) {                                                                                   \
+      wi = w[(i) & 15];                                                                               \
+    } else {                                                                                          \
+      uint32_t w15 = w[((i) - 15) & 15], w2 = w[((i) - 2) & 15];                                      \
+      uint32_t s0 = rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 >> 3);                                        \
+      uint32_t s1 = rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 >> 10);                                         \
+      wi = w[(i) & 15] += s0 + w[((i) - 7) & 15] + s1;                                                \
+    }                                                                                                 \
+    uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + (g ^ (e & (f ^ g))) + kK[i] + wi;    \
+    uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) | (c & (a | b)));               \
+    d += t1;                                                                                          \
+    h = t1 + t2;                                                                                      \
+  } while (0)
+    for (int i = 0; i < 64; i += 8) {
+      EXAONE_SHA_ROUND(a, b, c, d, e, f, g, h, i);
+      EXAONE_SHA_ROUND(h, a, b, c, d, e, f, g, i + 1);
+      EXAONE_SHA_ROUND(g, h, a, b, c, d, e, f, i + 2);
+      EXAONE_SHA_ROUND(f, g, h, a, b, c, d, e, i + 3);
+      EXAONE_SHA_ROUND(e, f, g, h, a, b, c, d, i + 4);
+      EXAONE_SHA_ROUND(d, e, f, g, h, a, b, c, i + 5);
+      EXAONE_SHA_ROUND(c, d, e, f, g, h, a, b, i + 6);
+      EXAONE_SHA_ROUND(b, c, d, e, f, g, h, a, i + 7);
+    }
+#undef EXAONE_SHA_ROUND
+    st[0] += a;
+    st[1] += b;
+    st[2] += c;
+    st[3] += d;
+    st[4] += e;
+    st[5] += f;
+    st[6] += g;
+    st[7] += h;
+  }
+}
+
+// SHA-NI compression (Intel SHA extensions). The state is kept as the ABEF/CDGH register pair
+// the instructions expect; each step runs four rounds and extends the schedule by four words.
+__attribute__((target("sha,sse4.1,ssse3"))) void compress_shani(uint32_t st[8], const uint8_t* p, size_t n) {
+  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&st[0])), 0xB1);  // CDAB
+  __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&st[4])), 0x1B);   // EFGH
+  __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);    // ABEF
+  s1 = _mm_blend_epi16(s1, tmp, 0xF0);         // CDGH
+  for (; n > 0; --n, p += 64) {
+    const __m128i abef = s0, cdgh = s1;
+    __m128i w[4];
+    for (int g = 0; g < 4; ++g)
+      w[g] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * g)), bswap);
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; ++g) {
+      if (g >= 4) {
+        __m128i x = _mm_sha256msg1_epu32(w[g & 3], w[(g - 3) & 3]);
+        x = _mm_add_epi32(x, _mm_alignr_epi8(w[(g - 1) & 3], w[(g - 2) & 3], 4));
+        w[g & 3] = _mm_sha256msg2_epu32(x, w[(g - 1) & 3]);
+      }
+      __m128i msg = _mm_add_epi32(w[g & 3], _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kK[4 * g])));
+      s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+      s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(msg, 0x0E));
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(s0, 0x1B);     // FEBA
+  s1 = _mm_shuffle_epi32(s1, 0xB1);      // DCHG
+  s0 = _mm_blend_epi16(tmp, s1, 0xF0);   // DCBA
+  s1 = _mm_alignr_epi8(s1, tmp, 8);      // HGFE
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&st[0]), s0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&st[4]), s1);
+}
+
+bool detect_sha_ni() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  bool ssse3 = c & (1u << 9), sse41 = c & (1u << 19);
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return ssse3 && sse41 && (b & (1u << 29));
+}
 }  // namespace
+
+bool sha256_hw_available() {
+  static const bool yes = detect_sha_ni();
+  return yes;
+}
+
+Sha256::Sha256(Sha256Impl impl) : hw_(impl == Sha256Impl::Auto && sha256_hw_available()) { reset(); }
 
 void Sha256::reset() {
   static constexpr uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -30,41 +131,9 @@ void Sha256::reset() {
   total_ = 0;
 }
 
-void Sha256::block(const uint8_t* p) {
-  uint32_t w[64];
-  for (int i = 0; i < 16; ++i)
-    w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) |
-           uint32_t(p[4 * i + 3]);
-  for (int i = 16; i < 64; ++i) {
-    uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
-  for (int i = 0; i < 64; ++i) {
-    uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-    uint32_t ch = (e & f) ^ (~e & g);
-    uint32_t t1 = h + S1 + ch + kK[i] + w[i];
-    uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-    uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-    uint32_t t2 = S0 + maj;
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  h_[0] += a;
-  h_[1] += b;
-  h_[2] += c;
-  h_[3] += d;
-  h_[4] += e;
-  h_[5] += f;
-  h_[6] += g;
-  h_[7] += h;
+void Sha256::blocks(const uint8_t* p, size_t n) {
+  if (hw_) compress_shani(h_, p, n);
+  else compress_portable(h_, p, n);
 }
 
 void Sha256::update(const void* data, size_t n) {
@@ -77,13 +146,13 @@ void Sha256::update(const void* data, size_t n) {
     p += take;
     n -= take;
     if (buf_len_ < 64) return;
-    block(buf_);
+    blocks(buf_, 1);
     buf_len_ = 0;
   }
-  while (n >= 64) {
-    block(p);
-    p += 64;
-    n -= 64;
+  if (n >= 64) {
+    blocks(p, n / 64);
+    p += n / 64 * 64;
+    n %= 64;
   }
   std::memcpy(buf_, p, n);
   buf_len_ = n;

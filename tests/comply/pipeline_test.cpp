@@ -145,8 +145,9 @@ TEST(ComplyScan, ResumeAfterInterruptionGivesTheSameOutputs) {
   for (std::string f : {"manifest.jsonl", "manifest.sha256", "data/shard-00000.jsonl", "data/shard-00001.jsonl"})
     EXPECT_EQ(slurp(root + "/full/" + f), slurp(root + "/interrupted/" + f)) << f;
   // The key never appears in any output file.
-  for (auto& e : fs::recursive_directory_iterator(root + "/interrupted"))
+  for (auto& e : fs::recursive_directory_iterator(root + "/interrupted")) {
     if (e.is_regular_file()) EXPECT_EQ(slurp(e.path().string()).find(o.key), std::string::npos) << e.path();
+  }
   // Changed options cannot resume a folder.
   o.action = Action::Mask;
   EXPECT_THROW(scan(o), Error);

@@ -2,6 +2,9 @@
 // masking and pseudonymisation, licence screen and the YAML subset.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <set>
+
 #include "comply/dedup.h"
 #include "comply/detect.h"
 #include "comply/license.h"
@@ -13,6 +16,7 @@
 
 using namespace exaone;
 using namespace exaone::comply;
+using namespace std::string_literals;
 
 TEST(ComplyHash, MatchesPythonReference) {
   json ref = read_json_file(std::string(EXAONE_FIXTURES) + "/comply/hashes.json");
@@ -24,6 +28,33 @@ TEST(ComplyHash, MatchesPythonReference) {
   for (auto& r : ref["pseudonym"])
     EXPECT_EQ(pseudonym(r["key"].get<std::string>(), r["type"].get<std::string>(), r["canonical"].get<std::string>()),
               r["token"]);
+}
+
+// The SHA-NI and portable compression functions agree on every length around the block and
+// padding boundaries, and whether the input arrives at once or in uneven pieces.
+TEST(ComplyHash, HardwareAndPortableAgree) {
+  std::string data;
+  uint32_t x = 12345;
+  for (int i = 0; i < 1100; ++i) data.push_back(static_cast<char>((x = x * 1103515245u + 12345u) >> 24));
+  for (size_t n = 0; n <= data.size(); n += (n < 200 ? 1 : 37)) {
+    std::string_view v(data.data(), n);
+    Sha256 hw, portable(Sha256Impl::Portable), pieces;
+    hw.update(v);
+    portable.update(v);
+    for (size_t p = 0, step = 1; p < n; p += step, step = step * 3 % 97 + 1) pieces.update(v.substr(p, step));
+    auto a = hw.finish(), b = portable.finish(), c = pieces.finish();
+    ASSERT_EQ(to_hex(a.data(), 32), to_hex(b.data(), 32)) << "length " << n;
+    ASSERT_EQ(to_hex(c.data(), 32), to_hex(b.data(), 32)) << "length " << n;
+  }
+  // The portable one alone must also match the Python reference.
+  json ref = read_json_file(std::string(EXAONE_FIXTURES) + "/comply/hashes.json");
+  for (auto& r : ref["sha256"]) {
+    Sha256 portable(Sha256Impl::Portable);
+    portable.update(r["text"].get<std::string>());
+    auto d = portable.finish();
+    EXPECT_EQ(to_hex(d.data(), 32), r["hex"]);
+  }
+  std::printf("SHA-NI %s\n", sha256_hw_available() ? "used" : "not available on this CPU");
 }
 
 TEST(ComplyValidators, PublishedExamples) {
@@ -185,4 +216,107 @@ TEST(ComplyDedup, ExactAndNear) {
   EXPECT_EQ(m.near_of, 0);
   EXPECT_GE(m.similarity, 0.8);
   EXPECT_EQ(d.add(3, key(c), sig(c)).near_of, -1);
+}
+
+namespace {
+// Exact Jaccard similarity of two texts' code-point 5-gram sets (after dedup_normalize): the
+// quantity MinHash estimates, computed the slow obvious way.
+std::set<std::string> shingles(const std::string& text) {
+  std::string t = dedup_normalize(text);
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < t.size(); i += utf8_len(static_cast<unsigned char>(t[i]))) starts.push_back(i);
+  starts.push_back(t.size());
+  std::set<std::string> out;
+  if (starts.size() - 1 < 5) out.insert(t);
+  for (size_t i = 0; i + 5 < starts.size(); ++i) out.insert(t.substr(starts[i], starts[i + 5] - starts[i]));
+  return out;
+}
+double jaccard(const std::set<std::string>& a, const std::set<std::string>& b) {
+  size_t both = 0;
+  for (auto& s : a) both += b.count(s);
+  return static_cast<double>(both) / static_cast<double>(a.size() + b.size() - both);
+}
+}  // namespace
+
+// Planted near duplicates (a few words edited, true Jaccard >= 0.9) are found at the default
+// threshold; unrelated documents of the same vocabulary are not flagged.
+TEST(ComplyDedup, NearDuplicateRecallAtConfiguredThreshold) {
+  const char* words[] = {"모델", "학습", "데이터", "한국어", "영어", "문맥", "추론", "평가", "결과", "연구",
+                         "model", "training", "data", "context", "result", "score", "token", "layer",
+                         "은", "는", "이", "가", "을", "를", "에서", "으로", "및", "the", "of", "and", "2024", "3.5"};
+  const size_t nw = sizeof(words) / sizeof(words[0]);
+  uint64_t state = 88172645463325252ull;
+  auto rnd = [&] {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+  };
+  DedupConfig cfg;  // threshold 0.8, 128 values
+  Deduper d(cfg);
+  uint64_t ordinal = 0;
+  int planted = 0, found = 0, unrelated = 0, false_pos = 0;
+  double min_planted_j = 1;
+  for (int doc = 0; doc < 150; ++doc) {
+    std::vector<std::string> toks;
+    size_t n = 150 + rnd() % 500;
+    for (size_t i = 0; i < n; ++i) toks.push_back(words[rnd() % nw] + std::to_string(rnd() % 50));
+    auto join = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (auto& w : v) s += w + " ";
+      return s;
+    };
+    std::string a = join(toks);
+    std::vector<std::string> edited = toks;
+    for (size_t e = 0; e < std::max<size_t>(1, n / 40); ++e) edited[rnd() % n] = "편집" + std::to_string(rnd() % 1000);
+    std::string b = join(edited);
+    auto sig = [&](const std::string& t) { return minhash_signature(dedup_normalize(t), cfg.num_perm); };
+    auto ma = d.add(ordinal++, exact_key(dedup_normalize(a)), sig(a));
+    ++unrelated;
+    false_pos += ma.near_of >= 0;
+    double j = jaccard(shingles(a), shingles(b));
+    if (j < 0.9) continue;  // only clear near duplicates count for recall
+    min_planted_j = std::min(min_planted_j, j);
+    auto mb = d.add(ordinal++, exact_key(dedup_normalize(b)), sig(b));
+    ++planted;
+    found += mb.near_of == static_cast<int64_t>(ordinal - 2);
+  }
+  double recall = static_cast<double>(found) / planted;
+  std::printf("near-dup recall %.3f (%d/%d planted, Jaccard >= %.3f); false positives %d/%d\n", recall, found,
+              planted, min_planted_j, false_pos, unrelated);
+  ASSERT_GE(planted, 100);
+  EXPECT_GE(recall, 0.98);
+  EXPECT_LE(false_pos, unrelated / 100);
+}
+
+// The signature estimates Jaccard without bias: mean absolute error against the exact value
+// over pairs spread from 0.3 to 1 stays within what 128 values allow (sd <= 0.045).
+TEST(ComplyDedup, SignatureEstimatesJaccard) {
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto rnd = [&] {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+  };
+  double err = 0;
+  int pairs = 0;
+  for (int p = 0; p < 60; ++p) {
+    std::string a, b;
+    size_t n = 80 + rnd() % 400;
+    int edit_every = 2 + p % 12;
+    for (size_t i = 0; i < n; ++i) {
+      std::string w = "가나다라마바사아자차카타파하"s.substr(3 * (rnd() % 14), 3) + std::to_string(rnd() % 100);
+      a += w + " ";
+      b += (i % edit_every == 0 ? "x" + std::to_string(rnd()) : w) + " ";
+    }
+    double j = jaccard(shingles(a), shingles(b));
+    auto sa = minhash_signature(dedup_normalize(a), 128), sb = minhash_signature(dedup_normalize(b), 128);
+    err += std::fabs(signature_similarity(sa.data(), sb.data(), 128) - j);
+    ++pairs;
+  }
+  double mae = err / pairs;
+  std::printf("MinHash mean absolute error %.4f over %d pairs\n", mae, pairs);
+  EXPECT_LT(mae, 0.045);
+  // Short texts (fewer code points than one shingle) and empty text still give full signatures.
+  EXPECT_EQ(minhash_signature("", 128).size(), 128u);
+  auto x = minhash_signature("abc", 128), y = minhash_signature("abc", 128), z = minhash_signature("abd", 128);
+  EXPECT_EQ(x, y);
+  EXPECT_NE(x, z);
 }
