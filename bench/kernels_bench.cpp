@@ -1,43 +1,146 @@
-// Kernel throughput: matmul (decode GEMV and prefill GEMM shapes of EXAONE-4.0-1.2B) and
-// attention over a long cache. Compare runs with EXAONE_KERNELS=scalar for the SIMD speed-up.
+// Kernel throughput on EXAONE-4.0-1.2B shapes (gate/up projection: N=4096, K=2048):
+//  - memory read bandwidth (streaming sum over 512 MiB, 1 and 2 threads), measured first so every
+//    decode benchmark can report its fraction of the bandwidth roofline from the same run;
+//  - matmul for each weight type at T=1 (decode GEMV), T=64 and T=512 (prefill GEMM), with the
+//    previous widen-then-dot kernel ("baseline") and the scalar reference ("scalar") as baselines.
+// Decode benchmarks cycle through enough copies of the matrix (>= 256 MiB) that weights come from
+// DRAM, as they do in a real model, not from the last-level cache.
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
+#include <chrono>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
+#include "kernels/quant.h"
 #include "util/half.h"
 
 namespace exaone {
 namespace {
 
-void BM_Matmul(benchmark::State& state, DType type) {
-  const int64_t T = state.range(0), N = state.range(1), K = state.range(2);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d;
-  std::vector<float> wf(N * K), x(T * K), y(T * N);
-  for (auto& v : wf) v = d(rng);
-  for (auto& v : x) v = d(rng);
-  std::vector<uint16_t> wh(N * K);
-  MatrixRef w{type, wf.data(), N, K};
-  if (type != DType::F32) {
-    for (int64_t i = 0; i < N * K; ++i) wh[i] = type == DType::BF16 ? f32_to_bf16(wf[i]) : f32_to_f16(wf[i]);
-    w.data = wh.data();
-  }
+double g_bandwidth_gbs[3] = {0, 0, 0};  // by thread count, from BM_ReadBandwidth
+
+void BM_ReadBandwidth(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n);
+#pragma omp parallel for num_threads(2)
+  for (size_t i = 0; i < n; ++i) buf[i] = i;  // touch every page
+  uint64_t total = 0;
+  double seconds = 0;
   for (auto _ : state) {
-    matmul(x.data(), T, w, y.data());
+    const auto t0 = std::chrono::steady_clock::now();
+    uint64_t s = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : s) schedule(static)
+    for (size_t blk = 0; blk < n / 64; ++blk) {
+      const uint64_t* p = buf.data() + blk * 64;
+      uint64_t a = 0, b = 0, c = 0, d = 0;
+      for (int i = 0; i < 64; i += 4) {
+        a += p[i];
+        b += p[i + 1];
+        c += p[i + 2];
+        d += p[i + 3];
+      }
+      s += (a + b) + (c + d);
+    }
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    total += s;
+  }
+  benchmark::DoNotOptimize(total);
+  const double gbs = double(n * sizeof(uint64_t)) * state.iterations() / seconds / 1e9;
+  state.counters["read_GB/s"] = gbs;
+  g_bandwidth_gbs[threads] = gbs;
+}
+BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Int8: quantised weights on the int8 kernels at every T (the default switches to dequantised
+// float panels from T=16 on CPUs without VNNI).
+enum class Path { Fast, Int8, Baseline, Scalar };
+
+std::vector<uint8_t> make_weights(DType type, int64_t N, int64_t K, uint32_t seed) {
+  std::mt19937 rng(seed);
+  if (type == DType::Q4_K || type == DType::Q6_K) {  // random quants, sane scales
+    std::vector<uint8_t> out(dtype_bytes_for(type, N * K));
+    for (auto& b : out) b = static_cast<uint8_t>(rng());
+    for (int64_t i = 0; i < N * K / kQKBlock; ++i) {
+      if (type == DType::Q4_K) {
+        auto* b = reinterpret_cast<BlockQ4_K*>(out.data()) + i;
+        b->d = b->dmin = f32_to_f16(0.01f);
+      } else {
+        reinterpret_cast<BlockQ6_K*>(out.data())[i].d = f32_to_f16(0.001f);
+      }
+    }
+    return out;
+  }
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  std::vector<float> wf(N * K);
+  for (auto& v : wf) v = d(rng);
+  return quantize_matrix(type, wf.data(), N, K);
+}
+
+void BM_Matmul(benchmark::State& state, DType type, Path path) {
+  const int64_t T = state.range(0), N = state.range(1), K = state.range(2);
+  const size_t bytes = dtype_bytes_for(type, N * K);
+  // Decode: enough copies to defeat the LLC. Prefill is compute-bound: one copy.
+  const size_t copies = T == 1 ? std::max<size_t>(1, ((size_t{256} << 20) + bytes - 1) / bytes) : 1;
+  std::vector<std::vector<uint8_t>> w;
+  for (size_t c = 0; c < copies; ++c) w.push_back(make_weights(type, N, K, 1 + static_cast<uint32_t>(c % 4)));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> d;
+  std::vector<float> x(T * K), y(T * N);
+  for (auto& v : x) v = d(rng);
+  set_force_scalar_kernels(path == Path::Scalar);
+  if (path == Path::Int8) set_quantized_prefill_min_tokens(int64_t{1} << 40);
+  size_t next = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    const MatrixRef m{type, w[next].data(), N, K};
+    next = (next + 1) % copies;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (path == Path::Baseline) matmul_widen_baseline(x.data(), T, m, y.data());
+    else matmul(x.data(), T, m, y.data());
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * T * N * K * state.iterations(), benchmark::Counter::kIsRate,
-                                                 benchmark::Counter::OneK::kIs1000);
-  state.counters["weight_GB/s"] = benchmark::Counter(double(dtype_bytes_for(type, N * K)) * state.iterations(),
-                                                     benchmark::Counter::kIsRate, benchmark::Counter::OneK::kIs1000);
+  set_force_scalar_kernels(false);
+  set_quantized_prefill_min_tokens(16);
+  const double it = double(state.iterations());
+  state.counters["GFLOP/s"] = 2.0 * T * N * K * it / seconds / 1e9;
+  state.counters["weight_GB/s"] = double(bytes) * it / seconds / 1e9;
+  state.counters["tok/s"] = T * it / seconds;
+  const int threads = std::min(2, omp_get_max_threads());
+  if (T == 1 && g_bandwidth_gbs[threads] > 0)
+    state.counters["roofline_%"] = 100.0 * bytes * it / seconds / 1e9 / g_bandwidth_gbs[threads];
 }
-// 1.2B shapes: q/o 2048x2048, gate/up 4096x2048; decode T=1, prefill T=64.
-BENCHMARK_CAPTURE(BM_Matmul, bf16, DType::BF16)->Args({1, 4096, 2048})->Args({64, 4096, 2048})->UseRealTime();
-BENCHMARK_CAPTURE(BM_Matmul, f16, DType::F16)->Args({1, 4096, 2048})->UseRealTime();
-BENCHMARK_CAPTURE(BM_Matmul, f32, DType::F32)->Args({1, 4096, 2048})->Args({64, 4096, 2048})->UseRealTime();
+
+// Registration: decode (T=1) for every type and path; prefill T=64 and T=512 (fast and baseline;
+// the scalar path only at T=64, it takes seconds per call at T=512).
+void register_all() {
+  const struct {
+    const char* name;
+    DType type;
+  } types[] = {{"f32", DType::F32}, {"f16", DType::F16},   {"bf16", DType::BF16},
+               {"q8_0", DType::Q8_0}, {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K}, {"q6_k", DType::Q6_K}};
+  const struct {
+    const char* name;
+    Path path;
+  } paths[] = {{"fast", Path::Fast}, {"int8", Path::Int8}, {"baseline", Path::Baseline}, {"scalar", Path::Scalar}};
+  for (const auto& p : paths)
+    for (const auto& t : types) {
+      const bool quantized = t.type != DType::F32 && t.type != DType::F16 && t.type != DType::BF16;
+      if (p.path == Path::Int8 && !quantized) continue;
+      auto* b = benchmark::RegisterBenchmark((std::string("BM_Matmul/") + t.name + "/" + p.name).c_str(),
+                                             [t, p](benchmark::State& s) { BM_Matmul(s, t.type, p.path); });
+      if (p.path != Path::Int8) b->Args({1, 4096, 2048});
+      b->Args({64, 4096, 2048});
+      if (p.path != Path::Scalar) b->Args({512, 4096, 2048});
+      b->UseRealTime()->Unit(benchmark::kMillisecond);
+    }
+}
 
 void BM_AttentionDecode(benchmark::State& state) {
   const int64_t n_past = state.range(0), H = 32, KV = 8, hd = 64;
@@ -57,4 +160,12 @@ BENCHMARK(BM_AttentionDecode)->Arg(512)->Arg(4096)->UseRealTime();
 }  // namespace
 }  // namespace exaone
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  exaone::register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("cpu_features", exaone::cpu_features().summary());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

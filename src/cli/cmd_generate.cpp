@@ -10,6 +10,7 @@
 #include "cli/generation_commands.h"
 #include "cli/cli.h"
 #include "models/model.h"
+#include "runtime/model_files.h"
 #include "runtime/session.h"
 #include "util/error.h"
 
@@ -102,8 +103,8 @@ struct Loaded {
 
 Loaded load_all(const std::string& path) {
   auto model = load_model(path);
-  Tokenizer tok = Tokenizer::from_model_path(path);
-  return Loaded{std::move(model), std::move(tok), chat::detect_model_format(path)};
+  Tokenizer tok = load_tokenizer(path);  // HF folder or .gguf
+  return Loaded{std::move(model), std::move(tok), load_chat_format(path)};
 }
 
 // Generates one assistant turn for `messages`; returns the parsed output.

@@ -6,6 +6,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/cli.h"
+#include "runtime/model_files.h"
 #include "util/error.h"
 #include "util/json_file.h"
 
@@ -22,8 +23,9 @@ struct TemplateArgs {
 void run_template(const TemplateArgs& a) {
   struct stat st {};
   if (::stat(a.model.c_str(), &st) != 0) fail("--model: " + a.model + ": not found");
-  if (!S_ISDIR(st.st_mode)) fail("--model: " + a.model + ": expected a model folder with config.json and a chat template");
-  chat::Format format = chat::detect_model_format(a.model);
+  if (!S_ISDIR(st.st_mode) && !is_gguf_path(a.model))
+    fail("--model: " + a.model + ": expected a model folder with config.json and a chat template, or a .gguf file");
+  chat::Format format = load_chat_format(a.model);
   json request = read_json_file(a.request);
   std::string prompt;
   try {

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/cli.h"
+#include "runtime/model_files.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json_file.h"
@@ -23,7 +24,7 @@ void register_tokenizer_commands(CLI::App& app) {
   tok->add_flag("--bos", targs->bos, "prepend the model's BOS token");
   tok->callback([targs, text_opt, file_opt] {
     if (text_opt->count() == 0 && file_opt->count() == 0) fail("tokenize: give --text or --file");
-    Tokenizer tokenizer = Tokenizer::from_model_path(targs->model);
+    Tokenizer tokenizer = load_tokenizer(targs->model);
     std::string text = file_opt->count() ? read_text_file(targs->file) : targs->text;
     std::vector<int> ids = tokenizer.encode(text, targs->bos);
     std::string out = "[";
@@ -45,7 +46,7 @@ void register_tokenizer_commands(CLI::App& app) {
   detok->add_flag("--skip-special", dargs->skip_special, "drop special tokens");
   detok->callback([dargs] {
     std::vector<int> ids = parse_id_list(dargs->ids);
-    Tokenizer tokenizer = Tokenizer::from_model_path(dargs->model);
+    Tokenizer tokenizer = load_tokenizer(dargs->model);
     std::cout << tokenizer.decode(ids, dargs->skip_special);
     std::cout.flush();
   });

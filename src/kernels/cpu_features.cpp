@@ -1,7 +1,13 @@
 #include "kernels/cpu_features.h"
 
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace exaone {
 
@@ -12,7 +18,26 @@ const CpuFeatures& cpu_features() {
     __builtin_cpu_init();
     c.avx2 = __builtin_cpu_supports("avx2");
     c.fma = __builtin_cpu_supports("fma");
-    c.f16c = c.avx2;  // every AVX2 CPU we target has F16C; checked below via cpuid when possible
+    unsigned a = 0, b = 0, cx = 0, d = 0;
+    bool osxsave = false;
+    if (__get_cpuid(1, &a, &b, &cx, &d)) {
+      c.f16c = (cx >> 29) & 1;
+      osxsave = (cx >> 27) & 1;
+    }
+    uint64_t xcr0 = 0;
+    if (osxsave) {
+      uint32_t lo, hi;
+      __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+      xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
+    }
+    if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) {
+      // AMX also needs the OS to enable tile state (XCR0 bits 17-18); the per-process permission
+      // request is made by the AMX kernels themselves before first use.
+      const bool os_tiles = ((xcr0 >> 17) & 3) == 3;
+      c.amx_bf16 = os_tiles && ((d >> 22) & 1);
+      c.amx_tile = os_tiles && ((d >> 24) & 1);
+      c.amx_int8 = os_tiles && ((d >> 25) & 1);
+    }
     c.avx512f = __builtin_cpu_supports("avx512f");
     c.avx512bw = __builtin_cpu_supports("avx512bw");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
@@ -43,12 +68,22 @@ std::string CpuFeatures::summary() const {
   return s.empty() ? "baseline" : s;
 }
 
+namespace {
+std::atomic<int>& scalar_override() {
+  static std::atomic<int> v{-1};  // -1: follow EXAONE_KERNELS
+  return v;
+}
+}  // namespace
+
 bool force_scalar_kernels() {
-  static const bool v = [] {
+  static const bool from_env = [] {
     const char* e = std::getenv("EXAONE_KERNELS");
     return e && std::strcmp(e, "scalar") == 0;
   }();
-  return v;
+  const int o = scalar_override().load(std::memory_order_relaxed);
+  return o < 0 ? from_env : o != 0;
 }
+
+void set_force_scalar_kernels(bool on) { scalar_override().store(on ? 1 : 0, std::memory_order_relaxed); }
 
 }  // namespace exaone

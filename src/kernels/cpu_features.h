@@ -16,5 +16,7 @@ const CpuFeatures& cpu_features();
 
 // Set EXAONE_KERNELS=scalar to force the portable reference kernels (tests, debugging).
 bool force_scalar_kernels();
+// Overrides the environment at run time (tests and benchmarks compare both paths in one process).
+void set_force_scalar_kernels(bool on);
 
 }  // namespace exaone

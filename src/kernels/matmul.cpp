@@ -3,10 +3,12 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "kernels/cpu_features.h"
 #include "kernels/quant.h"
+#include "kernels/quant_dot.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -68,10 +70,7 @@ __attribute__((target("avx2,fma,f16c"))) void f16_row_avx2(const uint16_t* src, 
   for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
-bool use_avx2() {
-  static const bool v = !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma;
-  return v;
-}
+bool use_avx2() { return !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma && cpu_features().f16c; }
 
 void check_plain(const MatrixRef& w) {
   if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q4_K || w.dtype == DType::Q6_K) {
@@ -128,7 +127,7 @@ void dequantize_row(const MatrixRef& w, int64_t r, float* out) {
   }
 }
 
-void matmul(const float* x, int64_t T, const MatrixRef& w, float* y) {
+void matmul_widen_baseline(const float* x, int64_t T, const MatrixRef& w, float* y) {
   check_plain(w);
   const int64_t N = w.rows, K = w.cols;
   // Rows are processed in blocks: a block of weights is widened once (L2-resident) and
@@ -178,6 +177,232 @@ void matmul_reference(const float* x, int64_t T, const MatrixRef& w, float* y) {
       for (int64_t k = 0; k < K; ++k) s += static_cast<double>(x[t * K + k]) * row[k];
       y[t * N + n] = static_cast<float>(s);
     }
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Fast paths.
+
+namespace {
+
+// Register-blocked micro-kernel: R weight rows x TT tokens over k in [0, len), len a multiple of 8.
+// 12 accumulators + 4 weight vectors fill the 16 ymm registers for R=4, TT=3.
+template <int R, int TT>
+__attribute__((target("avx2,fma"))) void micro_f32(const float* w, int64_t ldw, const float* x, int64_t ldx,
+                                                     int64_t len, float* out /* [TT][R] */) {
+  __m256 acc[TT][R];
+#pragma GCC unroll 4
+  for (int t = 0; t < TT; ++t)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < len; k += 8) {
+    __m256 wv[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) wv[r] = _mm256_loadu_ps(w + r * ldw + k);
+#pragma GCC unroll 4
+    for (int t = 0; t < TT; ++t) {
+      const __m256 xv = _mm256_loadu_ps(x + t * ldx + k);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[t][r] = _mm256_fmadd_ps(wv[r], xv, acc[t][r]);
+    }
+  }
+  for (int t = 0; t < TT; ++t)
+    for (int r = 0; r < R; ++r) out[t * R + r] = hsum256(acc[t][r]);
+}
+
+using MicroFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*);
+
+template <int R>
+MicroFn micro_for_tokens(int tt) {
+  switch (tt) {
+    case 1: return micro_f32<R, 1>;
+    case 2: return micro_f32<R, 2>;
+    default: return micro_f32<R, 3>;
+  }
+}
+
+MicroFn micro_for(int r, int tt) {
+  switch (r) {
+    case 1: return micro_for_tokens<1>(tt);
+    case 2: return micro_for_tokens<2>(tt);
+    case 3: return micro_for_tokens<3>(tt);
+    default: return micro_for_tokens<4>(tt);
+  }
+}
+
+constexpr int64_t kRowBlock = 16;   // weight rows per panel (and per OpenMP work item)
+constexpr int64_t kKChunk = 512;    // panel depth: 16 x 512 floats = 32 KiB stays in L1/L2
+constexpr int kTileRows = 4, kTileTokens = 3;
+
+// Widens w[r0:r1, k0:k0+len] into buf (row stride kKChunk).
+// Quantised types: k0 and len are whole blocks (kKChunk is a multiple of 256, K of the block size).
+void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t len, float* buf) {
+  const size_t row_bytes = dtype_bytes_for(w.dtype, w.cols);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* dst = buf + (r - r0) * kKChunk;
+    if (w.dtype == DType::BF16 || w.dtype == DType::F16) {
+      const uint16_t* src = static_cast<const uint16_t*>(w.data) + r * w.cols + k0;
+      if (w.dtype == DType::BF16) bf16_row_avx2(src, dst, len);
+      else f16_row_avx2(src, dst, len);
+      continue;
+    }
+    const uint8_t* src = static_cast<const uint8_t*>(w.data) + r * row_bytes + dtype_bytes_for(w.dtype, k0);
+    switch (w.dtype) {
+      case DType::Q8_0: dequantize_row_q8_0(src, dst, len); break;
+      case DType::Q4_0: dequantize_row_q4_0(src, dst, len); break;
+      case DType::Q4_K: dequantize_row_q4_k(src, dst, len); break;
+      case DType::Q6_K: dequantize_row_q6_k(src, dst, len); break;
+      default: fail("widen_panel: unexpected weight type");
+    }
+  }
+}
+
+// F32/F16/BF16 GEMM for T >= a few tokens (AVX2).
+void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
+  const int64_t N = w.rows, K = w.cols;
+  const int64_t nblocks = (N + kRowBlock - 1) / kRowBlock;
+  const bool widen = w.dtype != DType::F32;
+#pragma omp parallel
+  {
+    std::vector<float> buf(widen ? static_cast<size_t>(kRowBlock * kKChunk) : 0);
+    float tile[kTileRows * kTileTokens];
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < nblocks; ++b) {
+      const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
+      for (int64_t k0 = 0; k0 < K; k0 += kKChunk) {
+        const int64_t len = std::min(kKChunk, K - k0), vlen = len & ~int64_t{7};
+        const float* panel;
+        int64_t ldw;
+        if (widen) {
+          widen_panel(w, r0, r1, k0, len, buf.data());
+          panel = buf.data();
+          ldw = kKChunk;
+        } else {
+          panel = static_cast<const float*>(w.data) + r0 * K + k0;
+          ldw = K;
+        }
+        for (int64_t t0 = 0; t0 < T; t0 += kTileTokens) {
+          const int tt = static_cast<int>(std::min<int64_t>(kTileTokens, T - t0));
+          const float* xt = x + t0 * K + k0;
+          for (int64_t rr = r0; rr < r1; rr += kTileRows) {
+            const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - rr));
+            const float* wp = panel + (rr - r0) * ldw;
+            micro_for(nr, tt)(wp, ldw, xt, K, vlen, tile);
+            for (int t = 0; t < tt; ++t)
+              for (int r = 0; r < nr; ++r) {
+                float s = tile[t * nr + r];
+                for (int64_t k = vlen; k < len; ++k) s += wp[r * ldw + k] * xt[t * K + k];  // K tail
+                float& dst = y[(t0 + t) * N + rr + r];
+                dst = k0 == 0 ? s : dst + s;
+              }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Quantised weights: int8 activations, integer block dots, up to 4 tokens per weight row.
+void matmul_quantized(const float* x, int64_t T, const MatrixRef& w, float* y, bool scalar) {
+  const int64_t N = w.rows, K = w.cols;
+  const size_t act_bytes = activation_row_bytes(w.dtype, K);
+  const size_t row_bytes = dtype_bytes_for(w.dtype, K);
+  QuantDotFn dot = nullptr;
+  if (!scalar) {
+    if (cpu_features().avx512vnni && cpu_features().avx512bw) dot = quant_dot_avx512vnni(w.dtype);
+    if (!dot && use_avx2()) dot = quant_dot_avx2(w.dtype);
+  }
+  if (!dot) dot = quant_dot_scalar(w.dtype);
+  // Thread-local buffers would be reallocated per call anyway; one vector is simplest.
+  std::vector<uint8_t> act(act_bytes * static_cast<size_t>(T));
+#pragma omp parallel for schedule(static) if (T > 1)
+  for (int64_t t = 0; t < T; ++t) quantize_activation_row(w.dtype, x + t * K, K, act.data() + t * act_bytes);
+
+  constexpr int64_t kTokens = 4;
+  const int64_t nblocks = (N + kRowBlock - 1) / kRowBlock;
+  const auto* wbase = static_cast<const uint8_t*>(w.data);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < nblocks; ++b) {
+    const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
+    float out[kTokens];
+    for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
+      const int nt = static_cast<int>(std::min(kTokens, T - t0));
+      for (int64_t r = r0; r < r1; ++r) {
+        dot(wbase + r * row_bytes, act.data() + t0 * act_bytes, act_bytes, nt, K, out);
+        for (int t = 0; t < nt; ++t) y[(t0 + t) * N + r] = out[t];
+      }
+    }
+  }
+}
+
+// F16/BF16 with few tokens: fused widen-and-dot per weight row.
+void matmul_half_fused(const float* x, int64_t T, const MatrixRef& w, float* y, bool scalar) {
+  const int64_t N = w.rows, K = w.cols;
+  const HalfDotFn dot = scalar ? half_dot_scalar(w.dtype) : half_dot_avx2(w.dtype);
+  const auto* wbase = static_cast<const uint16_t*>(w.data);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < N; ++r) {
+    float out[4];
+    for (int64_t t0 = 0; t0 < T; t0 += 4) {
+      const int nt = static_cast<int>(std::min<int64_t>(4, T - t0));
+      dot(wbase + r * K, x + t0 * K, nt, K, out);
+      for (int t = 0; t < nt; ++t) y[(t0 + t) * N + r] = out[t];
+    }
+  }
+}
+
+void matmul_f32_rows(const float* x, int64_t T, const MatrixRef& w, float* y) {
+  const int64_t N = w.rows, K = w.cols;
+  const auto* wf = static_cast<const float*>(w.data);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < N; ++r)
+    for (int64_t t = 0; t < T; ++t) y[t * N + r] = dot_f32(x + t * K, wf + r * K, K);
+}
+
+// Below this many tokens the row-at-a-time kernels win (weights are read once either way).
+constexpr int64_t kGemmMinTokens = 4;
+// Quantised weights: below this many tokens the int8 kernels win even on AVX2 (their activations
+// are quantised once, the float path dequantises each weight panel once per call).
+std::atomic<int64_t> g_quant_gemm_min_tokens{16};
+
+}  // namespace
+
+void matmul(const float* x, int64_t T, const MatrixRef& w, float* y) {
+  check_plain(w);
+  if (T <= 0 || w.rows <= 0) return;
+  if (w.cols == 0) {
+    std::fill_n(y, T * w.rows, 0.0f);
+    return;
+  }
+  const bool scalar = !use_avx2();
+  if (is_quantized(w.dtype)) {
+    // AVX2 has no fused int8 dot (maddubs+madd+convert per block and token), so for prefill a
+    // dequantised float panel reused across tokens is faster there (measured: docs/benchmarks.md).
+    // With VNNI the int8 path is kept for every T.
+    const bool vnni = cpu_features().avx512vnni && cpu_features().avx512bw;
+    if (!scalar && !vnni && T >= g_quant_gemm_min_tokens.load(std::memory_order_relaxed)) return gemm_float_avx2(x, T, w, y);
+    return matmul_quantized(x, T, w, y, scalar);
+  }
+  if (!scalar && T >= kGemmMinTokens) return gemm_float_avx2(x, T, w, y);
+  if (w.dtype == DType::F32) return matmul_f32_rows(x, T, w, y);
+  matmul_half_fused(x, T, w, y, scalar);
+}
+
+void set_quantized_prefill_min_tokens(int64_t tokens) {
+  g_quant_gemm_min_tokens.store(std::max<int64_t>(1, tokens), std::memory_order_relaxed);
+}
+
+void matmul_reference_int8(const float* x, int64_t T, const MatrixRef& w, float* y) {
+  check_plain(w);
+  if (!is_quantized(w.dtype)) fail(std::string("matmul_reference_int8: ") + dtype_name(w.dtype) + " is not quantised");
+  const int64_t N = w.rows, K = w.cols;
+  const size_t act_bytes = activation_row_bytes(w.dtype, K), row_bytes = dtype_bytes_for(w.dtype, K);
+  std::vector<uint8_t> act(act_bytes);
+  const QuantDotFn dot = quant_dot_scalar(w.dtype);
+  for (int64_t t = 0; t < T; ++t) {
+    quantize_activation_row(w.dtype, x + t * K, K, act.data());
+    for (int64_t n = 0; n < N; ++n) dot(static_cast<const uint8_t*>(w.data) + n * row_bytes, act.data(), act_bytes, 1, K,
+                                        y + t * N + n);
   }
 }
 

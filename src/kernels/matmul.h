@@ -1,5 +1,15 @@
 // y = x · Wᵀ for a batch of activation rows (PyTorch Linear layout: W is [N, K]).
-// Activations are float32; weights may be stored in any DType and are widened on the fly.
+// Activations are float32; weights may be stored in any DType.
+//
+// Paths (chosen at run time from cpu_features(); EXAONE_KERNELS=scalar forces the references):
+//  - Q8_0/Q4_0/Q4_K/Q6_K: activations are quantised to int8 once per call (32-blocks, or 256-blocks
+//    with sums for the K-quants) and multiplied with integer dot products, up to 4 tokens per weight
+//    row so each unpacked weight block is reused (decode = 1 token, prefill = tiles of 4).
+//  - F16/BF16, few tokens: fused dots that widen in registers (no buffer pass).
+//    On CPUs without AVX-512 VNNI, quantised weights with T >= 16 tokens take the float GEMM
+//    below instead (dequantised panels): faster there than maddubs-based int8 dots.
+//  - F32/F16/BF16, T >= 4: panels of weights widened once into an L1/L2-sized buffer, then a
+//    register-blocked 4 rows x 3 tokens micro-kernel.
 #pragma once
 #include <cstdint>
 
@@ -19,6 +29,18 @@ void matmul(const float* x, int64_t T, const MatrixRef& w, float* y);
 
 // Plain reference (double accumulation, one thread): the ground truth for kernel tests.
 void matmul_reference(const float* x, int64_t T, const MatrixRef& w, float* y);
+
+// Reference for the quantised paths: activations quantised exactly as matmul() does, scalar
+// integer block sums, float accumulation. matmul() matches it up to float summation order.
+void matmul_reference_int8(const float* x, int64_t T, const MatrixRef& w, float* y);
+
+// The previous kernel (widen 16 weight rows to float, then one float dot per row and token):
+// kept as the baseline for benchmarks.
+void matmul_widen_baseline(const float* x, int64_t T, const MatrixRef& w, float* y);
+
+// Token count from which quantised weights use dequantised float panels instead of int8 dots on
+// CPUs without VNNI (default 16). Tests and benchmarks use it to reach both paths.
+void set_quantized_prefill_min_tokens(int64_t tokens);
 
 // Widens row `r` of `w` into `out` (cols floats).
 void dequantize_row(const MatrixRef& w, int64_t r, float* out);

@@ -3,27 +3,20 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
+#include "kernels/quant_k.h"
 #include "models/model.h"
 #include "util/error.h"
+#include "util/json_file.h"
+#include "util/mapped_file.h"
 
 namespace exaone {
 
 namespace {
-
-// llama.cpp's llama_ftype values for general.file_type.
-uint32_t file_type_of(DType t) {
-  switch (t) {
-    case DType::F32: return 0;
-    case DType::F16: return 1;
-    case DType::Q4_0: return 2;
-    case DType::Q8_0: return 7;
-    case DType::BF16: return 32;
-    default: return 0;
-  }
-}
 
 const char* arch_of(Family f) { return f == Family::Exaone3 ? "exaone" : "exaone4"; }
 
@@ -119,15 +112,94 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   return c;
 }
 
-GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, DType type) {
-  if (type != DType::F32 && type != DType::F16 && type != DType::BF16 && type != DType::Q8_0 && type != DType::Q4_0)
-    fail(std::string("convert: output type ") + dtype_name(type) + " is not supported (f32, f16, bf16, q8_0, q4_0)");
+namespace {
+
+// Layer index of "blk.<N>.<rest>", or -1.
+int64_t gguf_layer_of(const std::string& name) {
+  if (name.compare(0, 4, "blk.") != 0) return -1;
+  const size_t dot = name.find('.', 4);
+  if (dot == std::string::npos || dot == 4) return -1;
+  try {
+    return std::stoll(name.substr(4, dot - 4));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers, and every third in between.
+bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+}  // namespace
+
+GgufOutType parse_gguf_out_type(const std::string& s) {
+  if (s == "f32") return DType::F32;
+  if (s == "f16") return DType::F16;
+  if (s == "bf16") return DType::BF16;
+  if (s == "q8_0") return DType::Q8_0;
+  if (s == "q4_0") return DType::Q4_0;
+  if (s == "q4_k") return DType::Q4_K;
+  if (s == "q6_k") return DType::Q6_K;
+  if (s == "q4_k_m") {
+    GgufOutType t(DType::Q4_K);
+    t.q4_k_m = true;
+    return t;
+  }
+  fail("--type: unknown output type '" + s + "' (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)");
+}
+
+std::string gguf_out_type_name(const GgufOutType& t) {
+  if (t.q4_k_m) return "Q4_K_M";
+  return dtype_name(t.type);
+}
+
+uint32_t gguf_file_type(const GgufOutType& t) {
+  if (t.q4_k_m) return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M
+  switch (t.type) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q8_0: return 7;
+    case DType::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S: the "mostly Q4_K" file type
+    case DType::Q6_K: return 18;
+    case DType::BF16: return 32;
+  }
+  return 0;
+}
+
+DType gguf_tensor_type(const GgufOutType& t, const std::string& name, const std::vector<int64_t>& shape,
+                       int64_t n_layers, bool has_output) {
+  if (shape.size() < 2) return DType::F32;
+  DType out = t.type;
+  if (t.q4_k_m) {
+    const int64_t layer = gguf_layer_of(name);
+    if (name == "output.weight" || (!has_output && name == "token_embd.weight")) {
+      out = DType::Q6_K;
+    } else if (layer >= 0 && (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight")) &&
+               use_more_bits(layer, n_layers)) {
+      out = DType::Q6_K;
+    }
+  }
+  const int64_t cols = shape.back();
+  if (cols % dtype_block_elems(out) != 0) {
+    if (out == DType::Q4_K || out == DType::Q6_K) out = DType::Q8_0;
+    if (cols % dtype_block_elems(out) != 0) out = DType::F16;
+  }
+  return out;
+}
+
+GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutType type,
+                      const GgufProgress& progress) {
   const std::string arch = arch_of(c.family);
   const std::string p = arch + ".";
   GgufWriter w;
   using T = GgufType;
   w.set("general.architecture", T::STRING, arch);
-  w.set("general.file_type", T::U32, file_type_of(type));
+  w.set("general.file_type", T::U32, gguf_file_type(type));
+  w.set("general.quantization_version", T::U32, 2);  // GGML_QNT_VERSION, written by llama-quantize
   w.set(p + "context_length", T::U32, c.max_position);
   w.set(p + "embedding_length", T::U32, c.hidden);
   w.set(p + "block_count", T::U32, c.n_layers);
@@ -167,32 +239,237 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, DType ty
     w.add_tensor("rope_freqs.weight", DType::F32, {static_cast<int64_t>(div.size())}, std::move(bytes));
   }
 
+  const bool has_output = !c.tie_embeddings && weights.find("lm_head.weight") != nullptr;
+  std::vector<std::pair<std::string, const TensorView*>> todo;
   for (const auto& [name, t] : weights.tensors()) {
     if (name == "lm_head.weight" && c.tie_embeddings) continue;  // tied: llama.cpp falls back to token_embd
     const std::string g = hf_to_gguf_name(arch, name);
     if (g.empty()) fail(t.file + ": tensor '" + name + "' has no GGUF name for arch " + arch);
-    std::vector<float> x = widen_all(t);
-    DType out = t.shape.size() >= 2 ? type : DType::F32;
-    if (t.cols() % dtype_block_elems(out) != 0) out = DType::F16;
-    w.add_tensor(g, out, t.shape, quantize_matrix(out, x.data(), t.rows(), t.cols()));
+    todo.emplace_back(g, &t);
+  }
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const auto& [g, t] = todo[i];
+    std::vector<float> x = widen_all(*t);
+    const DType out = gguf_tensor_type(type, g, t->shape, c.n_layers, has_output);
+    w.add_tensor(g, out, t->shape, quantize_matrix_any(out, x.data(), t->rows(), t->cols()));
+    if (progress) progress(i + 1, todo.size(), g, out);
   }
   return w;
 }
 
-void convert_to_gguf(const std::string& src, const std::string& out, DType type, bool force) {
-  std::error_code ec;
-  if (std::filesystem::exists(out, ec) && !force) fail(out + ": already exists (use --force to overwrite)");
-  auto model = load_model(src);
-  build_gguf(model->config(), model->weights(), type).write(out);
+// ---- tokenizer metadata (llama.cpp's convert_hf_to_gguf.py keys) ----
+
+namespace {
+
+using hjson = nlohmann::json;  // unordered: a 100k-entry vocab would make ordered_json quadratic
+
+hjson read_hjson(const std::string& path) {
+  try {
+    return hjson::parse(read_text_file(path));
+  } catch (const hjson::parse_error& e) {
+    fail(path + ": invalid JSON at byte " + std::to_string(e.byte));
+  }
 }
 
-DType parse_gguf_out_type(const std::string& s) {
-  if (s == "f32") return DType::F32;
-  if (s == "f16") return DType::F16;
-  if (s == "bf16") return DType::BF16;
-  if (s == "q8_0") return DType::Q8_0;
-  if (s == "q4_0") return DType::Q4_0;
-  fail("--type: unknown output type '" + s + "' (f32, f16, bf16, q8_0, q4_0)");
+// The K-EXAONE pre-tokenizer regex as its tokenizer.json spells it (spec §5.2).
+constexpr const char* kKExaoneSplit =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+
+bool is_type(const hjson& j, const char* type) {
+  return j.is_object() && j.contains("type") && j["type"].is_string() && j["type"].get<std::string>() == type;
+}
+bool flag(const hjson& j, const char* key, bool def) {
+  return j.contains(key) && j[key].is_boolean() ? j[key].get<bool>() : def;
+}
+bool byte_level(const hjson& j, bool use_regex) {
+  return is_type(j, "ByteLevel") && !flag(j, "add_prefix_space", true) && flag(j, "use_regex", true) == use_regex;
+}
+
+// GGUF tokenizer.ggml.pre for the pre-tokenizer a tokenizer.json declares; Error when none fits.
+std::string gguf_pre_of(const hjson& pre, const std::string& where) {
+  if (byte_level(pre, true)) return "exaone4";
+  if (is_type(pre, "Sequence") && pre.contains("pretokenizers") && pre["pretokenizers"].is_array() &&
+      pre["pretokenizers"].size() == 2) {
+    const hjson& a = pre["pretokenizers"][0];
+    const hjson& b = pre["pretokenizers"][1];
+    if (is_type(a, "Digits") && flag(a, "individual_digits", false) && byte_level(b, true)) return "exaone";
+    if (is_type(a, "Split") && a.contains("pattern") && a["pattern"].is_object() &&
+        a["pattern"].value("Regex", std::string()) == kKExaoneSplit && a.value("behavior", std::string()) == "Isolated" &&
+        !flag(a, "invert", false) && byte_level(b, false))
+      return "exaone-moe";
+  }
+  fail(where + ": pre_tokenizer " + pre.dump().substr(0, 120) +
+       " has no GGUF equivalent (supported: ByteLevel -> exaone4, Digits+ByteLevel -> exaone, K-EXAONE Split -> "
+       "exaone-moe)");
+}
+
+std::string chat_template_of(const std::string& dir) {
+  const std::string jinja = dir + "/chat_template.jinja";
+  if (file_exists(jinja)) return read_text_file(jinja);
+  const std::string cfg_path = dir + "/tokenizer_config.json";
+  if (!file_exists(cfg_path)) return "";
+  const hjson cfg = read_hjson(cfg_path);
+  if (!cfg.is_object() || !cfg.contains("chat_template")) return "";
+  const hjson& t = cfg["chat_template"];
+  if (t.is_string()) return t.get<std::string>();
+  if (t.is_array())
+    for (const auto& e : t)
+      if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") &&
+          e["template"].is_string())
+        return e["template"].get<std::string>();
+  return "";
+}
+
+// Name of a special token in tokenizer_config.json: a string or {"content": ...}.
+std::string token_name(const hjson& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return "";
+}
+
+}  // namespace
+
+bool add_hf_tokenizer_metadata(GgufWriter& w, const std::string& dir, int64_t vocab_size,
+                               std::vector<std::string>* notes) {
+  using T = GgufType;
+  const std::string tj_path = dir + "/tokenizer.json";
+  if (!file_exists(tj_path)) return false;
+  const hjson tj = read_hjson(tj_path);
+  if (!tj.is_object() || !tj.contains("model") || !tj["model"].is_object())
+    fail(tj_path + ": missing object 'model'");
+  const hjson& model = tj["model"];
+  if (model.value("type", std::string("BPE")) != "BPE") fail(tj_path + ": model.type: only BPE converts to GGUF");
+  if (flag(model, "byte_fallback", false) || !model.value("continuing_subword_prefix", hjson()).is_null() ||
+      !model.value("end_of_word_suffix", hjson()).is_null())
+    fail(tj_path + ": model: byte_fallback / subword prefixes have no GGUF gpt2 equivalent");
+  if (tj.contains("normalizer") && !tj["normalizer"].is_null())
+    fail(tj_path + ": normalizer " + tj["normalizer"].dump().substr(0, 80) +
+         " has no GGUF equivalent (llama.cpp applies none for gpt2 tokenizers)");
+  const std::string pre = gguf_pre_of(tj.value("pre_tokenizer", hjson()), tj_path);
+  if (!model.contains("vocab") || !model["vocab"].is_object()) fail(tj_path + ": model.vocab: expected an object");
+
+  // id -> token text; byte-level form for the vocabulary, the content for added tokens.
+  std::vector<std::string> tokens(static_cast<size_t>(std::max<int64_t>(vocab_size, 0)));
+  std::vector<int32_t> types(tokens.size(), 0);
+  auto place = [&](int64_t id, const std::string& text, int32_t type, const std::string& what) {
+    if (id < 0 || id >= vocab_size)
+      fail(tj_path + ": " + what + ": token id " + std::to_string(id) + " is outside the model's vocab_size " +
+           std::to_string(vocab_size));
+    tokens[id] = text;
+    types[id] = type;
+  };
+  for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
+    if (!it.value().is_number_integer()) fail(tj_path + ": model.vocab['" + it.key() + "']: expected an integer id");
+    place(it.value().get<int64_t>(), it.key(), 1, "model.vocab['" + it.key() + "']");
+  }
+  if (tj.contains("added_tokens") && tj["added_tokens"].is_array()) {
+    for (size_t i = 0; i < tj["added_tokens"].size(); ++i) {
+      const hjson& a = tj["added_tokens"][i];
+      const std::string what = "added_tokens[" + std::to_string(i) + "]";
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
+          !a["content"].is_string())
+        fail(tj_path + ": " + what + ": expected {id, content}");
+      const std::string content = a["content"].get<std::string>();
+      place(a["id"].get<int64_t>(), content, flag(a, "special", false) ? 3 : 4, what);
+      if (notes && (flag(a, "lstrip", false) || flag(a, "rstrip", false) || flag(a, "single_word", false)))
+        notes->push_back(tj_path + ": added token '" + content +
+                         "': lstrip/rstrip/single_word flags cannot be stored in GGUF and are dropped");
+    }
+  }
+  json tok_arr = json::array(), type_arr = json::array();
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    if (types[id] == 0) {  // an id no token uses (embedding rows padded to a round size)
+      tokens[id] = "[PAD" + std::to_string(id) + "]";
+      types[id] = 5;
+    }
+    tok_arr.push_back(tokens[id]);
+    type_arr.push_back(types[id]);
+  }
+
+  json merges = json::array();
+  if (!model.contains("merges") || !model["merges"].is_array()) fail(tj_path + ": model.merges: expected an array");
+  for (size_t i = 0; i < model["merges"].size(); ++i) {
+    const hjson& m = model["merges"][i];
+    std::string text;
+    if (m.is_string()) {
+      text = m.get<std::string>();
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      if (m[0].get<std::string>().find(' ') != std::string::npos || m[1].get<std::string>().find(' ') != std::string::npos)
+        fail(tj_path + ": model.merges[" + std::to_string(i) + "]: a token with a space cannot be stored as \"a b\"");
+      text = m[0].get<std::string>() + " " + m[1].get<std::string>();
+    } else {
+      fail(tj_path + ": model.merges[" + std::to_string(i) + "]: expected \"left right\" or [left, right]");
+    }
+    merges.push_back(std::move(text));
+  }
+
+  w.set("tokenizer.ggml.model", T::STRING, "gpt2");
+  w.set("tokenizer.ggml.pre", T::STRING, pre);
+  w.set_array("tokenizer.ggml.tokens", T::STRING, std::move(tok_arr));
+  w.set_array("tokenizer.ggml.token_type", T::I32, std::move(type_arr));
+  w.set_array("tokenizer.ggml.merges", T::STRING, std::move(merges));
+
+  // Special ids by name from tokenizer_config.json (as llama.cpp's SpecialVocab), config ids otherwise
+  // (build_gguf already wrote those).
+  const std::string cfg_path = dir + "/tokenizer_config.json";
+  const hjson cfg = file_exists(cfg_path) ? read_hjson(cfg_path) : hjson::object();
+  if (cfg.is_object()) {
+    std::map<std::string, int64_t> by_text;
+    for (size_t id = 0; id < tokens.size(); ++id)
+      if (types[id] != 5) by_text.emplace(tokens[id], static_cast<int64_t>(id));
+    for (const auto& [field, key] : {std::pair<const char*, const char*>{"bos_token", "bos_token_id"},
+                                     {"eos_token", "eos_token_id"},
+                                     {"pad_token", "padding_token_id"},
+                                     {"unk_token", "unknown_token_id"}}) {
+      if (!cfg.contains(field)) continue;
+      const std::string name = token_name(cfg[field]);
+      auto it = by_text.find(name);
+      if (!name.empty() && it != by_text.end()) w.set(std::string("tokenizer.ggml.") + key, T::U32, it->second);
+    }
+    for (const char* key : {"add_bos_token", "add_eos_token"})
+      if (cfg.contains(key) && cfg[key].is_boolean())
+        w.set(std::string("tokenizer.ggml.") + key, T::BOOL, cfg[key].get<bool>());
+  }
+  const std::string tmpl = chat_template_of(dir);
+  if (!tmpl.empty()) w.set("tokenizer.chat_template", T::STRING, tmpl);
+  return true;
+}
+
+void copy_tokenizer_metadata(GgufWriter& w, const GgufFile& src) {
+  for (const std::string& key : src.kv_order) {
+    const bool copy = key.rfind("tokenizer.", 0) == 0 || key == "general.name" || key == "general.license" ||
+                      key == "general.basename" || key == "general.size_label";
+    if (!copy) continue;
+    const GgufValue& v = src.kv.at(key);
+    if (v.type == GgufType::ARRAY)
+      w.set_array(key, v.elem_type, v.value);
+    else
+      w.set(key, v.type, v.value);
+  }
+}
+
+std::vector<std::string> convert_to_gguf(const std::string& src, const std::string& out, GgufOutType type, bool force,
+                                         const GgufProgress& progress) {
+  std::error_code ec;
+  if (std::filesystem::exists(out, ec) && !force) fail(out + ": already exists (use --force to overwrite)");
+  if (std::filesystem::exists(src, ec) && std::filesystem::exists(out, ec) &&
+      std::filesystem::equivalent(src, out, ec))
+    fail(out + ": is the input file; write to another path");
+  std::vector<std::string> notes;
+  auto model = load_model(src);
+  GgufWriter w = build_gguf(model->config(), model->weights(), type, progress);
+  if (std::filesystem::is_directory(src, ec)) {
+    if (!add_hf_tokenizer_metadata(w, src, model->config().vocab_size, &notes))
+      notes.push_back(src + ": no tokenizer.json; the GGUF has no tokenizer metadata");
+  } else {
+    MappedFile m(src);
+    copy_tokenizer_metadata(w, parse_gguf(m.data(), m.size(), src));
+    if (model->weight_dtype_summary().find('Q') != std::string::npos)
+      notes.push_back(src + ": re-quantising already quantised weights compounds their error");
+  }
+  w.write(out);
+  return notes;
 }
 
 }  // namespace exaone

@@ -189,7 +189,8 @@ TEST(GgufModel, LoadModelConfigFromGguf) {
   // A GGUF converts again (re-quantisation of a loaded GGUF).
   EXPECT_NO_THROW(convert_to_gguf(out, tmp.file("again.gguf"), DType::Q4_0, false));
   EXPECT_THROW(parse_gguf_out_type("q5_k"), Error);
-  EXPECT_EQ(parse_gguf_out_type("q4_0"), DType::Q4_0);
+  EXPECT_TRUE(parse_gguf_out_type("q4_0") == GgufOutType(DType::Q4_0));
+  EXPECT_TRUE(parse_gguf_out_type("q4_k_m").q4_k_m);
 }
 
 TEST(GgufModel, MetadataWrittenAsSpecified) {
