@@ -29,6 +29,7 @@ struct GenFlags {
   bool think = false;
   std::string system;
   bool raw = false;
+  std::string kv_type = "f32";
 };
 
 void add_generation_flags(CLI::App* cmd, GenFlags& f) {
@@ -46,6 +47,7 @@ void add_generation_flags(CLI::App* cmd, GenFlags& f) {
   cmd->add_option("--stop", f.stop, "stop string (repeatable)");
   cmd->add_flag("--think", f.think, "reasoning mode (EXAONE 4.0 enable_thinking)");
   cmd->add_option("--system", f.system, "system message");
+  cmd->add_option("--kv-type", f.kv_type, "KV cache storage: f32 (default), f16, bf16, q8_0");
 }
 
 // Explicit flags win; then generation_config.json; then EXAONE's recommendations
@@ -134,7 +136,7 @@ chat::ParsedOutput assistant_turn(Loaded& L, Session& session, const json& messa
 
 void cmd_run(const GenFlags& f, const std::string& prompt) {
   Loaded L = load_all(f.model);
-  Session session(*L.model, L.tok, f.context);
+  Session session(*L.model, L.tok, f.context, parse_kv_type(f.kv_type));
   if (f.raw) {  // plain completion, no chat format
     GenerateOptions o = options_from(f, L.model->config());
     session.generate(L.tok.encode(prompt), o, [](std::string_view t) {
@@ -153,7 +155,7 @@ void cmd_run(const GenFlags& f, const std::string& prompt) {
 
 void cmd_chat(GenFlags f) {
   Loaded L = load_all(f.model);
-  Session session(*L.model, L.tok, f.context);
+  Session session(*L.model, L.tok, f.context, parse_kv_type(f.kv_type));
   json messages = json::array();
   if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
   const bool tty = isatty(STDIN_FILENO);

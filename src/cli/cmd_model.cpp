@@ -57,12 +57,12 @@ std::string human_bytes(double b) {
   return buf;
 }
 
-void cmd_info(const std::string& model_path, int64_t context, bool as_json) {
+void cmd_info(const std::string& model_path, int64_t context, bool as_json, DType kv_type) {
   auto model = load_model(model_path);
   const ModelConfig& c = model->config();
   if (context <= 0) context = c.max_position;
   const size_t weights = model->weights().total_bytes();
-  const size_t kv = KVCache::bytes_for_context(c, context);
+  const size_t kv = KVCache::bytes_for_context(c, context, kv_type);
   json layers = json::array();
   for (int64_t l = 0; l < c.n_layers; ++l)
     layers.push_back({{"index", l}, {"attention", c.layer_sliding[l] ? "sliding" : "global"},
@@ -90,6 +90,7 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json) {
                 {{"context", context},
                  {"weights_bytes", weights},
                  {"kv_cache_bytes", kv},
+                 {"kv_cache_type", dtype_name(kv_type)},
                  {"total_bytes", weights + kv}}}};
   if (as_json) {
     std::cout << info.dump(2) << "\n";
@@ -110,7 +111,7 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json) {
     std::cout << " " << l << ":" << (c.layer_sliding[l] ? "sliding" : "global") << "/"
               << (c.layer_rope[l] ? "rope" : "nope");
   std::cout << "\nmemory           weights " << human_bytes(double(weights)) << " + KV cache "
-            << human_bytes(double(kv)) << " (float32, " << context << " positions) = "
+            << human_bytes(double(kv)) << " (" << dtype_name(kv_type) << ", " << context << " positions) = "
             << human_bytes(double(weights + kv)) << "\n";
 }
 
@@ -131,10 +132,12 @@ void register_model_commands(CLI::App& app) {
     static std::string model;
     static int64_t context = 0;
     static bool as_json = false;
+    static std::string kv_type = "f32";
     add_model_option(cmd, model);
+    cmd->add_option("--kv-type", kv_type, "KV cache type for the memory estimate: f32, f16, bf16, q8_0");
     cmd->add_option("-c,--ctx", context, "context length for the memory estimate (default: the model's)");
     cmd->add_flag("--json", as_json, "machine-readable output");
-    cmd->callback([] { cmd_info(model, context, as_json); });
+    cmd->callback([] { cmd_info(model, context, as_json, parse_kv_type(kv_type)); });
   }
   register_generation_commands(app);
 }

@@ -21,16 +21,27 @@ KeyRange visible(int64_t pos, const AttentionShape& s) {
   return {lo, pos};
 }
 
-// K and V rows of position `p`: from the cache (slot p, or p % ring) before the chunk, else
-// from the chunk itself.
-struct KVRows {
+// K and V of kv head `kvh` at position `p` as floats: from the chunk itself, or from the cache
+// (slot p, or p % ring); cached rows of a narrower type are widened into kbuf/vbuf.
+struct HeadKV {
   const float* k;
   const float* v;
 };
-inline KVRows kv_rows(const PastKV& past, const float* k_cur, const float* v_cur, int64_t p, int64_t stride) {
-  if (p >= past.n_past) return {k_cur + (p - past.n_past) * stride, v_cur + (p - past.n_past) * stride};
+inline HeadKV head_kv(const PastKV& past, const float* k_cur, const float* v_cur, int64_t p, int64_t kvh, int64_t hd,
+                      int64_t kv_dim, float* kbuf, float* vbuf) {
+  if (p >= past.n_past) {
+    const int64_t off = (p - past.n_past) * kv_dim + kvh * hd;
+    return {k_cur + off, v_cur + off};
+  }
   const int64_t slot = past.ring > 0 ? p % past.ring : p;
-  return {past.k + slot * stride, past.v + slot * stride};
+  if (past.dtype == DType::F32) {
+    const int64_t off = slot * kv_dim + kvh * hd;
+    return {static_cast<const float*>(past.k) + off, static_cast<const float*>(past.v) + off};
+  }
+  const size_t off = slot * dtype_bytes_for(past.dtype, kv_dim) + dtype_bytes_for(past.dtype, kvh * hd);
+  dequantize_row(MatrixRef{past.dtype, static_cast<const uint8_t*>(past.k) + off, 1, hd}, 0, kbuf);
+  dequantize_row(MatrixRef{past.dtype, static_cast<const uint8_t*>(past.v) + off, 1, hd}, 0, vbuf);
+  return {kbuf, vbuf};
 }
 
 void check_past(const PastKV& past, int64_t lo) {
@@ -44,9 +55,11 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
                const AttentionShape& s, float* out) {
   const int64_t hd = s.head_dim, kv_stride = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
   if (T > 0) check_past(past, visible(past.n_past, s).lo);
+  if (past.dtype != DType::F32 && hd % dtype_block_elems(past.dtype) != 0)
+    fail(std::string("attention: head_dim must be a multiple of the ") + dtype_name(past.dtype) + " block");
 #pragma omp parallel
   {
-    std::vector<float> acc(hd);
+    std::vector<float> acc(hd), kbuf(hd), vbuf(hd);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t h = 0; h < s.n_heads; ++h) {
@@ -57,9 +70,9 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
         float m = -std::numeric_limits<float>::infinity(), l = 0;
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t p = kr.lo; p <= kr.hi; ++p) {
-          const KVRows rows = kv_rows(past, k_cur, v_cur, p, kv_stride);
-          const float sc = dot_f32(qv, rows.k + kvh * hd, hd) * s.scale;
-          const float* vv = rows.v + kvh * hd;
+          const HeadKV kv = head_kv(past, k_cur, v_cur, p, kvh, hd, kv_stride, kbuf.data(), vbuf.data());
+          const float sc = dot_f32(qv, kv.k, hd) * s.scale;
+          const float* vv = kv.v;
           if (sc > m) {
             const float corr = std::exp(m - sc);  // exp(-inf) = 0 on the first key
             l *= corr;
@@ -87,14 +100,14 @@ void attention_reference(const float* q, const float* k_cur, const float* v_cur,
     for (int64_t h = 0; h < s.n_heads; ++h) {
       const int64_t kvh = h / group;
       std::vector<double> sc;
-      std::vector<const float*> vs;
+      std::vector<std::vector<float>> vs;
+      std::vector<float> kbuf(hd), vbuf(hd);
       for (int64_t p = kr.lo; p <= kr.hi; ++p) {
-        const KVRows rows = kv_rows(past, k_cur, v_cur, p, kv_stride);
-        const float *kp = rows.k, *vp = rows.v;
+        const HeadKV kv = head_kv(past, k_cur, v_cur, p, kvh, hd, kv_stride, kbuf.data(), vbuf.data());
         double d = 0;
-        for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(q[(t * s.n_heads + h) * hd + i]) * kp[kvh * hd + i];
+        for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(q[(t * s.n_heads + h) * hd + i]) * kv.k[i];
         sc.push_back(d * s.scale);
-        vs.push_back(vp + kvh * hd);
+        vs.emplace_back(kv.v, kv.v + hd);
       }
       const double mx = *std::max_element(sc.begin(), sc.end());
       double z = 0;

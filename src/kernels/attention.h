@@ -3,15 +3,19 @@
 #pragma once
 #include <cstdint>
 
+#include "util/dtype.h"
+
 namespace exaone {
 
 // Keys/values of positions before the current chunk, as a KV cache layer stores them:
 // row for position p sits at slot p (linear) or p % capacity (ring buffer of a sliding layer).
+// Rows are stored as `dtype` (F32, F16, BF16 or Q8_0; Q8_0 needs head_dim % 32 == 0).
 struct PastKV {
-  const float* k = nullptr;  // [slots, n_kv_heads * head_dim]
-  const float* v = nullptr;
+  const void* k = nullptr;   // [slots, n_kv_heads * head_dim] of dtype
+  const void* v = nullptr;
   int64_t n_past = 0;        // positions 0..n_past-1 were processed
   int64_t ring = 0;          // 0: linear storage; else ring capacity (holds the last `ring` positions)
+  DType dtype = DType::F32;
 };
 
 struct AttentionShape {

@@ -3,19 +3,41 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/quant.h"
 #include "util/error.h"
+#include "util/half.h"
 
 namespace exaone {
 
-KVCache::KVCache(const ModelConfig& cfg, int64_t max_context)
-    : kv_dim_(cfg.kv_dim()), max_context_(max_context), layers_(cfg.n_layers) {
+KVCache::KVCache(const ModelConfig& cfg, int64_t max_context, DType kv_type)
+    : kv_dim_(cfg.kv_dim()), type_(kv_type), max_context_(max_context), layers_(cfg.n_layers) {
+  if (kv_type != DType::F32 && kv_type != DType::F16 && kv_type != DType::BF16 && kv_type != DType::Q8_0)
+    fail(std::string("KV cache type ") + dtype_name(kv_type) + " is not supported (f32, f16, bf16, q8_0)");
+  if (cfg.head_dim % dtype_block_elems(kv_type) != 0)
+    fail(std::string("KV cache type ") + dtype_name(kv_type) + " needs head_dim to be a multiple of " +
+         std::to_string(dtype_block_elems(kv_type)) + " (head_dim is " + std::to_string(cfg.head_dim) + ")");
+  row_bytes_ = dtype_bytes_for(kv_type, kv_dim_);
   for (int64_t l = 0; l < cfg.n_layers; ++l)
     if (cfg.layer_sliding[l] && cfg.sliding_window > 0) layers_[l].ring = cfg.sliding_window;
 }
 
 PastKV KVCache::past(int64_t layer) const {
   const Layer& L = layers_[layer];
-  return PastKV{L.k.data(), L.v.data(), n_past_, L.ring};
+  return PastKV{L.k.data(), L.v.data(), n_past_, L.ring, type_};
+}
+
+void KVCache::write_row(uint8_t* dst, const float* src) const {
+  switch (type_) {
+    case DType::F32: std::memcpy(dst, src, kv_dim_ * sizeof(float)); return;
+    case DType::F16:
+      for (int64_t i = 0; i < kv_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_f16(src[i]);
+      return;
+    case DType::BF16:
+      for (int64_t i = 0; i < kv_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_bf16(src[i]);
+      return;
+    case DType::Q8_0: quantize_row_q8_0(src, dst, kv_dim_); return;
+    default: fail("KV cache: unsupported type");
+  }
 }
 
 void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
@@ -24,7 +46,7 @@ void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
          " positions requested)");
   Layer& L = layers_[layer];
   if (L.ring > 0) {
-    const size_t need = static_cast<size_t>(std::min(L.ring, max_context_) * kv_dim_);
+    const size_t need = static_cast<size_t>(std::min(L.ring, max_context_)) * row_bytes_;
     if (L.k.size() < need) {
       L.k.resize(need);
       L.v.resize(need);
@@ -32,21 +54,23 @@ void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
     const int64_t first = std::max<int64_t>(0, T - L.ring);  // only the last `ring` positions survive
     for (int64_t t = first; t < T; ++t) {
       const int64_t slot = (n_past_ + t) % L.ring;
-      std::memcpy(L.k.data() + slot * kv_dim_, k + t * kv_dim_, kv_dim_ * sizeof(float));
-      std::memcpy(L.v.data() + slot * kv_dim_, v + t * kv_dim_, kv_dim_ * sizeof(float));
+      write_row(L.k.data() + slot * row_bytes_, k + t * kv_dim_);
+      write_row(L.v.data() + slot * row_bytes_, v + t * kv_dim_);
     }
     return;
   }
-  const size_t need = static_cast<size_t>((n_past_ + T) * kv_dim_);
+  const size_t need = static_cast<size_t>(n_past_ + T) * row_bytes_;
   if (L.k.size() < need) {
     // Geometric growth bounded by the context limit keeps appends amortised O(1).
-    size_t cap = std::max(need, std::min(L.k.size() * 2, static_cast<size_t>(max_context_ * kv_dim_)));
-    cap = std::max(cap, static_cast<size_t>(std::min<int64_t>(256, max_context_) * kv_dim_));
+    size_t cap = std::max(need, std::min(L.k.size() * 2, static_cast<size_t>(max_context_) * row_bytes_));
+    cap = std::max(cap, static_cast<size_t>(std::min<int64_t>(256, max_context_)) * row_bytes_);
     L.k.resize(cap);
     L.v.resize(cap);
   }
-  std::memcpy(L.k.data() + n_past_ * kv_dim_, k, T * kv_dim_ * sizeof(float));
-  std::memcpy(L.v.data() + n_past_ * kv_dim_, v, T * kv_dim_ * sizeof(float));
+  for (int64_t t = 0; t < T; ++t) {
+    write_row(L.k.data() + (n_past_ + t) * row_bytes_, k + t * kv_dim_);
+    write_row(L.v.data() + (n_past_ + t) * row_bytes_, v + t * kv_dim_);
+  }
 }
 
 bool KVCache::truncate(int64_t n) {
@@ -59,15 +83,15 @@ bool KVCache::truncate(int64_t n) {
 
 size_t KVCache::bytes_allocated() const {
   size_t b = 0;
-  for (const Layer& L : layers_) b += (L.k.capacity() + L.v.capacity()) * sizeof(float);
+  for (const Layer& L : layers_) b += L.k.capacity() + L.v.capacity();
   return b;
 }
 
-size_t KVCache::bytes_for_context(const ModelConfig& cfg, int64_t context) {
+size_t KVCache::bytes_for_context(const ModelConfig& cfg, int64_t context, DType kv_type) {
   size_t b = 0;
   for (int64_t l = 0; l < cfg.n_layers; ++l) {
     const int64_t pos = (cfg.layer_sliding[l] && cfg.sliding_window > 0) ? std::min(context, cfg.sliding_window) : context;
-    b += static_cast<size_t>(2 * pos * cfg.kv_dim()) * sizeof(float);
+    b += 2 * static_cast<size_t>(pos) * dtype_bytes_for(kv_type, cfg.kv_dim());
   }
   return b;
 }

@@ -12,7 +12,7 @@ namespace exaone {
 
 class KVCache {
  public:
-  KVCache(const ModelConfig& cfg, int64_t max_context);
+  KVCache(const ModelConfig& cfg, int64_t max_context, DType kv_type = DType::F32);
 
   int64_t n_past() const { return n_past_; }
   int64_t max_context() const { return max_context_; }
@@ -27,14 +27,18 @@ class KVCache {
   void clear() { n_past_ = 0; }
   size_t bytes_allocated() const;
   // Bytes a cache holding `context` positions needs (for `exaone info`).
-  static size_t bytes_for_context(const ModelConfig& cfg, int64_t context);
+  static size_t bytes_for_context(const ModelConfig& cfg, int64_t context, DType kv_type = DType::F32);
+  DType kv_type() const { return type_; }
 
  private:
   struct Layer {
     int64_t ring = 0;  // 0: linear
-    std::vector<float> k, v;
+    std::vector<uint8_t> k, v;
   };
+  void write_row(uint8_t* dst, const float* src) const;
   int64_t kv_dim_;
+  DType type_;
+  size_t row_bytes_;
   int64_t max_context_;
   int64_t n_past_ = 0;
   std::vector<Layer> layers_;

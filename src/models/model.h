@@ -29,8 +29,8 @@ class Model {
   // [rows, vocab_size] floats: per chunk in order, all its positions or only its last.
   virtual void forward(std::span<const SequenceChunk> batch, std::vector<float>& logits) = 0;
 
-  std::unique_ptr<KVCache> new_cache(int64_t max_context = 0) const {
-    return std::make_unique<KVCache>(cfg_, max_context > 0 ? max_context : cfg_.max_position);
+  std::unique_ptr<KVCache> new_cache(int64_t max_context = 0, DType kv_type = DType::F32) const {
+    return std::make_unique<KVCache>(cfg_, max_context > 0 ? max_context : cfg_.max_position, kv_type);
   }
   virtual int64_t parameter_count() const = 0;
   // Storage type of the big matrices ("BF16", "F32", mixed as "F16+F32"...).

@@ -6,8 +6,8 @@
 
 namespace exaone {
 
-Session::Session(Model& model, const Tokenizer& tokenizer, int64_t max_context)
-    : model_(model), tok_(tokenizer), cache_(model.new_cache(max_context)) {
+Session::Session(Model& model, const Tokenizer& tokenizer, int64_t max_context, DType kv_type)
+    : model_(model), tok_(tokenizer), cache_(model.new_cache(max_context, kv_type)) {
   for (auto e : model.config().eos_ids)
     if (e >= 0) eos_ids_.push_back(static_cast<int>(e));
   if (auto e = tokenizer.eos_id(); e && std::find(eos_ids_.begin(), eos_ids_.end(), *e) == eos_ids_.end())

@@ -31,7 +31,7 @@ struct GenerateResult {
 
 class Session {
  public:
-  Session(Model& model, const Tokenizer& tokenizer, int64_t max_context = 0);
+  Session(Model& model, const Tokenizer& tokenizer, int64_t max_context = 0, DType kv_type = DType::F32);
 
   // Feeds `prompt` (reusing the longest cached prefix) and generates. `on_text` receives each
   // new piece of text; returning false stops generation (finish_reason "stop").

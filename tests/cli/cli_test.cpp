@@ -129,3 +129,17 @@ TEST(Cli, TemplateRendersOfficialPromptBytes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, KvTypeFlag) {
+  auto r = run("run -p 'hi' -n 4 --seed 3 --kv-type q8_0");
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto bad = run("run -p 'hi' -n 4 --kv-type q4");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--kv-type: unknown type 'q4'"), std::string::npos) << bad.err;
+  auto info = exaone::json::parse(run("info --json --ctx 1000 --kv-type f16").out);
+  EXPECT_EQ(info["memory"]["kv_cache_type"], "F16");
+}
+
+}  // namespace

@@ -140,3 +140,45 @@ TEST(Attention, MatchesReferenceWithPastRingAndWindow) {
 
 }  // namespace
 }  // namespace exaone
+
+#include "kernels/quant.h"
+
+namespace exaone {
+namespace {
+
+// Attention over a past stored as F16 / BF16 / Q8_0 rows (the KV cache types): the kernel
+// matches the reference reading the same rows, and both stay close to the float32 past.
+TEST(Attention, NarrowCacheTypesMatchReference) {
+  std::mt19937 rng(9);
+  const int64_t heads = 4, kv = 2, hd = 64, n_past = 37, T = 3, ring = 0, kvd = kv * hd;
+  AttentionShape s{heads, kv, hd, 0, 1.0f / 8.0f};
+  auto pk = randn(n_past * kvd, rng), pv = randn(n_past * kvd, rng);
+  auto q = randn(T * heads * hd, rng), k = randn(T * kvd, rng), v = randn(T * kvd, rng);
+  std::vector<float> exact(T * heads * hd);
+  attention_reference(q.data(), k.data(), v.data(), T, PastKV{pk.data(), pv.data(), n_past, ring}, s, exact.data());
+  for (DType t : {DType::F16, DType::BF16, DType::Q8_0}) {
+    const size_t row = dtype_bytes_for(t, kvd);
+    std::vector<uint8_t> ck(n_past * row), cv(n_past * row);
+    for (int64_t p = 0; p < n_past; ++p) {
+      for (auto [src, dst] : {std::pair{pk.data(), ck.data()}, std::pair{pv.data(), cv.data()}}) {
+        const float* x = src + p * kvd;
+        uint8_t* d = dst + p * row;
+        if (t == DType::Q8_0) quantize_row_q8_0(x, d, kvd);
+        for (int64_t i = 0; t != DType::Q8_0 && i < kvd; ++i)
+          reinterpret_cast<uint16_t*>(d)[i] = t == DType::F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+      }
+    }
+    PastKV past{ck.data(), cv.data(), n_past, ring, t};
+    std::vector<float> out(exact.size()), ref(exact.size());
+    attention(q.data(), k.data(), v.data(), T, past, s, out.data());
+    attention_reference(q.data(), k.data(), v.data(), T, past, s, ref.data());
+    const double loose = t == DType::F16 ? 2e-3 : 3e-2;
+    for (size_t i = 0; i < out.size(); ++i) {
+      ASSERT_NEAR(out[i], ref[i], 1e-5) << dtype_name(t) << " i=" << i;
+      ASSERT_NEAR(out[i], exact[i], loose) << dtype_name(t) << " i=" << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace exaone
