@@ -34,6 +34,14 @@ std::vector<int> parse_id_list(const std::string& text) {
   return ids;
 }
 
+DType parse_kv_type(const std::string& name) {
+  if (name == "f32") return DType::F32;
+  if (name == "f16") return DType::F16;
+  if (name == "bf16") return DType::BF16;
+  if (name == "q8_0") return DType::Q8_0;
+  fail("--kv-type: unknown type '" + name + "' (f32, f16, bf16, q8_0)");
+}
+
 void add_model_option(CLI::App* cmd, std::string& model) {
   model = default_model_path();
   cmd->add_option("-m,--model", model,
