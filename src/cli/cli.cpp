@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   register_template_commands(app);
   register_comply_commands(app);
   register_convert_commands(app);
+  register_bench_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,6 +16,7 @@ void register_tokenizer_commands(CLI::App& app);  // tokenize, detokenize       
 void register_template_commands(CLI::App& app);   // template                     (cmd_template.cpp)
 void register_comply_commands(CLI::App& app);     // comply scan ...              (cmd_comply.cpp)
 void register_convert_commands(CLI::App& app);    // convert, quantize (GGUF)     (cmd_convert.cpp)
+void register_bench_commands(CLI::App& app);      // bench, perplexity, make-model (cmd_bench.cpp)
 
 // Shared helpers for commands.
 std::vector<int> parse_id_list(const std::string& text);  // "1,2,3" -> {1,2,3}; Error on junk

@@ -1,0 +1,521 @@
+// Measurement commands: `exaone bench` (prefill/decode speed against the memory-bandwidth
+// roofline), `exaone perplexity` (llama.cpp-style), and the hidden `exaone make-model`, which
+// writes a random-weight Hugging Face checkpoint of a real EXAONE shape so that speed can be
+// measured without downloading weights.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "cli/cli.h"
+#include "models/model.h"
+#include "runtime/bandwidth.h"
+#include "runtime/perplexity.h"
+#include "runtime/model_files.h"
+#include "tokenizer/tokenizer.h"
+#include "util/error.h"
+#include "util/half.h"
+#include "util/json_file.h"
+#include "util/paths.h"
+
+namespace exaone::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void set_threads(int threads) {
+  if (threads < 1) fail("-t/--threads must be at least 1, got " + std::to_string(threads));
+  omp_set_num_threads(threads);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exaone bench
+
+struct BenchFlags {
+  std::string model;
+  int64_t n_prompt = 512, n_gen = 128;
+  int threads = 0;  // 0: all (omp_get_max_threads)
+  bool threads_given = false;
+  int repetitions = 3;
+  uint64_t seed = 1234;
+  int64_t bandwidth_mib = 1024;
+  bool as_json = false;
+};
+
+struct Stats {
+  std::vector<double> seconds;  // per repetition
+  int64_t tokens = 0;
+  double mean_tok_s() const {
+    double s = 0;
+    for (double x : seconds) s += tokens / x;
+    return s / static_cast<double>(seconds.size());
+  }
+  double sd_tok_s() const {
+    if (seconds.size() < 2) return 0;
+    const double m = mean_tok_s();
+    double v = 0;
+    for (double x : seconds) v += (tokens / x - m) * (tokens / x - m);
+    return std::sqrt(v / static_cast<double>(seconds.size() - 1));
+  }
+  double mean_seconds() const {
+    double s = 0;
+    for (double x : seconds) s += x;
+    return s / static_cast<double>(seconds.size());
+  }
+  json to_json() const {
+    json samples = json::array();
+    for (double x : seconds) samples.push_back(tokens / x);
+    return {{"tokens", tokens}, {"tokens_per_s", mean_tok_s()}, {"stddev", sd_tok_s()},
+            {"mean_seconds", mean_seconds()}, {"samples_tokens_per_s", samples}};
+  }
+};
+
+// Float32 K/V bytes one decode step reads, averaged over the steps at positions
+// from..to-1 (a sliding layer reads at most its window).
+double kv_bytes_per_decode_token(const ModelConfig& c, int64_t from, int64_t to) {
+  if (to <= from) return 0;
+  double total = 0;
+  for (int64_t pos = from; pos < to; ++pos)
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      const int64_t len = c.layer_sliding[l] ? std::min(pos + 1, c.sliding_window) : pos + 1;
+      total += 2.0 * static_cast<double>(c.kv_dim()) * sizeof(float) * static_cast<double>(len);
+    }
+  return total / static_cast<double>(to - from);
+}
+
+void cmd_bench(BenchFlags f) {
+  if (f.n_prompt < 0 || f.n_gen < 0 || f.n_prompt + f.n_gen < 1)
+    fail("bench: -p and -n must be >= 0 and not both 0 (got -p " + std::to_string(f.n_prompt) + " -n " +
+         std::to_string(f.n_gen) + ")");
+  if (f.repetitions < 1) fail("bench: --repetitions must be at least 1, got " + std::to_string(f.repetitions));
+  if (f.bandwidth_mib < 1) fail("bench: --bandwidth-mib must be at least 1, got " + std::to_string(f.bandwidth_mib));
+  if (!f.threads_given) f.threads = omp_get_max_threads();
+  set_threads(f.threads);
+
+  const auto t_load = Clock::now();
+  auto model = load_model(f.model);
+  const double load_s = seconds_since(t_load);
+  const ModelConfig& c = model->config();
+  const int64_t context = f.n_prompt + f.n_gen;
+  if (context > c.max_position)
+    fail("bench: -p + -n = " + std::to_string(context) + " exceeds the model's context length " +
+         std::to_string(c.max_position));
+
+  // Random ids, fixed seed: the same run on another build reads the same rows.
+  std::mt19937_64 rng(f.seed);
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.vocab_size - 1));
+  std::vector<int32_t> prompt(f.n_prompt), gen(f.n_gen);
+  for (auto& t : prompt) t = pick(rng);
+  for (auto& t : gen) t = pick(rng);
+
+  std::vector<float> logits;
+  auto step = [&](std::span<const int32_t> toks, KVCache& cache) {
+    SequenceChunk chunk{toks, &cache, false};
+    model->forward({&chunk, 1}, logits);
+  };
+  {  // Warm-up: maps every weight page and spins up the thread pool; not timed.
+    auto cache = model->new_cache(context);
+    const std::vector<int32_t> first(prompt.empty() ? gen.begin() : prompt.begin(),
+                                     prompt.empty() ? gen.begin() + 1 : prompt.begin() + std::min<int64_t>(8, f.n_prompt));
+    step(first, *cache);
+  }
+
+  Stats pp, tg;
+  pp.tokens = f.n_prompt;
+  tg.tokens = f.n_gen;
+  for (int rep = 0; rep < f.repetitions; ++rep) {
+    auto cache = model->new_cache(context);
+    const auto t0 = Clock::now();
+    if (f.n_prompt > 0) step(prompt, *cache);
+    const double prefill_s = seconds_since(t0);
+    const auto t1 = Clock::now();
+    for (int64_t i = 0; i < f.n_gen; ++i) step(std::span<const int32_t>(gen).subspan(i, 1), *cache);
+    const double decode_s = seconds_since(t1);
+    if (f.n_prompt > 0) pp.seconds.push_back(prefill_s);
+    if (f.n_gen > 0) tg.seconds.push_back(decode_s);
+    if (!f.as_json)
+      std::fprintf(stderr, "repetition %d/%d: prefill %.3f s, decode %.3f s\n", rep + 1, f.repetitions, prefill_s,
+                   decode_s);
+  }
+
+  const BandwidthResult bw = measure_read_bandwidth(static_cast<size_t>(f.bandwidth_mib) << 20, f.threads);
+  const double weight_bytes = static_cast<double>(decode_weight_bytes_per_token(*model));
+  const double kv_bytes = kv_bytes_per_decode_token(c, f.n_prompt, context);
+  const double ideal_s = weight_bytes / (bw.best_gb_s * 1e9);
+  const double ceiling_tok_s = 1.0 / ideal_s;
+  const double measured_s = f.n_gen > 0 ? tg.mean_seconds() / static_cast<double>(f.n_gen) : 0;
+  const double roofline = f.n_gen > 0 ? ideal_s / measured_s : 0;
+
+  if (f.as_json) {
+    json out = {{"model", f.model},
+                {"architecture", family_name(c.family)},
+                {"weight_dtype", model->weight_dtype_summary()},
+                {"parameters", model->parameter_count()},
+                {"weights_bytes", model->weights().total_bytes()},
+                {"threads", f.threads},
+                {"n_prompt", f.n_prompt},
+                {"n_gen", f.n_gen},
+                {"repetitions", f.repetitions},
+                {"seed", f.seed},
+                {"load_seconds", load_s},
+                {"prefill", f.n_prompt > 0 ? pp.to_json() : json(nullptr)},
+                {"decode", f.n_gen > 0 ? tg.to_json() : json(nullptr)},
+                {"bandwidth",
+                 {{"best_gb_s", bw.best_gb_s}, {"mean_gb_s", bw.mean_gb_s}, {"buffer_bytes", bw.buffer_bytes},
+                  {"threads", bw.threads}, {"passes", bw.passes}}},
+                {"decode_weight_bytes_per_token", weight_bytes},
+                {"decode_kv_bytes_per_token", kv_bytes},
+                {"decode_ceiling_tokens_per_s", ceiling_tok_s},
+                {"roofline_fraction", f.n_gen > 0 ? json(roofline) : json(nullptr)}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("model       %s (%s, %s, %.0f M parameters, %.2f GB of weights, loaded in %.2f s)\n", f.model.c_str(),
+              family_name(c.family), model->weight_dtype_summary().c_str(), model->parameter_count() / 1e6,
+              model->weights().total_bytes() / 1e9, load_s);
+  std::printf("threads     %d, %d repetitions, token seed %llu\n\n", f.threads, f.repetitions,
+              static_cast<unsigned long long>(f.seed));
+  std::printf("| test   | tokens | tok/s    | +/- sd  |\n|--------|--------|----------|---------|\n");
+  if (f.n_prompt > 0)
+    std::printf("| pp%-4lld | %6lld | %8.2f | %7.2f |\n", static_cast<long long>(f.n_prompt),
+                static_cast<long long>(f.n_prompt), pp.mean_tok_s(), pp.sd_tok_s());
+  if (f.n_gen > 0)
+    std::printf("| tg%-4lld | %6lld | %8.2f | %7.2f |\n", static_cast<long long>(f.n_gen),
+                static_cast<long long>(f.n_gen), tg.mean_tok_s(), tg.sd_tok_s());
+  std::printf("\nmemory read bandwidth   %.1f GB/s best, %.1f mean (%zu MiB buffer, %d threads, %d passes)\n",
+              bw.best_gb_s, bw.mean_gb_s, bw.buffer_bytes >> 20, bw.threads, bw.passes);
+  std::printf("decode bytes per token  %.3f GB of weights (+ %.3f GB float32 KV cache, not counted)\n",
+              weight_bytes / 1e9, kv_bytes / 1e9);
+  std::printf("decode ceiling          %.2f tok/s (bandwidth / weight bytes per token)\n", ceiling_tok_s);
+  if (f.n_gen > 0)
+    std::printf("roofline fraction       %.1f %% (ideal %.1f ms / measured %.1f ms per token)\n", 100 * roofline,
+                1e3 * ideal_s, 1e3 * measured_s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exaone perplexity
+
+struct PerplexityFlags {
+  std::string model, tokenizer, file;
+  int64_t ctx = 512, batch = 0, chunks = 0;
+  int threads = 0;
+  bool threads_given = false;
+  bool add_bos = false;
+};
+
+void cmd_perplexity(const PerplexityFlags& f) {
+  if (f.threads_given) set_threads(f.threads);
+  if (f.ctx < 3) fail("perplexity: --ctx must be at least 3, got " + std::to_string(f.ctx));
+  if (f.batch < 0) fail("perplexity: --batch must be positive, got " + std::to_string(f.batch));
+  const std::string text = read_text_file(f.file);
+  if (text.empty()) fail("perplexity: " + f.file + " is empty");
+  Tokenizer tok = f.tokenizer.empty() ? load_tokenizer(f.model) : Tokenizer::from_model_path(f.tokenizer);
+  const std::vector<int> ids = tok.encode(text);
+  auto model = load_model(f.model);
+
+  PerplexityOptions o;
+  o.ctx = f.ctx;
+  o.batch = f.batch;
+  o.max_chunks = f.chunks;
+  if (f.add_bos) {
+    std::optional<int> bos = tok.bos_id();
+    if (!bos && model->config().bos_id >= 0) bos = static_cast<int>(model->config().bos_id);
+    if (!bos) fail("perplexity: --add-bos: the model declares no BOS token");
+    o.bos_id = *bos;
+  }
+  const int64_t n_chunks_all = static_cast<int64_t>(ids.size()) / std::max<int64_t>(f.ctx, 1);
+  std::fprintf(stderr, "perplexity: %zu tokens, %lld chunks of %lld, scoring %lld tokens per chunk\n", ids.size(),
+               static_cast<long long>(f.chunks > 0 ? std::min(f.chunks, n_chunks_all) : n_chunks_all),
+               static_cast<long long>(f.ctx), static_cast<long long>(f.ctx - 1 - f.ctx / 2));
+  const auto t0 = Clock::now();
+  PerplexityResult r = compute_perplexity(*model, ids, o, [&](int64_t chunk, int64_t n, double ppl) {
+    std::fprintf(stderr, "[%lld/%lld] %.4f  (%.1f s)\n", static_cast<long long>(chunk + 1), static_cast<long long>(n),
+                 ppl, seconds_since(t0));
+  });
+  std::printf("Final estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.ppl_error);
+  std::fprintf(stderr, "%lld chunks, %lld scored tokens, mean NLL %.6f\n", static_cast<long long>(r.chunks),
+               static_cast<long long>(r.scored_tokens), r.mean_nll);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exaone make-model (hidden): random weights of a real shape, for benchmarks.
+
+struct Shape {
+  int64_t hidden, layers, heads, kv_heads, head_dim, ffn, vocab, max_position;
+  bool tied;
+  int64_t sliding_window;  // 0: none (all global, RoPE everywhere)
+  bool llama3_rope;
+};
+
+Shape shape_named(const std::string& name) {
+  // EXAONE-4.0-1.2B (spec §1.1).
+  if (name == "1.2b") return {2048, 30, 32, 8, 64, 4096, 102400, 65536, true, 0, true};
+  // The EXAONE-4.0-32B layer shape, one hybrid period (3 sliding + 1 global NoPE layer),
+  // untied: per-layer cost of the 32B at a size this machine holds.
+  if (name == "32b-mini") return {5120, 4, 40, 8, 128, 27392, 102400, 131072, false, 4096, true};
+  // The shape of the bundled models/exaone4-tiny (for tests).
+  if (name == "tiny") return {128, 4, 4, 2, 32, 256, 2304, 2048, true, 8, false};
+  fail("make-model: --shape must be 1.2b, 32b-mini or tiny, got '" + name + "'");
+}
+
+json config_for(const Shape& s, const std::string& torch_dtype) {
+  json layer_types = json::array();
+  for (int64_t l = 0; l < s.layers; ++l)
+    layer_types.push_back(s.sliding_window > 0 && l % 4 != 3 ? "sliding_attention" : "full_attention");
+  json rope = nullptr;
+  if (s.llama3_rope)
+    rope = {{"rope_type", "llama3"}, {"factor", 16.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+            {"original_max_position_embeddings", 8192}};
+  return {{"architectures", {"Exaone4ForCausalLM"}},
+          {"model_type", "exaone4"},
+          {"vocab_size", s.vocab},
+          {"hidden_size", s.hidden},
+          {"intermediate_size", s.ffn},
+          {"num_hidden_layers", s.layers},
+          {"num_attention_heads", s.heads},
+          {"num_key_value_heads", s.kv_heads},
+          {"head_dim", s.head_dim},
+          {"hidden_act", "silu"},
+          {"max_position_embeddings", s.max_position},
+          {"initializer_range", 0.02},
+          {"rms_norm_eps", 1e-5},
+          {"attention_dropout", 0.0},
+          {"use_cache", true},
+          {"bos_token_id", 1},
+          {"eos_token_id", 361},
+          {"pad_token_id", 0},
+          {"tie_word_embeddings", s.tied},
+          {"sliding_window", s.sliding_window > 0 ? json(s.sliding_window) : json(nullptr)},
+          {"sliding_window_pattern", s.sliding_window > 0 ? json("LLLG") : json(nullptr)},
+          {"layer_types", layer_types},
+          {"rope_theta", 1000000.0},
+          {"rope_scaling", rope},
+          {"torch_dtype", torch_dtype}};
+}
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool is_norm;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+};
+
+std::vector<TensorSpec> tensors_for(const Shape& s) {
+  const int64_t H = s.hidden, q = s.heads * s.head_dim, kv = s.kv_heads * s.head_dim;
+  std::vector<TensorSpec> t;
+  t.push_back({"model.embed_tokens.weight", {s.vocab, H}, false});
+  for (int64_t l = 0; l < s.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    t.push_back({p + "self_attn.q_proj.weight", {q, H}, false});
+    t.push_back({p + "self_attn.k_proj.weight", {kv, H}, false});
+    t.push_back({p + "self_attn.v_proj.weight", {kv, H}, false});
+    t.push_back({p + "self_attn.o_proj.weight", {H, q}, false});
+    t.push_back({p + "self_attn.q_norm.weight", {s.head_dim}, true});
+    t.push_back({p + "self_attn.k_norm.weight", {s.head_dim}, true});
+    t.push_back({p + "post_attention_layernorm.weight", {H}, true});
+    t.push_back({p + "mlp.gate_proj.weight", {s.ffn, H}, false});
+    t.push_back({p + "mlp.up_proj.weight", {s.ffn, H}, false});
+    t.push_back({p + "mlp.down_proj.weight", {H, s.ffn}, false});
+    t.push_back({p + "post_feedforward_layernorm.weight", {H}, true});
+  }
+  t.push_back({"model.norm.weight", {H}, true});
+  if (!s.tied) t.push_back({"lm_head.weight", {s.vocab, H}, false});
+  return t;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Element i of tensor `index`: a counter-based draw, so the file does not depend on the thread
+// count. Matrices: uniform with std 0.02 (the config's initializer_range); norms: 1 +/- 0.1.
+float random_weight(uint64_t key, int64_t i, bool is_norm) {
+  const uint64_t r = splitmix64(key + static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull);
+  const float u = static_cast<float>(static_cast<double>(r >> 11) * 0x1.0p-53 * 2.0 - 1.0);  // [-1, 1)
+  return is_norm ? 1.0f + 0.1f * u : 0.0346410162f * u;  // 0.02 * sqrt(3)
+}
+
+// Writes one safetensors file holding `specs`, in order.
+void write_safetensors(const std::string& path, const std::vector<const TensorSpec*>& specs,
+                       const std::vector<uint64_t>& keys, const std::string& st_dtype, int elem_bytes) {
+  json header = json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const TensorSpec* t : specs) {
+    const uint64_t bytes = static_cast<uint64_t>(t->numel()) * elem_bytes;
+    header[t->name] = {{"dtype", st_dtype}, {"shape", t->shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) fail("make-model: cannot create " + path);
+  const uint64_t len = text.size();
+  out.write(reinterpret_cast<const char*>(&len), 8);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  constexpr int64_t kBlock = int64_t{1} << 22;
+  std::vector<uint8_t> buf(static_cast<size_t>(kBlock) * elem_bytes);
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const TensorSpec& t = *specs[k];
+    const int64_t n = t.numel();
+    for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+      const int64_t len_b = std::min(kBlock, n - b0);
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < len_b; ++i) {
+        const float v = random_weight(keys[k], b0 + i, t.is_norm);
+        if (elem_bytes == 4) {
+          std::memcpy(buf.data() + 4 * i, &v, 4);
+        } else {
+          const uint16_t h = st_dtype == "BF16" ? f32_to_bf16(v) : f32_to_f16(v);
+          std::memcpy(buf.data() + 2 * i, &h, 2);
+        }
+      }
+      out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(len_b * elem_bytes));
+    }
+  }
+  out.close();
+  if (!out) fail("make-model: writing " + path + " failed (disk full?)");
+}
+
+void write_json(const std::string& path, const json& j) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) fail("make-model: cannot create " + path);
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out) fail("make-model: writing " + path + " failed");
+}
+
+struct MakeModelFlags {
+  std::string shape = "1.2b", out, dtype = "bf16";
+  uint64_t seed = 0;
+  uint64_t max_shard_bytes = 4'000'000'000ull;  // HF-style shards above this size
+  bool force = false;
+};
+
+void cmd_make_model(const MakeModelFlags& f) {
+  namespace fs = std::filesystem;
+  const Shape s = shape_named(f.shape);
+  std::string st_dtype, torch_dtype;
+  int elem_bytes = 2;
+  if (f.dtype == "bf16") st_dtype = "BF16", torch_dtype = "bfloat16";
+  else if (f.dtype == "f16") st_dtype = "F16", torch_dtype = "float16";
+  else if (f.dtype == "f32") st_dtype = "F32", torch_dtype = "float32", elem_bytes = 4;
+  else fail("make-model: --dtype must be bf16, f16 or f32, got '" + f.dtype + "'");
+  if (fs::exists(path_join(f.out, "config.json")) && !f.force)
+    fail("make-model: " + path_join(f.out, "config.json") + " exists (use --force to overwrite)");
+  std::error_code ec;
+  fs::create_directories(f.out, ec);
+  if (ec) fail("make-model: cannot create directory " + f.out + ": " + ec.message());
+
+  const std::vector<TensorSpec> specs = tensors_for(s);
+  // Shards of at most max_shard_bytes (default 4 GB), tensors kept whole and in order.
+  if (f.max_shard_bytes < 1) fail("make-model: --max-shard-bytes must be positive");
+  std::vector<std::vector<size_t>> shards(1);
+  uint64_t in_shard = 0, total = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const uint64_t bytes = static_cast<uint64_t>(specs[i].numel()) * elem_bytes;
+    if (in_shard > 0 && in_shard + bytes > f.max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(i);
+    in_shard += bytes;
+    total += bytes;
+  }
+  // Remove files of an earlier run with another shard count (they would be loaded too).
+  for (const auto& e : fs::directory_iterator(f.out))
+    if (e.path().extension() == ".safetensors" || e.path().filename() == "model.safetensors.index.json")
+      fs::remove(e.path());
+
+  json weight_map = json::object();
+  const size_t n_shards = shards.size();
+  for (size_t k = 0; k < n_shards; ++k) {
+    char name[64];
+    if (n_shards == 1) std::snprintf(name, sizeof name, "model.safetensors");
+    else std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", k + 1, n_shards);
+    std::vector<const TensorSpec*> in;
+    std::vector<uint64_t> keys;
+    for (size_t i : shards[k]) {
+      in.push_back(&specs[i]);
+      keys.push_back(splitmix64(f.seed ^ splitmix64(i + 1)));
+      weight_map[specs[i].name] = name;
+    }
+    std::fprintf(stderr, "writing %s (%zu tensors)\n", path_join(f.out, name).c_str(), in.size());
+    write_safetensors(path_join(f.out, name), in, keys, st_dtype, elem_bytes);
+  }
+  if (n_shards > 1)
+    write_json(path_join(f.out, "model.safetensors.index.json"),
+               {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
+  write_json(path_join(f.out, "config.json"), config_for(s, torch_dtype));
+  write_json(path_join(f.out, "generation_config.json"),
+             {{"bos_token_id", 1}, {"eos_token_id", 361}, {"pad_token_id", 0}});
+  std::printf("wrote %s: shape %s, %s, %.2f GB in %zu file(s), seed %llu (random weights, no tokenizer)\n",
+              f.out.c_str(), f.shape.c_str(), st_dtype.c_str(), total / 1e9, n_shards,
+              static_cast<unsigned long long>(f.seed));
+}
+
+}  // namespace
+
+void register_bench_commands(CLI::App& app) {
+  {
+    static BenchFlags f;
+    auto* cmd = app.add_subcommand("bench", "prefill and decode speed, memory bandwidth and the decode roofline");
+    add_model_option(cmd, f.model);
+    cmd->add_option("-p,--n-prompt", f.n_prompt, "prompt tokens of the prefill (default 512; 0 = skip)");
+    cmd->add_option("-n,--n-gen", f.n_gen, "decode steps after the prefill (default 128; 0 = skip)");
+    cmd->add_option("-t,--threads", f.threads, "OpenMP threads (default: all)")->each([](const std::string&) {
+      f.threads_given = true;
+    });
+    cmd->add_option("-r,--repetitions", f.repetitions, "timed repetitions (default 3)");
+    cmd->add_option("--seed", f.seed, "seed of the random token ids (default 1234)");
+    cmd->add_option("--bandwidth-mib", f.bandwidth_mib, "buffer of the bandwidth measurement in MiB (default 1024)");
+    cmd->add_flag("--json", f.as_json, "machine-readable output");
+    cmd->callback([] { cmd_bench(f); });
+  }
+  {
+    static PerplexityFlags f;
+    auto* cmd = app.add_subcommand("perplexity", "perplexity of a text file (llama.cpp method: second half of each chunk)");
+    add_model_option(cmd, f.model);
+    cmd->add_option("-f,--file", f.file, "text file")->required();
+    cmd->add_option("-c,--ctx", f.ctx, "tokens per chunk (default 512)");
+    cmd->add_option("-b,--batch", f.batch, "tokens per forward call (default: ctx)");
+    cmd->add_option("-t,--threads", f.threads, "OpenMP threads (default: all)")->each([](const std::string&) {
+      f.threads_given = true;
+    });
+    cmd->add_option("--chunks", f.chunks, "score at most this many chunks (default: all)");
+    cmd->add_option("--tokenizer", f.tokenizer, "tokenizer folder or tokenizer.json (default: the model's)");
+    cmd->add_flag("--add-bos", f.add_bos, "replace the first token of each chunk with BOS (as llama.cpp does when the vocabulary adds BOS)");
+    cmd->callback([] { cmd_perplexity(f); });
+  }
+  {
+    static MakeModelFlags f;
+    auto* cmd = app.add_subcommand("make-model", "write a random-weight EXAONE 4.0 checkpoint (benchmarks)");
+    cmd->group("");  // hidden from --help: a developer tool
+    cmd->add_option("--shape", f.shape, "1.2b (default), 32b-mini or tiny");
+    cmd->add_option("-o,--output", f.out, "output folder")->required();
+    cmd->add_option("--dtype", f.dtype, "bf16 (default), f16 or f32");
+    cmd->add_option("--seed", f.seed, "weight seed (default 0)");
+    cmd->add_option("--max-shard-bytes", f.max_shard_bytes, "largest safetensors file before sharding (default 4e9)");
+    cmd->add_flag("--force", f.force, "overwrite an existing checkpoint");
+    cmd->callback([] { cmd_make_model(f); });
+  }
+}
+
+}  // namespace exaone::cli

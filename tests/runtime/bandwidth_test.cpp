@@ -1,0 +1,44 @@
+// Memory-read bandwidth measurement and the bytes a decode step reads.
+#include <gtest/gtest.h>
+
+#include "runtime/bandwidth.h"
+#include "util/error.h"
+#include "util/paths.h"
+
+namespace exaone {
+namespace {
+
+TEST(Bandwidth, MeasuresAPositiveRate) {
+  for (int threads : {1, 2, 3}) {
+    BandwidthResult r = measure_read_bandwidth((size_t{8} << 20) + 100, threads, 2);
+    EXPECT_EQ(r.threads, threads);
+    EXPECT_EQ(r.passes, 2);
+    EXPECT_EQ(r.buffer_bytes % (64 * threads), 0u);  // whole lines per thread
+    EXPECT_LE(r.buffer_bytes, (size_t{8} << 20) + 100);
+    EXPECT_GT(r.buffer_bytes, size_t{8} << 19);
+    EXPECT_GT(r.best_gb_s, 0.1);
+    EXPECT_GE(r.best_gb_s, r.mean_gb_s * 0.999);
+  }
+  // Tiny buffers are raised to 1 MiB.
+  EXPECT_GE(measure_read_bandwidth(10, 1, 1).buffer_bytes, size_t{1} << 20);
+  EXPECT_THROW(measure_read_bandwidth(1 << 20, 0, 1), Error);
+  EXPECT_THROW(measure_read_bandwidth(1 << 20, 1, 0), Error);
+}
+
+TEST(Bandwidth, DecodeBytesCountTheOutputMatrixOnce) {
+  const std::string fixtures = EXAONE_FIXTURES;
+  // Tied: the embedding is read whole as the output matrix; nothing to subtract.
+  auto tied = load_model(path_join(project_home(), "models/exaone4-tiny"));
+  EXPECT_EQ(decode_weight_bytes_per_token(*tied), tied->weights().total_bytes());
+  // Untied: the input embedding contributes one row.
+  auto untied = load_model(fixtures + "/models/exaone4-f16-untied");
+  ASSERT_FALSE(untied->config().tie_embeddings);
+  const TensorView* embed = untied->weights().find("model.embed_tokens.weight");
+  ASSERT_NE(embed, nullptr);
+  ASSERT_NE(untied->weights().find("lm_head.weight"), nullptr);
+  EXPECT_EQ(decode_weight_bytes_per_token(*untied),
+            untied->weights().total_bytes() - embed->nbytes + embed->nbytes / embed->rows());
+}
+
+}  // namespace
+}  // namespace exaone
