@@ -11,34 +11,19 @@
 #include <regex>
 #include <sstream>
 
+#include "run_cli.h"
 #include "util/json_file.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result run(const std::string& args) {
-  const std::string err_file = testing::TempDir() + "exaone_bench_cli_err.txt";
-  const std::string cmd = std::string(EXAONE_BINARY) + " " + args + " </dev/null 2>" + err_file;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  std::stringstream err;
-  err << std::ifstream(err_file).rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
-}
+using exaone_cli_test::Result;
+using exaone_cli_test::run;
 
 const std::string kTiny = std::string(EXAONE_FIXTURES) + "/../../models/exaone4-tiny";
 
-std::string temp_path(const std::string& name) { return testing::TempDir() + "exaone_bench_" + name; }
+std::string temp_path(const std::string& name) { return exaone_cli_test::scratch_path("bench_" + name); }
 
 std::string write_temp(const std::string& name, const std::string& text) {
   const std::string path = temp_path(name);

@@ -7,30 +7,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "run_cli.h"
 #include "util/json_file.h"
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result run(const std::string& args, const std::string& stdin_text = "") {
-  const std::string err_file = testing::TempDir() + "exaone_cli_err.txt";
-  const std::string in_file = testing::TempDir() + "exaone_cli_in.txt";
-  std::ofstream(in_file) << stdin_text;
-  const std::string cmd = std::string(EXAONE_BINARY) + " " + args + " <" + in_file + " 2>" + err_file;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  std::stringstream err;
-  err << std::ifstream(err_file).rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
-}
+using exaone_cli_test::run;
+using exaone_cli_test::scratch_path;
 
 const std::string kModels = std::string(EXAONE_FIXTURES) + "/models/";
 
@@ -101,6 +84,9 @@ TEST(Cli, ChatHandlesCommandsAndEndOfInput) {
 
 namespace {
 
+using exaone_cli_test::run;
+using exaone_cli_test::scratch_path;
+
 TEST(Cli, TokenizeDetokenizeRoundTrip) {
   auto r = run("tokenize --text '안녕하세요 [|user|]hi'");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -116,7 +102,7 @@ TEST(Cli, TokenizeDetokenizeRoundTrip) {
 }
 
 TEST(Cli, TemplateRendersOfficialPromptBytes) {
-  const std::string req = testing::TempDir() + "exaone_req.json";
+  const std::string req = scratch_path("request.json");
   std::ofstream(req) << R"({"messages": [{"role": "user", "content": "Hi"}]})";
   auto r = run("template --request " + req);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -131,6 +117,8 @@ TEST(Cli, TemplateRendersOfficialPromptBytes) {
 }  // namespace
 
 namespace {
+
+using exaone_cli_test::run;
 
 TEST(Cli, KvTypeFlag) {
   auto r = run("run -p 'hi' -n 4 --seed 3 --kv-type q8_0");

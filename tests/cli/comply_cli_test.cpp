@@ -10,30 +10,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "run_cli.h"
 #include "util/json_file.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out, err;
-};
+using exaone_cli_test::Result;
 
-Result run_exaone(const std::string& args) {
-  const std::string err_file = testing::TempDir() + "exaone_comply_cli_err.txt";
-  const std::string cmd = std::string(EXAONE_BINARY) + " " + args + " </dev/null 2>" + err_file;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  std::stringstream err;
-  err << std::ifstream(err_file).rdbuf();
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
-}
+Result run_exaone(const std::string& args) { return exaone_cli_test::run(args); }
 
 std::string fresh_dir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("exaone_comply_cli_" + name + "_" + std::to_string(::getpid()));
