@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant.h"
 #include "util/error.h"
 #include "util/half.h"
@@ -45,13 +46,62 @@ float quantize_block(const float* x, int n, int8_t* qs) {
 
 }  // namespace
 
+namespace {
+
+#define EXAONE_AVX2_Q __attribute__((target("avx2,fma,f16c")))
+
+// Same quants as quantize_block (amax/127 scale, round half to even), 8 floats at a time.
+// Returns the block's scale; writes n (a multiple of 32) int8 quants and, per 16 quants, their sums.
+EXAONE_AVX2_Q float quantize_block_avx2(const float* x, int n, int8_t* qs, int32_t* sums16) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 vmax = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), vmax);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  const float amax = _mm_cvtss_f32(m);
+  const float d = amax / 127.0f;
+  const __m256 id = _mm256_set1_ps(d ? 127.0f / amax : 0.0f);
+  for (int j = 0; j < n; j += 32) {
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i)
+      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * i), id),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i s = _mm256_add_epi32(q[2 * h], q[2 * h + 1]);
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      s4 = _mm_hadd_epi32(s4, s4);
+      sums16[(j / 16) + h] = _mm_cvtsi128_si32(_mm_hadd_epi32(s4, s4));
+    }
+    // packs interleaves 128-bit lanes; the permute restores element order.
+    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + j),
+                        _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+  return d;
+}
+
+bool activation_avx2() {
+  return !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma && cpu_features().f16c;
+}
+
+}  // namespace
+
 void quantize_activation_row(DType weight_type, const float* x, int64_t K, void* out) {
   const int64_t bs = activation_block_elems(weight_type);
   if (K % bs != 0)
     fail("quantize activations: row length " + std::to_string(K) + " is not a multiple of " + std::to_string(bs));
+  const bool simd = activation_avx2();
   if (bs == kQBlock) {
     auto* b = static_cast<BlockQ8A*>(out);
     for (int64_t i = 0; i < K / bs; ++i, x += bs) {
+      if (simd) {
+        int32_t sums[2];
+        b[i].d = quantize_block_avx2(x, kQBlock, b[i].qs, sums);
+        b[i].sum = sums[0] + sums[1];
+        continue;
+      }
       b[i].d = quantize_block(x, kQBlock, b[i].qs);
       int32_t s = 0;
       for (int j = 0; j < kQBlock; ++j) s += b[i].qs[j];
@@ -60,6 +110,12 @@ void quantize_activation_row(DType weight_type, const float* x, int64_t K, void*
   } else {
     auto* b = static_cast<BlockQ8K*>(out);
     for (int64_t i = 0; i < K / bs; ++i, x += bs) {
+      if (simd) {
+        int32_t sums[16];
+        b[i].d = quantize_block_avx2(x, kQKBlock, b[i].qs, sums);
+        for (int g = 0; g < 16; ++g) b[i].bsums[g] = static_cast<int16_t>(sums[g]);
+        continue;
+      }
       b[i].d = quantize_block(x, kQKBlock, b[i].qs);
       for (int g = 0; g < 16; ++g) {
         int s = 0;
@@ -214,48 +270,85 @@ EXAONE_AVX2 inline __m256i dot_u8s8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
+// F16 scale through the F16C unit: the software conversion (branches on subnormals) cost as much
+// as the whole block's integer work.
+EXAONE_AVX2 inline float f16c(uint16_t h) { return _cvtsh_ss(h); }
+
+// Software prefetch distance for streamed weight rows (the next row's start included).
+constexpr int kPrefetchBytes = 768;
+
+// Two blocks per step with separate accumulators: one FMA chain per block would wait on the
+// FMA latency; 2 chains keep the integer units busy while memory streams in.
 template <int NT>
 EXAONE_AVX2 void dot_q8_0_avx2_nt(const BlockQ8_0* w, const void* act, size_t stride, int64_t nb, float* out) {
-  __m256 acc[NT];
+  __m256 acc0[NT], acc1[NT];
   const BlockQ8A* a[NT];
   for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
+    acc0[t] = acc1[t] = _mm256_setzero_ps();
     a[t] = act_row<BlockQ8A>(act, stride, t);
   }
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m256i wv = load256(w[b].qs);
-    const __m256i aw = _mm256_sign_epi8(wv, wv);  // |w| as unsigned; the sign moves onto x
-    const float dw = f16_to_f32(w[b].d);
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes, _MM_HINT_T0);
+    const __m256i w0 = load256(w[b].qs), w1 = load256(w[b + 1].qs);
+    const __m256i aw0 = _mm256_sign_epi8(w0, w0), aw1 = _mm256_sign_epi8(w1, w1);  // |w|; the sign moves onto x
+    const float d0 = f16c(w[b].d), d1 = f16c(w[b + 1].d);
     for (int t = 0; t < NT; ++t) {
-      const __m256i sx = _mm256_sign_epi8(load256(a[t][b].qs), wv);
-      const __m256 p = _mm256_cvtepi32_ps(dot_u8s8(aw, sx));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), p, acc[t]);
+      const __m256i p0 = dot_u8s8(aw0, _mm256_sign_epi8(load256(a[t][b].qs), w0));
+      const __m256i p1 = dot_u8s8(aw1, _mm256_sign_epi8(load256(a[t][b + 1].qs), w1));
+      acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a[t][b].d), _mm256_cvtepi32_ps(p0), acc0[t]);
+      acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * a[t][b + 1].d), _mm256_cvtepi32_ps(p1), acc1[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]);
+  for (; b < nb; ++b) {
+    const __m256i wv = load256(w[b].qs);
+    const __m256i aw = _mm256_sign_epi8(wv, wv);
+    const float dw = f16c(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i p = dot_u8s8(aw, _mm256_sign_epi8(load256(a[t][b].qs), wv));
+      acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), _mm256_cvtepi32_ps(p), acc0[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+// Nibbles of one Q4_0 block as 32 unsigned bytes 0..15 (element j low nibble, j+16 high).
+EXAONE_AVX2 inline __m256i q4_0_nibbles(const BlockQ4_0& blk, __m256i low4) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);
+}
+
+// Σ (q - 8) x = Σ q x - 8 Σ x: the offset goes into lane 0 so the block sum stays exact.
+EXAONE_AVX2 inline __m256i q4_0_block_dot(const BlockQ8A& a, __m256i nibbles) {
+  const __m256i p = dot_u8s8(nibbles, load256(a.qs));
+  return _mm256_sub_epi32(p, _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * a.sum)));
 }
 
 template <int NT>
 EXAONE_AVX2 void dot_q4_0_avx2_nt(const BlockQ4_0* w, const void* act, size_t stride, int64_t nb, float* out) {
-  __m256 acc[NT];
+  __m256 acc0[NT], acc1[NT];
   const BlockQ8A* a[NT];
   for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
+    acc0[t] = acc1[t] = _mm256_setzero_ps();
     a[t] = act_row<BlockQ8A>(act, stride, t);
   }
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  for (int64_t b = 0; b < nb; ++b) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
-    const __m256i wv = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);  // nibbles 0..15
-    const float dw = f16_to_f32(w[b].d);
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i w0 = q4_0_nibbles(w[b], low4), w1 = q4_0_nibbles(w[b + 1], low4);
+    const float d0 = f16c(w[b].d), d1 = f16c(w[b + 1].d);
     for (int t = 0; t < NT; ++t) {
-      // Σ (q - 8) x = Σ q x - 8 Σ x: the offset goes into lane 0 so the block sum stays exact.
-      __m256i p = dot_u8s8(wv, load256(a[t][b].qs));
-      p = _mm256_sub_epi32(p, _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * a[t][b].sum)));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), _mm256_cvtepi32_ps(p), acc[t]);
+      acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a[t][b].d), _mm256_cvtepi32_ps(q4_0_block_dot(a[t][b], w0)), acc0[t]);
+      acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * a[t][b + 1].d), _mm256_cvtepi32_ps(q4_0_block_dot(a[t][b + 1], w1)), acc1[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]);
+  for (; b < nb; ++b) {
+    const __m256i wv = q4_0_nibbles(w[b], low4);
+    const float dw = f16c(w[b].d);
+    for (int t = 0; t < NT; ++t)
+      acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), _mm256_cvtepi32_ps(q4_0_block_dot(a[t][b], wv)), acc0[t]);
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
 template <int NT>
@@ -272,7 +365,7 @@ EXAONE_AVX2 void dot_q4_k_avx2_nt(const BlockQ4_K* w, const void* act, size_t st
   for (int64_t b = 0; b < nb; ++b) {
     int sc[8], m[8];
     for (int j = 0; j < 8; ++j) scale_min_k4(j, w[b].scales, sc[j], m[j]);
-    const float d = f16_to_f32(w[b].d), dmin = f16_to_f32(w[b].dmin);
+    const float d = f16c(w[b].d), dmin = f16c(w[b].dmin);
     __m256i sumi[NT];
     for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
@@ -332,7 +425,7 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
                                      _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], load256(y + 32 * i)), scale[i]));
       }
     }
-    const float d = f16_to_f32(w[b].d);
+    const float d = f16c(w[b].d);
     for (int t = 0; t < NT; ++t) {
       int32_t offset = 0;  // Σ_g sc_g * 32 * Σ y over the group: the -32 bias of the 6-bit quants
       for (int g = 0; g < 16; ++g) offset += sc[g] * a[t][b].bsums[g];
@@ -416,7 +509,7 @@ EXAONE_VNNI void dot_q8_0_vnni_nt(const BlockQ8_0* w, const void* act, size_t st
   for (int64_t b = 0; b < nb; ++b) {
     const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
     const __m256i aw = _mm256_sign_epi8(wv, wv);
-    const float dw = f16_to_f32(w[b].d);
+    const float dw = _cvtsh_ss(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs)), wv);
       const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
@@ -443,7 +536,7 @@ EXAONE_VNNI void dot_q4_0_vnni_nt(const BlockQ4_0* w, const void* act, size_t st
   for (int64_t b = 0; b < nb; ++b) {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
     const __m256i wv = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);
-    const float dw = f16_to_f32(w[b].d);
+    const float dw = _cvtsh_ss(w[b].d);
     for (int t = 0; t < NT; ++t) {
       const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-8 * a[t][b].sum));
       const __m256i p = _mm256_dpbusd_epi32(init, wv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs)));

@@ -221,6 +221,26 @@ TEST(QuantDot, Avx512VnniKernelsMatchScalar) {
   for (DType t : {DType::Q8_0, DType::Q4_0}) check_quant_kernel(quant_dot_avx512vnni(t), t);
 }
 
+// The SIMD activation quantiser must give the scalar one's bytes exactly (rounding ties to even
+// included): the int8 reference of every matmul test quantises with whichever is active.
+TEST(QuantDot, SimdActivationQuantisationIsBitExact) {
+  std::mt19937 rng(21);
+  for (DType t : {DType::Q8_0, DType::Q4_K}) {
+    const int64_t K = 1024;
+    auto x = randn(K, rng, 2.0f);
+    std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
+    x[64] = 127.0f;  // block 2 has scale 1, so these land exactly on .5: ties round to even
+    for (int j = 1; j < 16; ++j) x[64 + j] = (j % 2 ? -1.0f : 1.0f) * (static_cast<float>(j) + 0.5f);
+    std::vector<uint8_t> fast(activation_row_bytes(t, K)), ref(fast.size());
+    quantize_activation_row(t, x.data(), K, fast.data());
+    {
+      ScalarGuard scalar(true);
+      quantize_activation_row(t, x.data(), K, ref.data());
+    }
+    EXPECT_EQ(0, std::memcmp(fast.data(), ref.data(), ref.size())) << dtype_name(t);
+  }
+}
+
 TEST(QuantDot, ActivationQuantisationKeepsSumsAndBounds) {
   std::mt19937 rng(9);
   for (DType t : {DType::Q8_0, DType::Q4_K}) {
