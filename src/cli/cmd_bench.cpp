@@ -23,6 +23,7 @@
 #include "util/error.h"
 #include "util/half.h"
 #include "util/json_file.h"
+#include "util/parallel.h"
 #include "util/paths.h"
 
 namespace exaone::cli {
@@ -35,7 +36,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 void set_threads(int threads) {
   if (threads < 1) fail("-t/--threads must be at least 1, got " + std::to_string(threads));
-  omp_set_num_threads(threads);
+  set_num_threads(threads);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -44,7 +45,7 @@ void set_threads(int threads) {
 struct BenchFlags {
   std::string model;
   int64_t n_prompt = 512, n_gen = 128;
-  int threads = 0;  // 0: all (omp_get_max_threads)
+  int threads = 0;  // 0: all (num_threads())
   bool threads_given = false;
   int repetitions = 3;
   uint64_t seed = 1234;
@@ -99,7 +100,7 @@ void cmd_bench(BenchFlags f) {
          std::to_string(f.n_gen) + ")");
   if (f.repetitions < 1) fail("bench: --repetitions must be at least 1, got " + std::to_string(f.repetitions));
   if (f.bandwidth_mib < 1) fail("bench: --bandwidth-mib must be at least 1, got " + std::to_string(f.bandwidth_mib));
-  if (!f.threads_given) f.threads = omp_get_max_threads();
+  if (!f.threads_given) f.threads = num_threads();
   set_threads(f.threads);
 
   const auto t_load = Clock::now();
@@ -480,7 +481,7 @@ void register_bench_commands(CLI::App& app) {
     add_model_option(cmd, f.model);
     cmd->add_option("-p,--n-prompt", f.n_prompt, "prompt tokens of the prefill (default 512; 0 = skip)");
     cmd->add_option("-n,--n-gen", f.n_gen, "decode steps after the prefill (default 128; 0 = skip)");
-    cmd->add_option("-t,--threads", f.threads, "OpenMP threads (default: all)")->each([](const std::string&) {
+    cmd->add_option("-t,--threads", f.threads, "threads (default: all CPUs, or $EXAONE_THREADS)")->each([](const std::string&) {
       f.threads_given = true;
     });
     cmd->add_option("-r,--repetitions", f.repetitions, "timed repetitions (default 3)");
@@ -496,7 +497,7 @@ void register_bench_commands(CLI::App& app) {
     cmd->add_option("-f,--file", f.file, "text file")->required();
     cmd->add_option("-c,--ctx", f.ctx, "tokens per chunk (default 512)");
     cmd->add_option("-b,--batch", f.batch, "tokens per forward call (default: ctx)");
-    cmd->add_option("-t,--threads", f.threads, "OpenMP threads (default: all)")->each([](const std::string&) {
+    cmd->add_option("-t,--threads", f.threads, "threads (default: all CPUs, or $EXAONE_THREADS)")->each([](const std::string&) {
       f.threads_given = true;
     });
     cmd->add_option("--chunks", f.chunks, "score at most this many chunks (default: all)");

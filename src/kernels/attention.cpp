@@ -7,6 +7,7 @@
 
 #include "kernels/matmul.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace exaone {
 
@@ -57,12 +58,16 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
   if (T > 0) check_past(past, visible(past.n_past, s).lo);
   if (past.dtype != DType::F32 && hd % dtype_block_elems(past.dtype) != 0)
     fail(std::string("attention: head_dim must be a multiple of the ") + dtype_name(past.dtype) + " block");
-#pragma omp parallel
-  {
-    std::vector<float> acc(hd), kbuf(hd), vbuf(hd);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t h = 0; h < s.n_heads; ++h) {
+  // Work items are (token, head) pairs; buffers are per thread.
+  const int64_t items = T * s.n_heads;
+  parallel_for(items, balanced_chunk(items, 1, 8), [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> acc, kbuf, vbuf;
+    acc.resize(hd);
+    kbuf.resize(hd);
+    vbuf.resize(hd);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / s.n_heads, h = item % s.n_heads;
+      {
         const int64_t pos = past.n_past + t;
         const KeyRange kr = visible(pos, s);
         const float* qv = q + (t * s.n_heads + h) * hd;
@@ -88,7 +93,7 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
         for (int64_t i = 0; i < hd; ++i) o[i] = acc[i] * inv;
       }
     }
-  }
+  });
 }
 
 void attention_reference(const float* q, const float* k_cur, const float* v_cur, int64_t T, const PastKV& past,

@@ -11,6 +11,7 @@
 #include "kernels/quant_dot.h"
 #include "util/error.h"
 #include "util/half.h"
+#include "util/parallel.h"
 
 namespace exaone {
 
@@ -134,11 +135,9 @@ void matmul_widen_baseline(const float* x, int64_t T, const MatrixRef& w, float*
   // reused for every activation row, so prefill reads the weights once per block.
   constexpr int64_t kBlock = 16;
   const int64_t nblocks = (N + kBlock - 1) / kBlock;
-#pragma omp parallel
-  {
+  parallel_for(nblocks, balanced_chunk(nblocks), [&](int64_t b_begin, int64_t b_end) {
     std::vector<float> buf(w.dtype == DType::F32 ? 0 : static_cast<size_t>(kBlock * K));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < nblocks; ++b) {
+    for (int64_t b = b_begin; b < b_end; ++b) {
       const int64_t r0 = b * kBlock, r1 = std::min(N, r0 + kBlock);
       const float* rows;
       if (w.dtype == DType::F32) {
@@ -153,7 +152,7 @@ void matmul_widen_baseline(const float* x, int64_t T, const MatrixRef& w, float*
         for (int64_t r = r0; r < r1; ++r) yt[r] = dot_f32(xt, rows + (r - r0) * K, K);
       }
     }
-  }
+  });
 }
 
 void matmul_reference(const float* x, int64_t T, const MatrixRef& w, float* y) {
@@ -262,12 +261,11 @@ void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
   const int64_t N = w.rows, K = w.cols;
   const int64_t nblocks = (N + kRowBlock - 1) / kRowBlock;
   const bool widen = w.dtype != DType::F32;
-#pragma omp parallel
-  {
-    std::vector<float> buf(widen ? static_cast<size_t>(kRowBlock * kKChunk) : 0);
+  parallel_for(nblocks, balanced_chunk(nblocks, 1, 4), [&](int64_t b_begin, int64_t b_end) {
+    thread_local std::vector<float> buf;
+    if (widen) buf.resize(static_cast<size_t>(kRowBlock * kKChunk));
     float tile[kTileRows * kTileTokens];
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < nblocks; ++b) {
+    for (int64_t b = b_begin; b < b_end; ++b) {
       const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
       for (int64_t k0 = 0; k0 < K; k0 += kKChunk) {
         const int64_t len = std::min(kKChunk, K - k0), vlen = len & ~int64_t{7};
@@ -299,7 +297,7 @@ void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
         }
       }
     }
-  }
+  });
 }
 
 // Quantised weights: int8 activations, integer block dots, up to 4 tokens per weight row.
@@ -315,24 +313,26 @@ void matmul_quantized(const float* x, int64_t T, const MatrixRef& w, float* y, b
   if (!dot) dot = quant_dot_scalar(w.dtype);
   // Thread-local buffers would be reallocated per call anyway; one vector is simplest.
   std::vector<uint8_t> act(act_bytes * static_cast<size_t>(T));
-#pragma omp parallel for schedule(static) if (T > 1)
-  for (int64_t t = 0; t < T; ++t) quantize_activation_row(w.dtype, x + t * K, K, act.data() + t * act_bytes);
+  parallel_for(T, balanced_chunk(T, 1, 2), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) quantize_activation_row(w.dtype, x + t * K, K, act.data() + t * act_bytes);
+  });
 
   constexpr int64_t kTokens = 4;
   const int64_t nblocks = (N + kRowBlock - 1) / kRowBlock;
   const auto* wbase = static_cast<const uint8_t*>(w.data);
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < nblocks; ++b) {
-    const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
-    float out[kTokens];
-    for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
-      const int nt = static_cast<int>(std::min(kTokens, T - t0));
-      for (int64_t r = r0; r < r1; ++r) {
-        dot(wbase + r * row_bytes, act.data() + t0 * act_bytes, act_bytes, nt, K, out);
-        for (int t = 0; t < nt; ++t) y[(t0 + t) * N + r] = out[t];
+  parallel_for(nblocks, balanced_chunk(nblocks), [&](int64_t b_begin, int64_t b_end) {
+    for (int64_t b = b_begin; b < b_end; ++b) {
+      const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
+      float out[kTokens];
+      for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
+        const int nt = static_cast<int>(std::min(kTokens, T - t0));
+        for (int64_t r = r0; r < r1; ++r) {
+          dot(wbase + r * row_bytes, act.data() + t0 * act_bytes, act_bytes, nt, K, out);
+          for (int t = 0; t < nt; ++t) y[(t0 + t) * N + r] = out[t];
+        }
       }
     }
-  }
+  });
 }
 
 // F16/BF16 with few tokens: fused widen-and-dot per weight row.
@@ -340,23 +340,25 @@ void matmul_half_fused(const float* x, int64_t T, const MatrixRef& w, float* y, 
   const int64_t N = w.rows, K = w.cols;
   const HalfDotFn dot = scalar ? half_dot_scalar(w.dtype) : half_dot_avx2(w.dtype);
   const auto* wbase = static_cast<const uint16_t*>(w.data);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < N; ++r) {
-    float out[4];
-    for (int64_t t0 = 0; t0 < T; t0 += 4) {
-      const int nt = static_cast<int>(std::min<int64_t>(4, T - t0));
-      dot(wbase + r * K, x + t0 * K, nt, K, out);
-      for (int t = 0; t < nt; ++t) y[(t0 + t) * N + r] = out[t];
+  parallel_for(N, balanced_chunk(N, 16), [&](int64_t r_begin, int64_t r_end) {
+    for (int64_t r = r_begin; r < r_end; ++r) {
+      float out[4];
+      for (int64_t t0 = 0; t0 < T; t0 += 4) {
+        const int nt = static_cast<int>(std::min<int64_t>(4, T - t0));
+        dot(wbase + r * K, x + t0 * K, nt, K, out);
+        for (int t = 0; t < nt; ++t) y[(t0 + t) * N + r] = out[t];
+      }
     }
-  }
+  });
 }
 
 void matmul_f32_rows(const float* x, int64_t T, const MatrixRef& w, float* y) {
   const int64_t N = w.rows, K = w.cols;
   const auto* wf = static_cast<const float*>(w.data);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < N; ++r)
-    for (int64_t t = 0; t < T; ++t) y[t * N + r] = dot_f32(x + t * K, wf + r * K, K);
+  parallel_for(N, balanced_chunk(N, 16), [&](int64_t r_begin, int64_t r_end) {
+    for (int64_t r = r_begin; r < r_end; ++r)
+      for (int64_t t = 0; t < T; ++t) y[t * N + r] = dot_f32(x + t * K, wf + r * K, K);
+  });
 }
 
 // Below this many tokens the row-at-a-time kernels win (weights are read once either way).

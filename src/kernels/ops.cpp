@@ -3,11 +3,12 @@
 #include <cmath>
 #include <vector>
 
+#include "util/parallel.h"
+
 namespace exaone {
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t rows, int64_t dim, float* out) {
-#pragma omp parallel for schedule(static) if (rows > 4)
-  for (int64_t r = 0; r < rows; ++r) {
+  const auto row = [&](int64_t r) {
     const float* xr = x + r * dim;
     float* o = out + r * dim;
     double ss = 0;
@@ -15,15 +16,25 @@ void rmsnorm(const float* x, const float* w, float eps, int64_t rows, int64_t di
     const float inv = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(dim)) + eps);
     // HF order: normalise in float32, (cast to the activation dtype), then scale by weight.
     for (int64_t i = 0; i < dim; ++i) o[i] = (xr[i] * inv) * w[i];
+  };
+  if (rows <= 4) {
+    for (int64_t r = 0; r < rows; ++r) row(r);
+    return;
   }
+  parallel_for(rows, balanced_chunk(rows, 1, 4), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) row(r);
+  });
 }
 
 void silu_mul(float* gate, const float* up, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+  const auto span = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float g = gate[i];
+      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  };
+  if (n <= 65536) return span(0, n);
+  parallel_for(n, balanced_chunk(n, 16384, 2), span);
 }
 
 void add_inplace(float* y, const float* x, int64_t n) {
@@ -33,8 +44,7 @@ void add_inplace(float* y, const float* x, int64_t n) {
 void rope_neox(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int32_t* positions,
                const float* inv_freq) {
   const int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (T > 1)
-  for (int64_t t = 0; t < T; ++t) {
+  const auto token = [&](int64_t t) {
     std::vector<float> cs(half), sn(half);
     const float pos = static_cast<float>(positions[t]);
     for (int64_t j = 0; j < half; ++j) {
@@ -50,7 +60,10 @@ void rope_neox(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const int
         v[j + half] = b * cs[j] + a * sn[j];
       }
     }
-  }
+  };
+  parallel_for(T, balanced_chunk(T, 1, 4), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) token(t);
+  });
 }
 
 }  // namespace exaone
