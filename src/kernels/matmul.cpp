@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu_features.h"
@@ -232,6 +234,7 @@ MicroFn micro_for(int r, int tt) {
 constexpr int64_t kRowBlock = 16;   // weight rows per panel (and per OpenMP work item)
 constexpr int64_t kKChunk = 512;    // panel depth: 16 x 512 floats = 32 KiB stays in L1/L2
 constexpr int kTileRows = 4, kTileTokens = 3;
+constexpr size_t kMaxMulti = 4;  // matrices per matmul_multi call
 
 // Widens w[r0:r1, k0:k0+len] into buf (row stride kKChunk).
 // Quantised types: k0 and len are whole blocks (kKChunk is a multiple of 256, K of the block size).
@@ -300,34 +303,50 @@ void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
   });
 }
 
-// Quantised weights: int8 activations, integer block dots, up to 4 tokens per weight row.
-void matmul_quantized(const float* x, int64_t T, const MatrixRef& w, float* y, bool scalar) {
-  const int64_t N = w.rows, K = w.cols;
-  const size_t act_bytes = activation_row_bytes(w.dtype, K);
-  const size_t row_bytes = dtype_bytes_for(w.dtype, K);
+QuantDotFn quant_dot_for(DType t, bool scalar) {
   QuantDotFn dot = nullptr;
   if (!scalar) {
-    if (cpu_features().avx512vnni && cpu_features().avx512bw) dot = quant_dot_avx512vnni(w.dtype);
-    if (!dot && use_avx2()) dot = quant_dot_avx2(w.dtype);
+    if (cpu_features().avx512vnni && cpu_features().avx512bw) dot = quant_dot_avx512vnni(t);
+    if (!dot && use_avx2()) dot = quant_dot_avx2(t);
   }
-  if (!dot) dot = quant_dot_scalar(w.dtype);
-  // Thread-local buffers would be reallocated per call anyway; one vector is simplest.
+  return dot ? dot : quant_dot_scalar(t);
+}
+
+// Quantised weights: int8 activations, integer block dots, up to 4 tokens per weight row.
+// Several matrices that read the same input (q/k/v, gate/up) share one activation quantisation and
+// one parallel loop over all their row blocks. All take the same activation format (caller checks).
+void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, std::span<float* const> ys,
+                      bool scalar) {
+  const int64_t K = ws[0].cols;
+  const size_t act_bytes = activation_row_bytes(ws[0].dtype, K);
   std::vector<uint8_t> act(act_bytes * static_cast<size_t>(T));
   parallel_for(T, balanced_chunk(T, 1, 2), [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) quantize_activation_row(w.dtype, x + t * K, K, act.data() + t * act_bytes);
+    for (int64_t t = b; t < e; ++t) quantize_activation_row(ws[0].dtype, x + t * K, K, act.data() + t * act_bytes);
   });
 
   constexpr int64_t kTokens = 4;
-  const int64_t nblocks = (N + kRowBlock - 1) / kRowBlock;
-  const auto* wbase = static_cast<const uint8_t*>(w.data);
+  QuantDotFn dots[kMaxMulti];
+  int64_t first_block[kMaxMulti + 1] = {0};
+  for (size_t m = 0; m < ws.size(); ++m) {
+    dots[m] = quant_dot_for(ws[m].dtype, scalar);
+    first_block[m + 1] = first_block[m] + (ws[m].rows + kRowBlock - 1) / kRowBlock;
+  }
+  const int64_t nblocks = first_block[ws.size()];
   parallel_for(nblocks, balanced_chunk(nblocks), [&](int64_t b_begin, int64_t b_end) {
-    for (int64_t b = b_begin; b < b_end; ++b) {
+    size_t m = 0;
+    for (int64_t gb = b_begin; gb < b_end; ++gb) {
+      while (gb >= first_block[m + 1]) ++m;
+      const MatrixRef& w = ws[m];
+      const int64_t N = w.rows, b = gb - first_block[m];
+      const size_t row_bytes = dtype_bytes_for(w.dtype, K);
+      const auto* wbase = static_cast<const uint8_t*>(w.data);
+      float* y = ys[m];
       const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
       float out[kTokens];
       for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
         const int nt = static_cast<int>(std::min(kTokens, T - t0));
         for (int64_t r = r0; r < r1; ++r) {
-          dot(wbase + r * row_bytes, act.data() + t0 * act_bytes, act_bytes, nt, K, out);
+          dots[m](wbase + r * row_bytes, act.data() + t0 * act_bytes, act_bytes, nt, K, out);
           for (int t = 0; t < nt; ++t) y[(t0 + t) * N + r] = out[t];
         }
       }
@@ -370,24 +389,49 @@ std::atomic<int64_t> g_quant_gemm_min_tokens{16};
 }  // namespace
 
 void matmul(const float* x, int64_t T, const MatrixRef& w, float* y) {
-  check_plain(w);
-  if (T <= 0 || w.rows <= 0) return;
-  if (w.cols == 0) {
-    std::fill_n(y, T * w.rows, 0.0f);
-    return;
+  float* ys[1] = {y};
+  matmul_multi(x, T, std::span<const MatrixRef>(&w, 1), ys);
+}
+
+void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std::span<float* const> ys) {
+  if (ws.size() != ys.size() || ws.empty() || ws.size() > kMaxMulti)
+    fail("matmul_multi: needs 1 to " + std::to_string(kMaxMulti) + " matrices, each with an output");
+  for (const MatrixRef& w : ws) {
+    check_plain(w);
+    if (w.cols != ws[0].cols) fail("matmul_multi: matrices read inputs of different lengths");
   }
+  if (T <= 0) return;
   const bool scalar = !use_avx2();
-  if (is_quantized(w.dtype)) {
-    // AVX2 has no fused int8 dot (maddubs+madd+convert per block and token), so for prefill a
-    // dequantised float panel reused across tokens is faster there (measured: docs/benchmarks.md).
-    // With VNNI the int8 path is kept for every T.
-    const bool vnni = cpu_features().avx512vnni && cpu_features().avx512bw;
-    if (!scalar && !vnni && T >= g_quant_gemm_min_tokens.load(std::memory_order_relaxed)) return gemm_float_avx2(x, T, w, y);
-    return matmul_quantized(x, T, w, y, scalar);
+  const bool vnni = cpu_features().avx512vnni && cpu_features().avx512bw;
+  // AVX2 has no fused int8 dot (maddubs+madd+convert per block and token), so for prefill a
+  // dequantised float panel reused across tokens is faster there (measured: docs/benchmarks.md).
+  // With VNNI the int8 path is kept for every T.
+  const bool int8_tokens = scalar || vnni || T < g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
+  bool shared_int8 = int8_tokens && ws[0].cols > 0;
+  for (const MatrixRef& w : ws)
+    shared_int8 = shared_int8 && is_quantized(w.dtype) && w.rows > 0 &&
+                  activation_block_elems(w.dtype) == activation_block_elems(ws[0].dtype);
+  if (shared_int8) return matmul_quantized(x, T, ws, ys, scalar);
+
+  for (size_t m = 0; m < ws.size(); ++m) {
+    const MatrixRef& w = ws[m];
+    float* y = ys[m];
+    if (w.rows <= 0) continue;
+    if (w.cols == 0) {
+      std::fill_n(y, T * w.rows, 0.0f);
+      continue;
+    }
+    if (is_quantized(w.dtype)) {
+      if (!int8_tokens) gemm_float_avx2(x, T, w, y);
+      else matmul_quantized(x, T, std::span<const MatrixRef>(&w, 1), std::span<float* const>(&y, 1), scalar);
+    } else if (!scalar && T >= kGemmMinTokens) {
+      gemm_float_avx2(x, T, w, y);
+    } else if (w.dtype == DType::F32) {
+      matmul_f32_rows(x, T, w, y);
+    } else {
+      matmul_half_fused(x, T, w, y, scalar);
+    }
   }
-  if (!scalar && T >= kGemmMinTokens) return gemm_float_avx2(x, T, w, y);
-  if (w.dtype == DType::F32) return matmul_f32_rows(x, T, w, y);
-  matmul_half_fused(x, T, w, y, scalar);
 }
 
 void set_quantized_prefill_min_tokens(int64_t tokens) {

@@ -12,6 +12,7 @@
 //    register-blocked 4 rows x 3 tokens micro-kernel.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "util/dtype.h"
 
@@ -26,6 +27,11 @@ struct MatrixRef {
 
 // x: [T, K] row-major, y: [T, N]. Threads over output features (OpenMP).
 void matmul(const float* x, int64_t T, const MatrixRef& w, float* y);
+
+// Several matrices applied to the same input (q/k/v, gate/up), ys[i] = x · ws[i]ᵀ: one activation
+// quantisation and one parallel loop for all of them where their kernels allow. 1 to 4 matrices,
+// all with the same number of columns.
+void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std::span<float* const> ys);
 
 // Plain reference (double accumulation, one thread): the ground truth for kernel tests.
 void matmul_reference(const float* x, int64_t T, const MatrixRef& w, float* y);

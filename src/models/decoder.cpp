@@ -93,9 +93,11 @@ void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<flo
       rmsnorm(x.data(), L.attn_pre_norm.data(), static_cast<float>(c.rms_eps), N, H, h.data());
       a_in = h.data();
     }
-    matmul(a_in, N, L.wq, q.data());
-    matmul(a_in, N, L.wk, k.data());
-    matmul(a_in, N, L.wv, v.data());
+    {
+      const MatrixRef ws[3] = {L.wq, L.wk, L.wv};
+      float* const ys[3] = {q.data(), k.data(), v.data()};
+      matmul_multi(a_in, N, ws, ys);
+    }
     if (!L.q_norm.empty()) rmsnorm(q.data(), L.q_norm.data(), static_cast<float>(c.rms_eps), N * c.n_heads, hd, q.data());
     if (!L.k_norm.empty())
       rmsnorm(k.data(), L.k_norm.data(), static_cast<float>(c.rms_eps), N * c.n_kv_heads, hd, k.data());
@@ -121,8 +123,11 @@ void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<flo
       rmsnorm(x.data(), L.mlp_pre_norm.data(), static_cast<float>(c.rms_eps), N, H, h.data());
       m_in = h.data();
     }
-    matmul(m_in, N, L.w_gate, gate.data());
-    matmul(m_in, N, L.w_up, up.data());
+    {
+      const MatrixRef ws[2] = {L.w_gate, L.w_up};
+      float* const ys[2] = {gate.data(), up.data()};
+      matmul_multi(m_in, N, ws, ys);
+    }
     silu_mul(gate.data(), up.data(), N * I);
     matmul(gate.data(), N, L.w_down, o.data());
     if (!L.mlp_post_norm.empty()) rmsnorm(o.data(), L.mlp_post_norm.data(), static_cast<float>(c.rms_eps), N, H, o.data());

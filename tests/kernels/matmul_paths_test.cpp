@@ -70,6 +70,47 @@ double rms(const std::vector<float>& v) {  // of a whole output: the scale for s
   return std::sqrt(s / std::max<size_t>(1, v.size()));
 }
 
+// matmul_multi gives each matrix exactly what matmul gives it, whether the matrices share one
+// quantised pass (same activation format) or not (mixed kinds fall back to one call each).
+TEST(MatmulMulti, MatchesSeparateCalls) {
+  std::mt19937 rng(17);
+  const std::vector<std::vector<DType>> groups = {{DType::Q8_0, DType::Q8_0, DType::Q8_0},
+                                                  {DType::Q4_K, DType::Q6_K},
+                                                  {DType::Q4_0, DType::Q8_0},
+                                                  {DType::F16, DType::Q8_0, DType::BF16},
+                                                  {DType::F32}};
+  const int64_t K = 512;
+  for (const auto& types : groups)
+    for (int64_t T : {1, 3, 5, 20}) {
+      std::vector<std::vector<uint8_t>> store;
+      std::vector<MatrixRef> ws;
+      for (size_t i = 0; i < types.size(); ++i) {
+        const int64_t N = 7 + 19 * static_cast<int64_t>(i);
+        store.push_back(random_weights(types[i], N, K, rng));
+        ws.push_back(MatrixRef{types[i], store.back().data(), N, K});
+      }
+      auto x = randn(T * K, rng);
+      std::vector<std::vector<float>> multi(ws.size());
+      std::vector<float*> ys;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        multi[i].assign(T * ws[i].rows, -1.0f);
+        ys.push_back(multi[i].data());
+      }
+      matmul_multi(x.data(), T, ws, ys);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const auto single = run_matmul(x, T, ws[i], false);
+        for (size_t j = 0; j < single.size(); ++j)
+          ASSERT_EQ(single[j], multi[i][j]) << dtype_name(types[i]) << " T=" << T << " matrix " << i << " at " << j;
+      }
+    }
+  std::vector<float> x(64), y(64);
+  const MatrixRef a{DType::F32, x.data(), 1, 64}, b{DType::F32, x.data(), 1, 32};
+  const MatrixRef both[2] = {a, b};
+  float* outs[2] = {y.data(), y.data()};
+  EXPECT_THROW(matmul_multi(x.data(), 1, both, outs), Error);  // different input lengths
+  EXPECT_THROW(matmul_multi(x.data(), 1, std::span<const MatrixRef>(both, 2), std::span<float* const>(outs, 1)), Error);
+}
+
 class QuantizedPaths : public ::testing::TestWithParam<DType> {};
 
 struct Int8PrefillGuard {  // keeps every T on the int8 kernels for the duration of a test
