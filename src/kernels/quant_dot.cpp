@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "kernels/cpu_features.h"
@@ -351,28 +352,46 @@ EXAONE_AVX2 void dot_q4_0_avx2_nt(const BlockQ4_0* w, const void* act, size_t st
   for (int t = 0; t < NT; ++t) out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
+// The 8 six-bit scales (lanes 0-7) and mins (lanes 8-15) of a Q4_K super-block as int16, unpacked
+// with whole-word masks instead of 16 scalar extractions (the layout of get_scale_min_k4).
+EXAONE_AVX2 inline __m256i q4_k_scales_mins(const uint8_t* packed) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  constexpr uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  const uint32_t s_lo = u[0] & k6, s_hi = (u[2] & k4) | (((u[0] >> 6) & k2) << 4);
+  const uint32_t m_lo = u[1] & k6, m_hi = ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4);
+  return _mm256_cvtepu8_epi16(_mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(s_hi),
+                                            static_cast<int>(s_lo)));
+}
+
+// pshufb controls that broadcast int16 lane j (of a 128-bit lane) to all 8 int16 lanes.
+EXAONE_AVX2 inline __m256i broadcast16_ctrl(int j) {
+  return _mm256_set1_epi16(static_cast<int16_t>((2 * j) | ((2 * j + 1) << 8)));
+}
+
 template <int NT>
 EXAONE_AVX2 void dot_q4_k_avx2_nt(const BlockQ4_K* w, const void* act, size_t stride, int64_t nb, float* out) {
-  __m256 acc[NT];
-  float mins[NT];
+  __m256 acc[NT], acc_min[NT];
   const BlockQ8K* a[NT];
   for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    mins[t] = 0;
+    acc[t] = acc_min[t] = _mm256_setzero_ps();
     a[t] = act_row<BlockQ8K>(act, stride, t);
   }
   const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256i ctrl[8];
+  for (int j = 0; j < 8; ++j) ctrl[j] = broadcast16_ctrl(j);
   for (int64_t b = 0; b < nb; ++b) {
-    int sc[8], m[8];
-    for (int j = 0; j < 8; ++j) scale_min_k4(j, w[b].scales, sc[j], m[j]);
+    const __m256i sm = q4_k_scales_mins(w[b].scales);
+    const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);  // scales in both 128-bit lanes
+    const __m128i mins = _mm256_extracti128_si256(sm, 1);
     const float d = f16c(w[b].d), dmin = f16c(w[b].dmin);
     __m256i sumi[NT];
     for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       const __m256i qv = load256(w[b].qs + 32 * c);
       const __m256i lo = _mm256_and_si256(qv, low4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
-      const __m256i s_lo = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c]));
-      const __m256i s_hi = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * c + 1]));
+      const __m256i s_lo = _mm256_shuffle_epi8(scales, ctrl[2 * c]);
+      const __m256i s_hi = _mm256_shuffle_epi8(scales, ctrl[2 * c + 1]);
       for (int t = 0; t < NT; ++t) {
         const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(a[t][b].qs + 64 * c)), s_lo);
         const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(a[t][b].qs + 64 * c + 32)), s_hi);
@@ -380,14 +399,16 @@ EXAONE_AVX2 void dot_q4_k_avx2_nt(const BlockQ4_K* w, const void* act, size_t st
       }
     }
     for (int t = 0; t < NT; ++t) {
-      const int16_t* bs = a[t][b].bsums;
-      int32_t summ = 0;
-      for (int j = 0; j < 8; ++j) summ += m[j] * (bs[2 * j] + bs[2 * j + 1]);
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[t][b].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-      mins[t] += dmin * a[t][b].d * static_cast<float>(summ);
+      // Σ_j m_j Σ(y over sub-block j): bsums are per 16, sub-blocks 32 wide.
+      const __m256i bs = load256(a[t][b].bsums);
+      const __m128i pair = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+      const __m128i m = _mm_madd_epi16(mins, pair);
+      const float da = a[t][b].d;
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * da), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+      acc_min[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * da), _mm256_zextps128_ps256(_mm_cvtepi32_ps(m)), acc_min[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]) - mins[t];
+  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(_mm256_sub_ps(acc[t], acc_min[t]));
 }
 
 template <int NT>
@@ -399,8 +420,13 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
     a[t] = act_row<BlockQ8K>(act, stride, t);
   }
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+  // Quarter i of a half: its low 16 elements use scale 2i, its high 16 scale 2i+1 (of the half's 8).
+  __m256i ctrl[4];
+  for (int i = 0; i < 4; ++i)
+    ctrl[i] = _mm256_set_m128i(_mm256_castsi256_si128(broadcast16_ctrl(2 * i + 1)),
+                               _mm256_castsi256_si128(broadcast16_ctrl(2 * i)));
   for (int64_t b = 0; b < nb; ++b) {
-    const int8_t* sc = w[b].scales;
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
     __m256i sumi[NT];
     for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
@@ -413,11 +439,10 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45)),
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45))};
+      const __m256i half_scales = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
+                                         : _mm256_permute2x128_si256(sc16, sc16, 0x11);
       __m256i scale[4];
-      for (int i = 0; i < 4; ++i) {
-        const int g = 8 * h + 2 * i;  // each 128-bit lane covers one 16-element scale group
-        scale[i] = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
-      }
+      for (int i = 0; i < 4; ++i) scale[i] = _mm256_shuffle_epi8(half_scales, ctrl[i]);
       for (int t = 0; t < NT; ++t) {
         const int8_t* y = a[t][b].qs + 128 * h;
         for (int i = 0; i < 4; ++i)
@@ -427,9 +452,9 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
     }
     const float d = f16c(w[b].d);
     for (int t = 0; t < NT; ++t) {
-      int32_t offset = 0;  // Σ_g sc_g * 32 * Σ y over the group: the -32 bias of the 6-bit quants
-      for (int g = 0; g < 16; ++g) offset += sc[g] * a[t][b].bsums[g];
-      const __m256i p = _mm256_sub_epi32(sumi[t], _mm256_zextsi128_si256(_mm_cvtsi32_si128(32 * offset)));
+      // The -32 bias of the 6-bit quants: Σ_g sc_g * 32 * (Σ y over group g), in the same lanes.
+      const __m256i offset = _mm256_madd_epi16(sc16, load256(a[t][b].bsums));
+      const __m256i p = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[t][b].d), _mm256_cvtepi32_ps(p), acc[t]);
     }
   }
