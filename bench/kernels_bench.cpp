@@ -16,6 +16,7 @@
 #include "kernels/attention.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
+#include "kernels/q4_0_packed.h"
 #include "kernels/quant.h"
 #include "util/half.h"
 
@@ -59,7 +60,8 @@ BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->Iterations(5)->UseRealTime()->Unit(
 
 // Int8: quantised weights on the int8 kernels at every T (the default switches to dequantised
 // float panels from T=16 on CPUs without VNNI).
-enum class Path { Fast, Int8, Baseline, Scalar };
+// Packed: Q4_0 with the 8-row interleaved copy the model builds at load (kernels/q4_0_packed.h).
+enum class Path { Fast, Int8, Baseline, Scalar, Packed };
 
 std::vector<uint8_t> make_weights(DType type, int64_t N, int64_t K, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -89,6 +91,12 @@ void BM_Matmul(benchmark::State& state, DType type, Path path) {
   const size_t copies = T == 1 ? std::max<size_t>(1, ((size_t{256} << 20) + bytes - 1) / bytes) : 1;
   std::vector<std::vector<uint8_t>> w;
   for (size_t c = 0; c < copies; ++c) w.push_back(make_weights(type, N, K, 1 + static_cast<uint32_t>(c % 4)));
+  std::vector<std::vector<uint8_t>> packed;
+  if (path == Path::Packed)
+    for (const auto& wc : w) {
+      packed.emplace_back(q4_0x8_bytes(N, K));
+      pack_q4_0x8(wc.data(), K, 0, N, packed.back().data());
+    }
   std::mt19937 rng(7);
   std::normal_distribution<float> d;
   std::vector<float> x(T * K), y(T * N);
@@ -98,7 +106,7 @@ void BM_Matmul(benchmark::State& state, DType type, Path path) {
   size_t next = 0;
   double seconds = 0;
   for (auto _ : state) {
-    const MatrixRef m{type, w[next].data(), N, K};
+    const MatrixRef m{type, w[next].data(), N, K, packed.empty() ? nullptr : packed[next].data()};
     next = (next + 1) % copies;
     const auto t0 = std::chrono::steady_clock::now();
     if (path == Path::Baseline) matmul_widen_baseline(x.data(), T, m, y.data());
@@ -128,11 +136,13 @@ void register_all() {
   const struct {
     const char* name;
     Path path;
-  } paths[] = {{"fast", Path::Fast}, {"int8", Path::Int8}, {"baseline", Path::Baseline}, {"scalar", Path::Scalar}};
+  } paths[] = {{"fast", Path::Fast},         {"int8", Path::Int8},     {"baseline", Path::Baseline},
+               {"scalar", Path::Scalar},     {"packed", Path::Packed}};
   for (const auto& p : paths)
     for (const auto& t : types) {
       const bool quantized = t.type != DType::F32 && t.type != DType::F16 && t.type != DType::BF16;
       if (p.path == Path::Int8 && !quantized) continue;
+      if (p.path == Path::Packed && t.type != DType::Q4_0) continue;
       auto* b = benchmark::RegisterBenchmark((std::string("BM_Matmul/") + t.name + "/" + p.name).c_str(),
                                              [t, p](benchmark::State& s) { BM_Matmul(s, t.type, p.path); });
       if (p.path != Path::Int8) b->Args({1, 4096, 2048});

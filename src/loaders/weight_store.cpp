@@ -1,5 +1,10 @@
 #include "loaders/weight_store.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+
 #include "util/error.h"
 
 namespace exaone {
@@ -34,6 +39,20 @@ size_t WeightStore::total_bytes() const {
   size_t n = 0;
   for (const auto& [name, t] : tensors_) n += t.nbytes;
   return n;
+}
+
+void WeightStore::release_pages(const void* p, size_t n) const {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& f : files_) {
+    if (!f->data() || b < f->data() || b + n > f->data() + f->size()) continue;
+    // Only whole pages inside the range: neighbouring tensors may share its first and last page.
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = (reinterpret_cast<uintptr_t>(b) + page - 1) & ~(page - 1);
+    const uintptr_t hi = (reinterpret_cast<uintptr_t>(b) + n) & ~(page - 1);
+    // A private read-only file mapping: dropped pages are read back from the file if touched.
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    return;
+  }
 }
 
 }  // namespace exaone

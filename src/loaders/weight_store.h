@@ -23,6 +23,10 @@ class WeightStore {
   const TensorView& require(const std::string& name, const std::vector<int64_t>& shape) const;
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   size_t total_bytes() const;
+  // Tells the kernel that [p, p + n) of a mapped file will not be read again (after its tensor
+  // was copied into another layout), so its pages leave resident memory. Reads still work: they
+  // fault the pages back in from the file. No-op for memory this store did not map.
+  void release_pages(const void* p, size_t n) const;
 
  private:
   std::vector<std::unique_ptr<MappedFile>> files_;

@@ -30,8 +30,13 @@ class DecoderModel : public Model {
   int64_t parameter_count() const override;
 
  private:
+  // Q4_0 matrices re-laid out for the AVX2 kernels (kernels/q4_0_packed.h); the MatrixRefs in w_
+  // point here, and the file pages they came from are released.
+  void pack_q4_0_weights();
+
   DecoderWeights w_;
   std::vector<float> inv_freq_;
+  std::vector<std::unique_ptr<uint8_t[]>> packed_;
 };
 
 // Helpers for family files.

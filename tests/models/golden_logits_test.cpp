@@ -157,7 +157,9 @@ TEST(KVCacheMemory, SlidingLayersStopGrowingAtTheWindow) {
     if (step == cfg.sliding_window) after_window = cache->bytes_allocated();
     for (int64_t l = 0; l < cfg.n_layers; ++l) {
       PastKV p = cache->past(l);
-      if (cfg.layer_sliding[l]) EXPECT_EQ(p.ring, cfg.sliding_window);
+      if (cfg.layer_sliding[l]) {
+        EXPECT_EQ(p.ring, cfg.sliding_window);
+      }
     }
   }
   // Sliding layers hold exactly `window` positions; only global layers grow.
