@@ -3,6 +3,7 @@
 // writes a random-weight Hugging Face checkpoint of a real EXAONE shape so that speed can be
 // measured without downloading weights.
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +34,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Resident set size of this process now (Linux /proc/self/statm), 0 if unknown.
+size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages_total = 0, pages_resident = 0;
+  if (!(statm >> pages_total >> pages_resident)) return 0;
+  return pages_resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
 
 void set_threads(int threads) {
   if (threads < 1) fail("-t/--threads must be at least 1, got " + std::to_string(threads));
@@ -132,6 +141,7 @@ void cmd_bench(BenchFlags f) {
   }
 
   Stats pp, tg;
+  size_t rss_after_decode = 0, kv_allocated = 0;
   pp.tokens = f.n_prompt;
   tg.tokens = f.n_gen;
   for (int rep = 0; rep < f.repetitions; ++rep) {
@@ -142,6 +152,8 @@ void cmd_bench(BenchFlags f) {
     const auto t1 = Clock::now();
     for (int64_t i = 0; i < f.n_gen; ++i) step(std::span<const int32_t>(gen).subspan(i, 1), *cache);
     const double decode_s = seconds_since(t1);
+    rss_after_decode = resident_bytes();  // before the bandwidth buffer exists
+    kv_allocated = cache->bytes_allocated();
     if (f.n_prompt > 0) pp.seconds.push_back(prefill_s);
     if (f.n_gen > 0) tg.seconds.push_back(decode_s);
     if (!f.as_json)
@@ -177,7 +189,9 @@ void cmd_bench(BenchFlags f) {
                 {"decode_weight_bytes_per_token", weight_bytes},
                 {"decode_kv_bytes_per_token", kv_bytes},
                 {"decode_ceiling_tokens_per_s", ceiling_tok_s},
-                {"roofline_fraction", f.n_gen > 0 ? json(roofline) : json(nullptr)}};
+                {"roofline_fraction", f.n_gen > 0 ? json(roofline) : json(nullptr)},
+                {"resident_bytes_after_decode", rss_after_decode},
+                {"kv_cache_bytes", kv_allocated}};
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -201,6 +215,10 @@ void cmd_bench(BenchFlags f) {
   if (f.n_gen > 0)
     std::printf("roofline fraction       %.1f %% (ideal %.1f ms / measured %.1f ms per token)\n", 100 * roofline,
                 1e3 * ideal_s, 1e3 * measured_s);
+  const double weights_b = static_cast<double>(model->weights().total_bytes());
+  std::printf("resident memory         %.0f MB after the last run = weights %.0f MB + KV cache %.1f MB + other %.0f MB\n",
+              rss_after_decode / 1e6, weights_b / 1e6, kv_allocated / 1e6,
+              (static_cast<double>(rss_after_decode) - weights_b - static_cast<double>(kv_allocated)) / 1e6);
 }
 
 // ---------------------------------------------------------------------------------------------
