@@ -98,13 +98,10 @@ void dequantize_q4_0x8(const void* packed, int64_t cols, int64_t r, int64_t k0, 
   const BlockQ4_0x8* w = group_blocks(packed, cols, r / kQ4x8Rows);
   const int i = static_cast<int>(r % kQ4x8Rows);
   for (int64_t b = k0 / kQBlock; b < (k0 + len) / kQBlock; ++b, out += kQBlock) {
-    const float d = f16_to_f32(w[b].d[i]);
-    for (int c = 0; c < 4; ++c)
-      for (int m = 0; m < 4; ++m) {
-        const uint8_t q = w[b].qs[32 * c + 4 * i + m];
-        out[4 * c + m] = ((q & 0x0f) - 8) * d;
-        out[16 + 4 * c + m] = ((q >> 4) - 8) * d;
-      }
+    BlockQ4_0 file;  // the row's block as stored in the file, widened by the (SIMD) file-layout code
+    file.d = w[b].d[i];
+    for (int c = 0; c < 4; ++c) std::memcpy(file.qs + 4 * c, w[b].qs + 32 * c + 4 * i, 4);
+    dequantize_row_q4_0(&file, out, kQBlock);
   }
 }
 

@@ -4,6 +4,9 @@
 #include <cstring>
 #include <string>
 
+#include <immintrin.h>
+
+#include "kernels/cpu_features.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -53,9 +56,44 @@ void quantize_row_q4_0(const float* x, void* out, int64_t n) {
   }
 }
 
+namespace {
+
+#define EXAONE_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+bool dequant_avx2() { return !force_scalar_kernels() && cpu_features().avx2 && cpu_features().f16c; }
+
+// Same products as the scalar loops (int to float is exact, one multiply each), 8 at a time:
+// prefill widens every weight once per call, and the scalar loop cost as much as the GEMM's
+// bookkeeping.
+EXAONE_AVX2 void dequantize_q8_0_avx2(const BlockQ8_0* b, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, y += kQBlock) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+    for (int j = 0; j < 4; ++j) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[i].qs + 8 * j));
+      _mm256_storeu_ps(y + 8 * j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+    }
+  }
+}
+
+// 16 bytes of Q4_0 nibbles (element j low, j + 16 high) and their F16 scale into 32 floats.
+EXAONE_AVX2 void dequantize_q4_0_bytes_avx2(__m128i q, uint16_t d16, float* y) {
+  const __m256 d = _mm256_set1_ps(_cvtsh_ss(d16));
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  const __m128i v[2] = {_mm_and_si128(q, low4), _mm_and_si128(_mm_srli_epi16(q, 4), low4)};
+  const __m256i eight = _mm256_set1_epi32(8);
+  for (int h = 0; h < 2; ++h)
+    for (int j = 0; j < 2; ++j) {
+      const __m256i e = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(v[h], 8 * j)), eight);
+      _mm256_storeu_ps(y + 16 * h + 8 * j, _mm256_mul_ps(_mm256_cvtepi32_ps(e), d));
+    }
+}
+
+}  // namespace
+
 void dequantize_row_q8_0(const void* in, float* y, int64_t n) {
   check_len(n, "dequantize Q8_0");
   const auto* b = static_cast<const BlockQ8_0*>(in);
+  if (dequant_avx2()) return dequantize_q8_0_avx2(b, n / kQBlock, y);
   for (int64_t i = 0; i < n / kQBlock; ++i, y += kQBlock) {
     const float d = f16_to_f32(b[i].d);
     for (int j = 0; j < kQBlock; ++j) y[j] = b[i].qs[j] * d;
@@ -65,6 +103,11 @@ void dequantize_row_q8_0(const void* in, float* y, int64_t n) {
 void dequantize_row_q4_0(const void* in, float* y, int64_t n) {
   check_len(n, "dequantize Q4_0");
   const auto* b = static_cast<const BlockQ4_0*>(in);
+  if (dequant_avx2()) {
+    for (int64_t i = 0; i < n / kQBlock; ++i, y += kQBlock)
+      dequantize_q4_0_bytes_avx2(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs)), b[i].d, y);
+    return;
+  }
   for (int64_t i = 0; i < n / kQBlock; ++i, y += kQBlock) {
     const float d = f16_to_f32(b[i].d);
     for (int j = 0; j < kQBlock / 2; ++j) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "util/error.h"
@@ -78,6 +79,27 @@ TEST(Quant, Q4_0MatchesReferenceOddBlockCounts) {
     dequantize_row_q4_0(q.data(), y.data(), blocks * 32);
     auto r = ref_q4_0(x);
     for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(y[i], r[i]) << "blocks " << blocks << " i " << i;
+  }
+}
+
+// The SIMD widening gives the scalar loop's floats bit for bit (prefill and embeddings use it).
+TEST(Quant, SimdDequantisationIsBitExact) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d(0.0f, 3.0f);
+  std::vector<float> x(32 * 7);
+  for (auto& v : x) v = d(rng);
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    auto q = quantize_matrix(t, x.data(), 1, static_cast<int64_t>(x.size()));
+    std::vector<float> fast(x.size()), ref(x.size());
+    auto run = [&](std::vector<float>& out) {
+      if (t == DType::Q8_0) dequantize_row_q8_0(q.data(), out.data(), static_cast<int64_t>(x.size()));
+      else dequantize_row_q4_0(q.data(), out.data(), static_cast<int64_t>(x.size()));
+    };
+    run(fast);
+    set_force_scalar_kernels(true);
+    run(ref);
+    set_force_scalar_kernels(false);
+    EXPECT_EQ(0, std::memcmp(fast.data(), ref.data(), ref.size() * sizeof(float))) << dtype_name(t);
   }
 }
 
