@@ -209,8 +209,17 @@ __attribute__((target("avx2,fma"))) void micro_f32(const float* w, int64_t ldw, 
       for (int r = 0; r < R; ++r) acc[t][r] = _mm256_fmadd_ps(wv[r], xv, acc[t][r]);
     }
   }
-  for (int t = 0; t < TT; ++t)
-    for (int r = 0; r < R; ++r) out[t * R + r] = hsum256(acc[t][r]);
+  if constexpr (R == 4) {
+    // Four horizontal sums at once: two rounds of hadd, then the two 128-bit halves.
+#pragma GCC unroll 4
+    for (int t = 0; t < TT; ++t) {
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[t][0], acc[t][1]), _mm256_hadd_ps(acc[t][2], acc[t][3]));
+      _mm_storeu_ps(out + t * R, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    }
+  } else {
+    for (int t = 0; t < TT; ++t)
+      for (int r = 0; r < R; ++r) out[t * R + r] = hsum256(acc[t][r]);
+  }
 }
 
 using MicroFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*);

@@ -124,7 +124,10 @@ TEST(Attention, MatchesReferenceWithPastRingAndWindow) {
   };
   const Case cases[] = {{4, 2, 8, 0, 0, 6, 0},  {4, 4, 16, 0, 5, 3, 0}, {6, 2, 12, 4, 0, 9, 0},
                         {6, 3, 10, 4, 11, 5, 4}, {2, 1, 6, 3, 7, 1, 3}, {8, 2, 32, 0, 30, 1, 0},
-                        {4, 1, 8, 5, 2, 12, 5}};
+                        {4, 1, 8, 5, 2, 12, 5},
+                        // more keys than one softmax tile (64): full, windowed and ring, SIMD widths
+                        {8, 2, 64, 0, 150, 70, 0}, {4, 2, 12, 0, 100, 40, 0}, {6, 3, 64, 90, 200, 33, 90},
+                        {8, 8, 16, 0, 129, 1, 0}};
   for (const auto& c : cases) {
     AttentionShape s{c.heads, c.kv, c.hd, c.window, 1.0f / std::sqrt(float(c.hd))};
     const int64_t kvd = c.kv * c.hd, slots = c.ring ? c.ring : c.n_past;

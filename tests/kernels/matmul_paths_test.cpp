@@ -98,7 +98,7 @@ TEST(MatmulMulti, MatchesSeparateCalls) {
       }
       matmul_multi(x.data(), T, ws, ys);
       for (size_t i = 0; i < ws.size(); ++i) {
-        const auto single = run_matmul(x, T, ws[i], false);
+        const auto single = run_matmul(x, T, ws[i], force_scalar_kernels());
         for (size_t j = 0; j < single.size(); ++j)
           ASSERT_EQ(single[j], multi[i][j]) << dtype_name(types[i]) << " T=" << T << " matrix " << i << " at " << j;
       }
