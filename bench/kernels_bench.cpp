@@ -16,7 +16,7 @@
 #include "kernels/attention.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
-#include "kernels/q4_0_packed.h"
+#include "kernels/interleaved.h"
 #include "kernels/quant.h"
 #include "util/half.h"
 
@@ -60,7 +60,7 @@ BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->Iterations(5)->UseRealTime()->Unit(
 
 // Int8: quantised weights on the int8 kernels at every T (the default switches to dequantised
 // float panels from T=16 on CPUs without VNNI).
-// Packed: Q4_0 with the 8-row interleaved copy the model builds at load (kernels/q4_0_packed.h).
+// Packed: Q4_0/Q8_0 with the 8-row interleaved copy the model builds at load (kernels/interleaved.h).
 enum class Path { Fast, Int8, Baseline, Scalar, Packed };
 
 std::vector<uint8_t> make_weights(DType type, int64_t N, int64_t K, uint32_t seed) {
@@ -94,8 +94,8 @@ void BM_Matmul(benchmark::State& state, DType type, Path path) {
   std::vector<std::vector<uint8_t>> packed;
   if (path == Path::Packed)
     for (const auto& wc : w) {
-      packed.emplace_back(q4_0x8_bytes(N, K));
-      pack_q4_0x8(wc.data(), K, 0, N, packed.back().data());
+      packed.emplace_back(interleaved_bytes(type, N, K));
+      interleave_rows(type, wc.data(), K, 0, N, packed.back().data());
     }
   std::mt19937 rng(7);
   std::normal_distribution<float> d;
@@ -142,7 +142,7 @@ void register_all() {
     for (const auto& t : types) {
       const bool quantized = t.type != DType::F32 && t.type != DType::F16 && t.type != DType::BF16;
       if (p.path == Path::Int8 && !quantized) continue;
-      if (p.path == Path::Packed && t.type != DType::Q4_0) continue;
+      if (p.path == Path::Packed && t.type != DType::Q4_0 && t.type != DType::Q8_0) continue;
       auto* b = benchmark::RegisterBenchmark((std::string("BM_Matmul/") + t.name + "/" + p.name).c_str(),
                                              [t, p](benchmark::State& s) { BM_Matmul(s, t.type, p.path); });
       if (p.path != Path::Int8) b->Args({1, 4096, 2048});

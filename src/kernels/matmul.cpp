@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu_features.h"
-#include "kernels/q4_0_packed.h"
+#include "kernels/interleaved.h"
 #include "kernels/quant.h"
 #include "kernels/quant_dot.h"
 #include "util/error.h"
@@ -109,13 +109,14 @@ void dequantize_row(const MatrixRef& w, int64_t r, float* out) {
     }
     case DType::Q8_0: {
       check_plain(w);
+      if (w.packed) return dequantize_interleaved(w.dtype, w.packed, K, r, 0, K, out);
       const auto* src = static_cast<const uint8_t*>(w.data) + r * static_cast<int64_t>(dtype_bytes_for(w.dtype, K));
       dequantize_row_q8_0(src, out, K);
       return;
     }
     case DType::Q4_0: {
       check_plain(w);
-      if (w.packed) return dequantize_q4_0x8(w.packed, K, r, 0, K, out);
+      if (w.packed) return dequantize_interleaved(w.dtype, w.packed, K, r, 0, K, out);
       const auto* src = static_cast<const uint8_t*>(w.data) + r * static_cast<int64_t>(dtype_bytes_for(w.dtype, K));
       dequantize_row_q4_0(src, out, K);
       return;
@@ -259,8 +260,8 @@ void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t
       else f16_row_avx2(src, dst, len);
       continue;
     }
-    if (w.packed && w.dtype == DType::Q4_0) {
-      dequantize_q4_0x8(w.packed, w.cols, r, k0, len, dst);
+    if (w.packed) {
+      dequantize_interleaved(w.dtype, w.packed, w.cols, r, k0, len, dst);
       continue;
     }
     const uint8_t* src = static_cast<const uint8_t*>(w.data) + r * row_bytes + dtype_bytes_for(w.dtype, k0);
@@ -345,7 +346,7 @@ void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, 
   int64_t first_block[kMaxMulti + 1] = {0};
   for (size_t m = 0; m < ws.size(); ++m) {
     dots[m] = quant_dot_for(ws[m].dtype, scalar);
-    packed[m] = ws[m].packed && ws[m].dtype == DType::Q4_0 && !scalar && q4_0x8_packable(ws[m].rows, K);
+    packed[m] = ws[m].packed && !scalar && interleavable(ws[m].dtype, ws[m].rows, K);
     first_block[m + 1] = first_block[m] + (ws[m].rows + kRowBlock - 1) / kRowBlock;
   }
   const int64_t nblocks = first_block[ws.size()];
@@ -363,8 +364,9 @@ void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, 
       for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
         const int nt = static_cast<int>(std::min(kTokens, T - t0));
         if (packed[m]) {  // 8 rows per call, results straight into y
-          for (int64_t g = r0 / kQ4x8Rows; g < r1 / kQ4x8Rows; ++g)
-            gemv_q4_0x8_avx2(w.packed, K, g, act.data() + t0 * act_bytes, act_bytes, nt, y + t0 * N + g * kQ4x8Rows, N);
+          for (int64_t g = r0 / kInterleaveRows; g < r1 / kInterleaveRows; ++g)
+            gemv_interleaved_avx2(w.dtype, w.packed, K, g, act.data() + t0 * act_bytes, act_bytes, nt,
+                                  y + t0 * N + g * kInterleaveRows, N);
           continue;
         }
         for (int64_t r = r0; r < r1; ++r) {

@@ -23,7 +23,7 @@ struct MatrixRef {
   const void* data = nullptr;
   int64_t rows = 0;  // N (output features)
   int64_t cols = 0;  // K (input features)
-  // Optional copy of a Q4_0 matrix in the 8-row interleaved layout of kernels/q4_0_packed.h,
+  // Optional copy of a Q4_0/Q8_0 matrix in the 8-row interleaved layout of kernels/interleaved.h,
   // built at load; the AVX2 kernels read it instead of `data` (same values).
   const void* packed = nullptr;
 };

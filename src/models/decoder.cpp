@@ -8,7 +8,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/cpu_features.h"
-#include "kernels/q4_0_packed.h"
+#include "kernels/interleaved.h"
 #include "kernels/ops.h"
 #include "util/error.h"
 #include "util/parallel.h"
@@ -40,28 +40,28 @@ DecoderModel::DecoderModel(ModelConfig cfg, std::unique_ptr<WeightStore> store, 
   cfg_ = std::move(cfg);
   weights_ = std::move(store);
   inv_freq_ = rope_inv_freq(cfg_.rope, cfg_.head_dim);
-  pack_q4_0_weights();
+  interleave_weights();
 }
 
-void DecoderModel::pack_q4_0_weights() {
+void DecoderModel::interleave_weights() {
   // Only the AVX2 kernels read the packed layout; EXAONE_REPACK=0 keeps the file layout (benchmarks).
   const char* env = std::getenv("EXAONE_REPACK");
   if (!cpu_features().avx2 || (env && std::string(env) == "0")) return;
   std::map<const void*, const void*> done;  // a tied embedding and head share one copy
   auto pack = [&](MatrixRef& m) {
-    if (m.dtype != DType::Q4_0 || !q4_0x8_packable(m.rows, m.cols)) return;
+    if (!interleavable(m.dtype, m.rows, m.cols)) return;
     if (auto it = done.find(m.data); it != done.end()) {
       m.packed = it->second;
       return;
     }
-    const size_t bytes = q4_0x8_bytes(m.rows, m.cols);
+    const size_t bytes = interleaved_bytes(m.dtype, m.rows, m.cols);
     packed_.push_back(std::make_unique_for_overwrite<uint8_t[]>(bytes));
     uint8_t* out = packed_.back().get();
-    const int64_t groups = m.rows / kQ4x8Rows;
+    const int64_t groups = m.rows / kInterleaveRows;
     parallel_for(groups, balanced_chunk(groups, 16, 4), [&](int64_t g0, int64_t g1) {
-      pack_q4_0x8(m.data, m.cols, g0 * kQ4x8Rows, g1 * kQ4x8Rows, out);
+      interleave_rows(m.dtype, m.data, m.cols, g0 * kInterleaveRows, g1 * kInterleaveRows, out);
     });
-    weights_->release_pages(m.data, dtype_bytes_for(DType::Q4_0, m.rows * m.cols));
+    weights_->release_pages(m.data, dtype_bytes_for(m.dtype, m.rows * m.cols));
     m.packed = out;
     done[m.data] = out;
   };

@@ -30,9 +30,9 @@ class DecoderModel : public Model {
   int64_t parameter_count() const override;
 
  private:
-  // Q4_0 matrices re-laid out for the AVX2 kernels (kernels/q4_0_packed.h); the MatrixRefs in w_
-  // point here, and the file pages they came from are released.
-  void pack_q4_0_weights();
+  // Q4_0/Q8_0 matrices re-laid out for the AVX2 kernels (kernels/interleaved.h); the MatrixRefs in
+  // w_ point here, and the file pages they came from are released.
+  void interleave_weights();
 
   DecoderWeights w_;
   std::vector<float> inv_freq_;

@@ -1,0 +1,53 @@
+// Q4_0 and Q8_0 weights re-laid out 8 rows at a time, built once at load for the AVX2 kernels.
+//
+// Why: with the file layout a block dot ends in one int-to-float conversion, scale and FMA per
+// row and block, and every row re-derives its own operands, which makes AVX2 decode about as
+// compute-bound as it is memory-bound. With 8 rows interleaved in 4-byte groups, one pmaddubsw
+// multiplies a broadcast group of 4 activations with the same 4 elements of all 8 rows; the
+// conversion, scale and FMA are shared by the 8 rows, whose results come out in the 8 lanes of
+// one vector (no horizontal sums).
+//
+// Layout per group of 8 rows and per block of 32 columns (as many bytes as the 8 file blocks):
+//   d[8]          F16 scales of the 8 rows' blocks
+//   Q4_0: qs[4][8][4]  chunk c, row r: the row's file bytes 4c..4c+3, whose low nibbles are
+//                      elements 4c..4c+3 and high nibbles elements 16+4c..16+4c+3
+//   Q8_0: qs[8][8][4]  chunk c, row r: the row's elements 4c..4c+3
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "util/dtype.h"
+
+namespace exaone {
+
+constexpr int64_t kInterleaveRows = 8;
+
+struct BlockQ4_0x8 {
+  uint16_t d[8];
+  uint8_t qs[128];
+};
+struct BlockQ8_0x8 {
+  uint16_t d[8];
+  int8_t qs[256];
+};
+static_assert(sizeof(BlockQ4_0x8) == 144 && sizeof(BlockQ8_0x8) == 272, "interleaved layouts");
+
+// True when a [rows, cols] matrix of type t has an interleaved layout (Q4_0 or Q8_0, rows a
+// multiple of 8, cols of 32).
+bool interleavable(DType t, int64_t rows, int64_t cols);
+size_t interleaved_bytes(DType t, int64_t rows, int64_t cols);
+// Re-lays out rows [r0, r1) (multiples of 8) of a matrix in its file layout; out is the whole
+// interleaved matrix.
+void interleave_rows(DType t, const void* file_rows, int64_t cols, int64_t r0, int64_t r1, void* out);
+// Row r, columns [k0, k0 + len) (multiples of 32) widened to float, exactly as the file layout's
+// dequantisation gives them.
+void dequantize_interleaved(DType t, const void* packed, int64_t cols, int64_t r, int64_t k0, int64_t len, float* out);
+
+// y[t * ldy + i] = row (8 g + i) · x_t for the 8 rows of group g and nt (1..4) activation rows
+// (BlockQ8A, act_stride bytes apart; quant_dot.h). AVX2; scalar reference below.
+void gemv_interleaved_avx2(DType t, const void* packed, int64_t cols, int64_t g, const void* act, size_t act_stride,
+                           int nt, float* y, int64_t ldy);
+void gemv_interleaved_scalar(DType t, const void* packed, int64_t cols, int64_t g, const void* act, size_t act_stride,
+                             int nt, float* y, int64_t ldy);
+
+}  // namespace exaone

@@ -1,0 +1,125 @@
+// The 8-row interleaved Q4_0/Q8_0 layouts: packing keeps every value, their kernels agree with the
+// file layout's scalar reference, and matmul gives the same results with or without the copy.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/matmul.h"
+#include "kernels/interleaved.h"
+#include "kernels/quant.h"
+#include "kernels/quant_dot.h"
+
+namespace exaone {
+namespace {
+
+std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+struct Packed {
+  std::vector<uint8_t> file, packed;
+  MatrixRef ref(bool with_packed) const {
+    return MatrixRef{type, file.data(), rows, cols, with_packed ? packed.data() : nullptr};
+  }
+  DType type;
+  int64_t rows, cols;
+};
+
+Packed make(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+  Packed p;
+  p.type = type;
+  p.rows = rows;
+  p.cols = cols;
+  auto f = randn(rows * cols, rng, 0.5f);
+  p.file = quantize_matrix(type, f.data(), rows, cols);
+  p.packed.resize(interleaved_bytes(type, rows, cols));
+  const int64_t half = rows / 2 / kInterleaveRows * kInterleaveRows;  // packed in two parts
+  interleave_rows(type, p.file.data(), cols, 0, half, p.packed.data());
+  interleave_rows(type, p.file.data(), cols, half, rows, p.packed.data());
+  return p;
+}
+
+class Interleaved : public ::testing::TestWithParam<DType> {};
+
+TEST(InterleavedLayout, Sizes) {
+  EXPECT_TRUE(interleavable(DType::Q4_0, 8, 32));
+  EXPECT_TRUE(interleavable(DType::Q8_0, 4096, 2048));
+  EXPECT_FALSE(interleavable(DType::Q4_0, 12, 32));
+  EXPECT_FALSE(interleavable(DType::Q8_0, 8, 48));
+  EXPECT_FALSE(interleavable(DType::Q4_0, 0, 32));
+  EXPECT_FALSE(interleavable(DType::Q4_K, 8, 256));
+  EXPECT_FALSE(interleavable(DType::F16, 8, 32));
+  EXPECT_EQ(interleaved_bytes(DType::Q4_0, 16, 64), 2u * 2u * sizeof(BlockQ4_0x8));
+  EXPECT_EQ(interleaved_bytes(DType::Q8_0, 16, 64), dtype_bytes_for(DType::Q8_0, 16 * 64));
+}
+
+TEST_P(Interleaved, DequantisesEveryRowExactly) {
+  std::mt19937 rng(3);
+  const Packed p = make(GetParam(), 24, 96, rng);
+  std::vector<float> a(p.cols), b(p.cols), part(64);
+  for (int64_t r = 0; r < p.rows; ++r) {
+    dequantize_row(p.ref(false), r, a.data());
+    dequantize_row(p.ref(true), r, b.data());
+    ASSERT_EQ(a, b) << "row " << r;
+    dequantize_interleaved(p.type, p.packed.data(), p.cols, r, 32, 64, part.data());
+    for (int k = 0; k < 64; ++k) ASSERT_EQ(part[k], a[32 + k]) << "row " << r << " col " << 32 + k;
+  }
+}
+
+TEST_P(Interleaved, KernelsMatchFileLayoutReference) {
+  std::mt19937 rng(4);
+  const DType type = GetParam();
+  for (int64_t K : {32, 64, 160, 2048}) {
+    const Packed p = make(type, 16, K, rng);
+    for (int nt = 1; nt <= 4; ++nt) {
+      auto x = randn(nt * K, rng, 2.0f);
+      const size_t stride = activation_row_bytes(type, K);
+      std::vector<uint8_t> act(stride * nt);
+      for (int t = 0; t < nt; ++t) quantize_activation_row(type, x.data() + t * K, K, act.data() + t * stride);
+      for (int64_t g = 0; g < 2; ++g) {
+        float ys[4 * 8], yv[4 * 8];
+        gemv_interleaved_scalar(type, p.packed.data(), K, g, act.data(), stride, nt, ys, 8);
+        if (cpu_features().avx2 && cpu_features().fma && cpu_features().f16c)
+          gemv_interleaved_avx2(type, p.packed.data(), K, g, act.data(), stride, nt, yv, 8);
+        else
+          std::copy(ys, ys + 32, yv);
+        const auto row_bytes = dtype_bytes_for(type, K);
+        for (int t = 0; t < nt; ++t)
+          for (int r = 0; r < 8; ++r) {
+            float ref;
+            quant_dot_scalar(type)(p.file.data() + (g * 8 + r) * row_bytes, act.data() + t * stride, stride, 1,
+                                          K, &ref);
+            EXPECT_NEAR(ys[t * 8 + r], ref, 1e-5 * (1 + std::fabs(ref))) << "K=" << K << " nt=" << nt;
+            EXPECT_NEAR(yv[t * 8 + r], ref, 1e-5 * (1 + std::fabs(ref))) << "K=" << K << " nt=" << nt;
+          }
+      }
+    }
+  }
+}
+
+TEST_P(Interleaved, MatmulSameWithAndWithoutPackedCopy) {
+  std::mt19937 rng(5);
+  const Packed p = make(GetParam(), 40, 256, rng);  // 5 groups: row blocks of 16 end on a lone group
+  for (int64_t T : {1, 2, 5, 20, 33}) {
+    auto x = randn(T * p.cols, rng);
+    std::vector<float> a(T * p.rows), b(T * p.rows);
+    matmul(x.data(), T, p.ref(false), a.data());
+    matmul(x.data(), T, p.ref(true), b.data());
+    double scale = 0;
+    for (float v : a) scale = std::max(scale, double(std::fabs(v)));
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 * (1 + scale)) << "T=" << T << " at " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Interleaved, ::testing::Values(DType::Q4_0, DType::Q8_0),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+}  // namespace
+}  // namespace exaone
