@@ -60,7 +60,9 @@ namespace {
 
 #define EXAONE_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-bool dequant_avx2() { return !force_scalar_kernels() && cpu_features().avx2 && cpu_features().f16c; }
+bool dequant_avx2() {
+  return !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma && cpu_features().f16c;
+}
 
 // Same products as the scalar loops (int to float is exact, one multiply each), 8 at a time:
 // prefill widens every weight once per call, and the scalar loop cost as much as the GEMM's
@@ -135,11 +137,40 @@ void scale_min_k4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
   }
 }
 
+// 8 unsigned bytes (low 64 bits of q) to 8 floats scale * q + bias: one FMA, so within an ulp of
+// the scalar multiply-then-subtract (prefill panels only; the int8 kernels use the bytes).
+EXAONE_AVX2 inline void widen8_affine(__m128i q, __m256 scale, __m256 bias, float* y) {
+  _mm256_storeu_ps(y, _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), bias));
+}
+
+EXAONE_AVX2 void dequantize_q4_k_avx2(const BlockQ4_K* b, int64_t nb, float* y) {
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
+    for (int chunk = 0; chunk < 4; ++chunk, y += 64) {
+      uint8_t sc, m;
+      scale_min_k4(2 * chunk, b[i].scales, sc, m);
+      const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(-(dmin * m));
+      scale_min_k4(2 * chunk + 1, b[i].scales, sc, m);
+      const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(-(dmin * m));
+      for (int h = 0; h < 2; ++h) {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs + 32 * chunk + 16 * h));
+        const __m128i lo = _mm_and_si128(q, low4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), low4);
+        widen8_affine(lo, d1, m1, y + 16 * h);
+        widen8_affine(_mm_srli_si128(lo, 8), d1, m1, y + 16 * h + 8);
+        widen8_affine(hi, d2, m2, y + 32 + 16 * h);
+        widen8_affine(_mm_srli_si128(hi, 8), d2, m2, y + 32 + 16 * h + 8);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void dequantize_row_q4_k(const void* in, float* y, int64_t n) {
   check_len_k(n, "dequantize Q4_K");
   const auto* b = static_cast<const BlockQ4_K*>(in);
+  if (dequant_avx2()) return dequantize_q4_k_avx2(b, n / kQKBlock, y);
   for (int64_t i = 0; i < n / kQKBlock; ++i) {
     const float d = f16_to_f32(b[i].d), dmin = f16_to_f32(b[i].dmin);
     const uint8_t* q = b[i].qs;

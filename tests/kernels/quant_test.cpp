@@ -103,6 +103,22 @@ TEST(Quant, SimdDequantisationIsBitExact) {
   }
 }
 
+TEST(QuantK, SimdDequantisationWithinAnUlp) {
+  std::mt19937 rng(12);
+  std::vector<uint8_t> q(3 * sizeof(BlockQ4_K));
+  for (auto& b : q) b = static_cast<uint8_t>(rng());
+  for (int i = 0; i < 3; ++i) {
+    reinterpret_cast<BlockQ4_K*>(q.data())[i].d = f32_to_f16(0.013f * (i + 1));
+    reinterpret_cast<BlockQ4_K*>(q.data())[i].dmin = f32_to_f16(0.007f);
+  }
+  std::vector<float> fast(3 * 256), ref(fast.size());
+  dequantize_row_q4_k(q.data(), fast.data(), 3 * 256);
+  set_force_scalar_kernels(true);
+  dequantize_row_q4_k(q.data(), ref.data(), 3 * 256);
+  set_force_scalar_kernels(false);
+  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(fast[i], ref[i], 1e-6f * (1 + std::fabs(ref[i]))) << i;
+}
+
 TEST(Quant, ErrorBounds) {
   auto x = random_values(32 * 13, 5);
   std::vector<uint8_t> q8(13 * 34), q4(13 * 18);
