@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "comply/normalize.h"
+
 namespace exaone::comply {
 
 // Names the signature scheme; recorded in scan checkpoints so a scan never resumes on
@@ -22,6 +24,7 @@ struct ExactKey {
 
 // Text folded for duplicate detection (width, ASCII case, runs of whitespace).
 std::string dedup_normalize(std::string_view text);
+std::string dedup_normalize(const NormalizedText& norm);  // when the text is already normalised
 ExactKey exact_key(std::string_view normalized);
 // MinHash signature (num_perm values) of the normalised text's code-point `shingle`-grams.
 // Each shingle is hashed once (O(1) per code point whatever num_perm is); text shorter than one
@@ -53,12 +56,34 @@ class Deduper {
   struct KeyHash {
     size_t operator()(const ExactKey& k) const { return static_cast<size_t>(k.a ^ (k.b * 0x9E3779B97F4A7C15ull)); }
   };
+  // 64-bit keys to 64-bit values in one flat open-addressing table: the index holds bands x
+  // documents entries, and a node allocation for each was most of the cost of add().
+  class FlatIndex {
+   public:
+    int64_t find(uint64_t key) const;             // the value, or -1
+    void emplace(uint64_t key, uint64_t value);   // keeps the first value stored for a key
+
+   private:
+    struct Slot {
+      uint64_t key = 0, value_plus_one = 0;  // 0: empty
+    };
+    size_t home(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+    void grow();
+    std::vector<Slot> slots_;
+    size_t size_ = 0;
+    int shift_ = 64;
+  };
+  const uint32_t* signature(uint64_t number) const;
+
   DedupConfig cfg_;
   int bands_ = 0, rows_ = 0;
   std::unordered_map<ExactKey, uint64_t, KeyHash> exact_;
-  std::vector<std::unordered_map<uint64_t, uint64_t>> buckets_;  // per band: band hash -> first ordinal
-  std::unordered_map<uint64_t, size_t> sig_index_;                // ordinal -> offset in sigs_
-  std::vector<uint32_t> sigs_;
+  std::vector<FlatIndex> buckets_;  // per band: band hash -> first ordinal
+  FlatIndex sig_index_;             // ordinal -> number of its signature
+  // Signatures in fixed blocks, so the store grows without copying what it holds.
+  static constexpr size_t kBlockSignatures = 1024;
+  std::vector<std::vector<uint32_t>> sig_blocks_;
+  uint64_t sig_count_ = 0;
 };
 
 }  // namespace exaone::comply

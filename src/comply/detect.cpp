@@ -42,6 +42,35 @@ constexpr uint32_t U(const char* s) {  // code point of a 3-byte UTF-8 literal
          (static_cast<unsigned char>(s[2]) & 0x3Fu);
 }
 
+// A word of one to four Hangul syllables as an integer (14 bits a syllable under the count), or
+// 0 for anything else.
+uint64_t syllable_key(std::string_view w) {
+  if (w.empty() || w.size() % 3 != 0 || w.size() > 12) return 0;
+  uint64_t key = w.size() / 3;
+  for (size_t i = 0; i < w.size(); i += 3) {
+    if (!hangul_at(w, i)) return 0;
+    key = key << 14 | (cp3(w, i) - 0xAC00);
+  }
+  return key;
+}
+
+// The Hangul word lists probed once per word: integer keys, sorted, searched by bisection
+// (every listed word is one to four syllables).
+class WordSet {
+ public:
+  WordSet(std::initializer_list<const char*> words) {
+    for (const char* w : words) keys_.push_back(syllable_key(w));
+    std::sort(keys_.begin(), keys_.end());
+  }
+  bool contains(std::string_view w) const {
+    uint64_t key = syllable_key(w);
+    return key != 0 && std::binary_search(keys_.begin(), keys_.end(), key);
+  }
+
+ private:
+  std::vector<uint64_t> keys_;
+};
+
 // ---------------------------------------------------------------- context windows
 // Lower-cased ASCII copy of the text around [s, e): keyword search is case-insensitive for English.
 struct Context {
@@ -704,9 +733,9 @@ size_t Scanner::ascii_word(size_t i) {
 size_t Scanner::english_title(size_t i, size_t e) {
   // "Mr. John Smith", "Dr. Kim Min-jun", "Name: Jane Doe".
   std::string_view w = t_.substr(i, e - i);
-  static const char* titles[] = {"Mr", "Mrs", "Ms", "Miss", "Dr", "Prof"};
+  static constexpr std::string_view titles[] = {"Mr", "Mrs", "Ms", "Miss", "Dr", "Prof"};
   bool title = false, label = false;
-  for (const char* tl : titles)
+  for (std::string_view tl : titles)
     if (w == tl) title = true;
   if (w == "Name" || w == "name" || w == "NAME") label = true;
   if (!title && !label) return e;
@@ -799,21 +828,25 @@ const SyllableSet& surnames() {
   }();
   return s;
 }
-bool compound_surname(std::string_view w) {
-  static const char* c[] = {"남궁", "황보", "제갈", "선우", "독고", "사공", "서문"};
-  for (const char* x : c)
-    if (w.compare(0, 6, x) == 0) return true;
+bool compound_surname(std::string_view w) {  // w: whole Hangul syllables
+  static constexpr std::pair<uint32_t, uint32_t> c[] = {{U("남"), U("궁")}, {U("황"), U("보")}, {U("제"), U("갈")},
+                                                        {U("선"), U("우")}, {U("독"), U("고")}, {U("사"), U("공")},
+                                                        {U("서"), U("문")}};
+  if (w.size() < 6) return false;
+  uint32_t first = cp3(w, 0), second = cp3(w, 3);
+  for (auto [a, b] : c)
+    if (first == a && second == b) return true;
   return false;
 }
 // Common nouns that look like "surname + syllables" before 님/씨 or a job title.
 bool name_stopword(std::string_view w) {
-  static const std::unordered_set<std::string_view> s = {
+  static const WordSet s = {
       "이사장", "부사장", "사무장", "부회장", "부원장", "위원장", "조합장", "선생님", "부총리", "부의장", "원장님",
       "고객님", "사모님", "이모부", "고모부", "주인장", "이번주", "지난주", "오늘은", "어제는", "우리는", "저희는",
       "그동안", "하지만", "이번에", "지금은", "오늘도", "정부는", "한국의", "이사회", "부모님", "선배님", "후배님",
       "여러분", "신입사", "전임자", "후임자", "담당자", "관계자", "책임자", "대표님", "사장님", "회장님", "교수님",
       "박사님", "작가님", "기사님", "감독님", "의원님", "변호사", "간호사", "세무사", "노무사", "회계사", "수석님"};
-  return s.count(w) > 0;
+  return s.contains(w);
 }
 size_t syllables(std::string_view w) { return w.size() / 3; }
 bool plausible_name(std::string_view w, size_t min_syl) {
@@ -851,26 +884,27 @@ size_t Scanner::hangul_word(size_t i) {
   // (b) Name followed by a title: 김민준 과장, 이서연 교수님.
   if ((syllables(w) == 3 || syllables(w) == 4) && plausible_name(w, 3)) {
     std::string_view nw = next_word(e);
-    static const char* titles[] = {"님",   "씨",   "고객", "과장", "부장", "차장", "대리", "사원", "주임", "팀장",
-                                   "실장", "이사", "상무", "전무", "대표", "사장", "회장", "교수", "선생", "박사",
-                                   "변호사", "기자", "의원", "원장", "선수", "작가", "감독", "간호사", "의사", "약사",
-                                   "원장", "소장", "센터장", "본부장", "매니저", "연구원", "책임", "선임", "수석"};
+    static constexpr std::string_view titles[] = {
+        "님",   "씨",   "고객", "과장", "부장", "차장", "대리", "사원", "주임", "팀장", "실장", "이사", "상무",
+        "전무", "대표", "사장", "회장", "교수", "선생", "박사", "변호사", "기자", "의원", "원장", "선수", "작가",
+        "감독", "간호사", "의사", "약사", "원장", "소장", "센터장", "본부장", "매니저", "연구원", "책임", "선임", "수석"};
     if (!nw.empty()) {
       uint32_t last = cp3(w, w.size() - 3);
       bool particle = last == U("는") || last == U("를") || last == U("을") || last == U("의") ||
                       last == U("에") || last == U("과") || last == U("와") || last == U("도") || last == U("로");
       // The title is the whole next word, or the title plus an honorific or particle.
-      auto title_word = [&](const char* tl) {
-        size_t n = std::strlen(tl);
-        if (nw.compare(0, n, tl) != 0) return false;
-        std::string_view rest = nw.substr(n);
+      uint32_t nw_first = cp3(nw, 0);
+      auto title_word = [&](std::string_view tl) {
+        // Most words share no first syllable with any title: compare that before the bytes.
+        if (cp3(tl, 0) != nw_first || !nw.starts_with(tl)) return false;
+        std::string_view rest = nw.substr(tl.size());
         static const char* ok[] = {"", "님", "께서", "님께서", "님께", "님이", "님은", "님의", "은", "는", "이", "가", "을",
                                    "를", "의", "과", "와", "에게", "께", "님과", "이다", "입니다"};
         for (const char* o : ok)
           if (rest == o) return true;
         return false;
       };
-      for (const char* tl : titles) {
+      for (std::string_view tl : titles) {
         if (!particle && title_word(tl)) {
           add("person_name", i, e, 0.6, "person_name.title");
           return e;
@@ -879,7 +913,7 @@ size_t Scanner::hangul_word(size_t i) {
     }
   }
   // (c) A label before the name: 성명: 홍길동, 예금주 김민준.
-  static const std::unordered_set<std::string_view> labels = {
+  static const WordSet labels = {
       "성명", "이름", "담당자", "고객명", "예금주", "수신인", "작성자", "보호자", "환자명",
       "신청인", "대표자", "받는분", "발신인", "수령인", "가입자", "성함"};
   size_t p = i;
@@ -887,7 +921,7 @@ size_t Scanner::hangul_word(size_t i) {
   if (p < i && p >= 6 && hangul_before(t_, p)) {
     size_t b = p;
     while (b >= 3 && hangul_at(t_, b - 3)) b -= 3;
-    if ((p - b == 6 || p - b == 9) && labels.count(t_.substr(b, p - b))) {  // labels are 2-3 syllables
+    if ((p - b == 6 || p - b == 9) && labels.contains(t_.substr(b, p - b))) {  // labels are 2-3 syllables
       std::string_view r = w;
       static const char* tails[] = {"입니다", "이며", "이고", "님", "씨", "은", "는", "이", "가", "을", "를", "의"};
       for (const char* tl : tails) {
@@ -907,7 +941,10 @@ size_t Scanner::hangul_word(size_t i) {
 }  // namespace
 
 std::vector<Finding> detect(std::string_view text, const DetectOptions& opts) {
-  NormalizedText norm(text);
+  return detect(NormalizedText(text), opts);
+}
+
+std::vector<Finding> detect(const NormalizedText& norm, const DetectOptions& opts) {
   std::vector<Finding> raw;
   Scanner(norm.text(), raw).run();
   // Overlaps: keep the more confident (then longer) finding.

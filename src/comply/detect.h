@@ -10,6 +10,8 @@
 
 namespace exaone::comply {
 
+class NormalizedText;
+
 // Bumped whenever a rule changes what is found; recorded in every manifest line.
 inline constexpr const char* kRulesVersion = "comply-rules/1.0";
 
@@ -29,6 +31,7 @@ struct DetectOptions {
 const std::vector<std::string>& finding_types();
 
 std::vector<Finding> detect(std::string_view text, const DetectOptions& opts = {});
+std::vector<Finding> detect(const NormalizedText& norm, const DetectOptions& opts = {});
 
 // Validators on plain digit strings (exposed for tests and for the evaluation tooling).
 bool rrn_date_valid(std::string_view d13);    // YYMMDD + gender/century digit

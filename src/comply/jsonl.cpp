@@ -315,4 +315,9 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+void append_json_string_lossy(std::string& out, std::string_view s) {
+  if (find_invalid_utf8(s) == std::string_view::npos) return append_json_string(out, s);
+  out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace exaone::comply

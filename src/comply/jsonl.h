@@ -30,4 +30,8 @@ bool read_line_fast(std::string_view line, LineFields& out);
 // `s` must be valid UTF-8; use json::dump for anything else.
 void append_json_string(std::string& out, std::string_view s);
 
+// Appends `s` as json::dump(..., error_handler_t::replace) writes it: like append_json_string,
+// but any UTF-8 is accepted (invalid sequences become U+FFFD).
+void append_json_string_lossy(std::string& out, std::string_view s);
+
 }  // namespace exaone::comply

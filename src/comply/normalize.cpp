@@ -8,44 +8,49 @@ namespace exaone::comply {
 
 size_t find_invalid_utf8(std::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  size_t n = text.size(), i = 0;
+  const size_t n = text.size();
+  size_t i = 0;
+  auto continuation = [&](size_t k) { return (s[k] & 0xC0) == 0x80; };
   while (i < n) {
-    // Fast path over ASCII, 8 bytes at a time.
-    while (i + 8 <= n) {
-      uint64_t w;
-      __builtin_memcpy(&w, s + i, 8);
-      if (w & 0x8080808080808080ull) break;
-      i += 8;
-    }
-    if (i >= n) break;
     unsigned char c = s[i];
     if (c < 0x80) {
       ++i;
+      // The rest of an ASCII run, many bytes at a time.
+#ifdef __SSE2__
+      while (i + 16 <= n) {
+        int high = _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
+        if (high) {
+          i += static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(high)));
+          break;
+        }
+        i += 16;
+      }
+#else
+      while (i + 8 <= n) {
+        uint64_t w;
+        __builtin_memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull) break;
+        i += 8;
+      }
+#endif
       continue;
     }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
+    // Lead bytes by sequence length; the second byte's range rules out overlongs (E0, F0),
+    // surrogates (ED) and code points above U+10FFFF (F4).
+    if (c >= 0xE0 && c <= 0xEF) {  // Hangul and most CJK: the common case after ASCII
+      if (n - i < 3 || !continuation(i + 1) || !continuation(i + 2)) return i;
+      if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] >= 0xA0)) return i;
+      i += 3;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      if (n - i < 2 || !continuation(i + 1)) return i;
+      i += 2;
     } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
+      if (n - i < 4 || !continuation(i + 1) || !continuation(i + 2) || !continuation(i + 3)) return i;
+      if ((c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] >= 0x90)) return i;
+      i += 4;
     } else {
-      return i;
+      return i;  // continuation byte without a lead, or C0, C1, F5..FF
     }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return i;
-    i += len;
   }
   return std::string_view::npos;
 }

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -41,15 +43,17 @@ ProcessedText process_text(std::string_view text, Action action, std::string_vie
   ProcessedText r;
   DetectOptions dopt;
   dopt.min_confidence = min_confidence;
-  r.findings = detect(text, dopt);
+  NormalizedText norm(text);  // shared by detection and duplicate keys
+  r.findings = detect(norm, dopt);
   Action write_action = action == Action::Drop ? Action::Mask : action;  // kept documents are still masked
   r.output = apply_action(text, r.findings, write_action, key);
   r.sha_in = sha256_hex(text);
-  r.sha_out = r.output == text ? r.sha_in : sha256_hex(r.output);
+  r.output_is_input = r.output == text;
+  r.sha_out = r.output_is_input ? r.sha_in : sha256_hex(r.output);
   if (dedup.exact || dedup.near) {
-    std::string norm = dedup_normalize(text);
-    r.key = exact_key(norm);
-    if (dedup.near) r.signature = minhash_signature(norm, dedup.num_perm);
+    std::string folded = dedup_normalize(norm);
+    r.key = exact_key(folded);
+    if (dedup.near) r.signature = minhash_signature(folded, dedup.num_perm);
   }
   return r;
 }
@@ -160,6 +164,25 @@ std::string shard_name(int index) {
   return name;
 }
 
+// Adds the contents of `path` to `h` (a resumed file's digest continues from what is on disk).
+void hash_file_into(Sha256& h, const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path + ": cannot open");
+  std::vector<char> buf(1 << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) h.update(buf.data(), n);
+  bool bad = std::ferror(f);
+  std::fclose(f);
+  if (bad) fail(path + ": read error");
+}
+
+std::string hex_of(Sha256& h) {
+  auto d = h.finish();
+  return to_hex(d.data(), d.size());
+}
+
+// Writes data/ or quarantine/ shards, starting a new one when the next line would pass the size
+// limit. Each shard is hashed as it is written, so the final digests need no second read.
 class ShardWriter {
  public:
   ShardWriter(std::string dir, size_t limit) : dir_(std::move(dir)), limit_(limit) {}
@@ -167,41 +190,63 @@ class ShardWriter {
     if (f_) std::fclose(f_);
   }
   void open(int index, uint64_t size) {  // resume: continue shard `index` at `size` bytes
-    index_ = index;
+    set_index(index);
     size_ = size;
-    if (size > 0) reopen(true);
+    if (size > 0) {
+      hash_file_into(hash_, path_);
+      reopen(true);
+    }
   }
   void write(const std::string& line) {
     if (f_ && size_ + line.size() > limit_ && size_ > 0) {
-      std::fclose(f_);
-      f_ = nullptr;
-      ++index_;
+      close_current();
+      set_index(index_ + 1);
       size_ = 0;
     }
     if (!f_) reopen(false);
-    write_all(f_, line, path());
+    write_all(f_, line, path_);
+    hash_.update(line);
     size_ += line.size();
   }
   void sync() {
-    if (f_) sync_file(f_, path());
+    if (f_) sync_file(f_, path_);
   }
-  std::string path() const { return dir_ + "/" + shard_name(index_); }
-  std::string rel() const { return fs::path(path()).parent_path().filename().string() + "/" + fs::path(path()).filename().string(); }
+  // Closes the current shard; returns the digests of the shards written to their end by this
+  // writer, by rel() name (shards finished before a resume are not among them).
+  const std::map<std::string, std::string>& finish() {
+    close_current();
+    return digests_;
+  }
+  // "data/shard-00000.jsonl": what manifest lines name.
+  const std::string& rel() const { return rel_; }
   int index() const { return index_; }
-  uint64_t size() const { return size_; }
-  bool started() const { return f_ != nullptr || size_ > 0; }
 
  private:
+  void set_index(int index) {
+    index_ = index;
+    path_ = dir_ + "/" + shard_name(index);
+    rel_ = fs::path(dir_).filename().string() + "/" + shard_name(index);
+  }
   void reopen(bool append) {
     fs::create_directories(dir_);
-    f_ = std::fopen(path().c_str(), append ? "ab" : "wb");
-    if (!f_) fail(path() + ": cannot open for writing");
+    f_ = std::fopen(path_.c_str(), append ? "ab" : "wb");
+    if (!f_) fail(path_ + ": cannot open for writing");
+    // Lines are a few KB: gather them into large writes.
+    std::setvbuf(f_, nullptr, _IOFBF, size_t(1) << 20);
   }
-  std::string dir_;
+  void close_current() {
+    if (!f_) return;
+    if (std::fclose(f_) != 0) fail(path_ + ": write failed");
+    f_ = nullptr;
+    digests_[rel_] = hex_of(hash_);
+  }
+  std::string dir_, path_, rel_;
   size_t limit_;
   int index_ = 0;
   uint64_t size_ = 0;
   FILE* f_ = nullptr;
+  Sha256 hash_;
+  std::map<std::string, std::string> digests_;
 };
 
 // ------------------------------------------------------------------ reading
@@ -209,7 +254,8 @@ struct RawDoc {
   uint64_t ordinal = 0;
   size_t file = 0;
   uint64_t line = 0, offset = 0;
-  std::string raw;
+  size_t raw_begin = 0, raw_size = 0;  // where the line is in its batch's text
+  std::string_view raw;                // set once the batch is read
   bool too_long = false;
   uint64_t raw_len = 0;
 };
@@ -219,8 +265,9 @@ struct RawDoc {
 class LineReader {
  public:
   explicit LineReader(FILE* f) : f_(f), buf_(1 << 20) {}
+  // Appends the next line to `out` (nothing, when it is too long).
   bool next(std::string& out, size_t cap, bool& too_long, uint64_t& consumed) {
-    out.clear();
+    const size_t line_start = out.size();
     too_long = false;
     consumed = 0;
     bool any = false;
@@ -235,9 +282,9 @@ class LineReader {
       const void* nl = std::memchr(start, '\n', len_ - pos_);
       size_t n = nl ? static_cast<const char*>(nl) - start : len_ - pos_;
       if (!too_long) {
-        if (out.size() + n > cap) {
+        if (out.size() - line_start + n > cap) {
           too_long = true;
-          std::string().swap(out);
+          out.resize(line_start);
         } else {
           out.append(start, n);
         }
@@ -259,16 +306,52 @@ class LineReader {
 };
 
 // ------------------------------------------------------------------ per-document result
+// Workers build each document's output lines as far as they can; the in-order writer only adds
+// what depends on earlier documents (duplicates, and the shard a line lands in) and splices.
 struct DocResult {
   std::string id, source, error;
   std::optional<std::string> license;
   json extra = json::object();  // url, author, date: carried to the shard
   ProcessedText p;
   bool ok = false;
-  // Built by the worker threads so the in-order writer only splices strings.
-  std::string findings_json;  // the "findings" array
-  std::string text_json;      // p.output as a JSON string literal
+  LicenseDecision lic;
+  std::string manifest_head;  // '{' up to and including "sha256":{"input":"…","output":
+  std::string manifest_tail;  // ,"action":…,"findings":[…],"rules_version":…}\n
+  std::string reason_json;    // the error, or the licence reason, as a JSON string
+  std::string shard_line;     // the data/quarantine line, unless the licence is denied
+  std::exception_ptr failure;  // building the lines failed; the writer raises it in order
+
+  // Makes a used result fresh again; the line buffers keep their memory for the next document.
+  void reset() {
+    id.clear();
+    source.clear();
+    error.clear();
+    license.reset();
+    extra = json::object();
+    p = ProcessedText();
+    ok = false;
+    failure = nullptr;
+  }
 };
+
+void append_uint(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, end);
+}
+
+// A double as json::dump writes it. Confidences come from a handful of rule constants, so each
+// thread formats each value once.
+void append_double(std::string& out, double v) {
+  thread_local std::vector<std::pair<uint64_t, std::string>> cache;
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  for (auto& [b, text] : cache)
+    if (b == bits) return void(out += text);
+  std::string text = json(v).dump();
+  out += text;
+  if (cache.size() < 64) cache.emplace_back(bits, std::move(text));
+}
 
 void prepare(const RawDoc& d, const InputFile& in, const ScanOptions& o, const Policy& pol, DocResult& r) {
   std::string where = in.rel + ":" + std::to_string(d.line);
@@ -329,14 +412,97 @@ void prepare(const RawDoc& d, const InputFile& in, const ScanOptions& o, const P
     return;
   }
   r.p = process_text(text, o.action, o.key, pol.min_confidence, o.dedup);
-  json findings = json::array();
-  for (const auto& fd : r.p.findings) findings.push_back(finding_to_json(fd));
-  r.findings_json = dump(findings);
-  // Masking keeps UTF-8 valid, but the fast writer is only trusted on text known to be valid.
-  const std::string& out = r.p.output;
-  if (out == text || find_invalid_utf8(out) == std::string::npos) append_json_string(r.text_json, out);
-  else r.text_json = dump(json(out));
   r.ok = true;
+}
+
+// Screens the licence and builds everything of the document's manifest and shard lines that
+// does not depend on other documents. Field order is json::dump's of the records as they were
+// once built with nlohmann::json (insertion order), and strings are escaped as it escapes them.
+void compose(const RawDoc& d, const InputFile& f, const ScanOptions& o, const Policy& pol,
+             const std::map<std::string, SourceCard>& cards, DocResult& r) {
+  const SourceCard* card = nullptr;
+  if (auto it = cards.find(r.source); it != cards.end()) card = &it->second;
+  r.lic = screen_license(card, r.license, pol);
+  if (!card) r.lic.reason = r.source.empty() ? "no source card (document names no source)"
+                                             : "no source card for source '" + r.source + "'";
+  std::string& h = r.manifest_head;
+  h.clear();
+  h += "{\"id\":";
+  append_json_string_lossy(h, r.id);
+  h += ",\"source\":";
+  append_json_string_lossy(h, r.source);
+  h += ",\"input\":{\"file\":";
+  append_json_string_lossy(h, f.rel);
+  h += ",\"line\":";
+  append_uint(h, d.line);
+  h += ",\"offset\":";
+  append_uint(h, d.offset);
+  h += "},\"ordinal\":";
+  append_uint(h, d.ordinal);
+  h += ",\"license\":";
+  append_json_string_lossy(h, r.lic.license);
+  h += ",\"license_decision\":{\"status\":";
+  append_json_string_lossy(h, r.lic.status);
+  h += ",\"reason\":";
+  append_json_string_lossy(h, r.lic.reason);
+  h += ",\"card\":";
+  append_json_string_lossy(h, r.lic.card);
+  h += "},\"sha256\":{\"input\":";
+  append_json_string_lossy(h, r.p.sha_in);
+  h += ",\"output\":";
+
+  std::string& t = r.manifest_tail;
+  t.clear();
+  t += ",\"action\":";
+  append_json_string(t, action_name(o.action));
+  t += ",\"findings\":[";
+  for (size_t i = 0; i < r.p.findings.size(); ++i) {
+    const Finding& fd = r.p.findings[i];
+    t += i ? ",{\"type\":" : "{\"type\":";
+    append_json_string_lossy(t, fd.type);
+    t += ",\"start\":";
+    append_uint(t, fd.start);
+    t += ",\"end\":";
+    append_uint(t, fd.end);
+    t += ",\"confidence\":";
+    append_double(t, fd.confidence);
+    t += ",\"rule\":";
+    append_json_string_lossy(t, fd.rule);
+    t += '}';
+  }
+  t += "],\"rules_version\":";
+  append_json_string(t, kRulesVersion);
+  t += "}\n";
+
+  r.reason_json.clear();
+  append_json_string_lossy(r.reason_json, r.ok ? r.lic.reason : r.error);
+
+  r.shard_line.clear();
+  if (!r.ok || r.lic.status == "deny") return;
+  std::string& s = r.shard_line;
+  s.reserve(r.p.output.size() + r.manifest_head.size());
+  s += "{\"id\":";
+  append_json_string_lossy(s, r.id);
+  s += ",\"source\":";
+  append_json_string_lossy(s, r.source);
+  s += ",\"license\":";
+  append_json_string_lossy(s, r.lic.license);
+  for (auto& [key, value] : r.extra.items()) {
+    s += ',';
+    append_json_string_lossy(s, key);
+    s += ':';
+    if (value.is_string()) append_json_string_lossy(s, value.get_ref<const std::string&>());
+    else s += dump(value);
+  }
+  if (r.lic.status == "quarantine") {
+    s += ",\"quarantine_reason\":";
+    s += r.reason_json;
+  }
+  s += ",\"text\":";
+  // The input text is known to be valid UTF-8, so an unchanged output needs no second check.
+  if (r.p.output_is_input) append_json_string(s, r.p.output);
+  else append_json_string_lossy(s, r.p.output);
+  s += "}\n";
 }
 
 json fingerprint(const ScanOptions& o, const Policy& pol) {
@@ -425,8 +591,12 @@ ScanSummary scan(const ScanOptions& o) {
   size_t file_index = 0;
   uint64_t offset = 0, line_no = 0, ordinal = 0;
   ShardWriter data(dir + "/data", o.shard_bytes), quarantine(dir + "/quarantine", o.shard_bytes);
+  data.open(0, 0);
+  quarantine.open(0, 0);
   Deduper dedup(o.dedup);
   std::unordered_map<uint64_t, std::string> rep_ids;  // ordinal -> id, for documents in the dedup index
+  ReportTally tally;
+  bool tally_from_manifest = false;  // resuming a checkpoint written before tallies were saved
 
   if (resuming) {
     if (ckpt.value("complete", false)) {
@@ -437,6 +607,8 @@ ScanSummary scan(const ScanOptions& o) {
     offset = ckpt["offset"].get<uint64_t>();
     line_no = ckpt["line"].get<uint64_t>();
     ordinal = ckpt["ordinal"].get<uint64_t>();
+    if (ckpt.contains("report")) tally.restore_counters(ckpt["report"]);
+    else tally_from_manifest = true;
     for (auto& [rel, size] : ckpt["files"].items()) truncate_to(dir + "/" + rel, size.get<uint64_t>());
     // Files written after the checkpoint (a shard opened mid-batch) are discarded.
     for (const char* sub : {"data", "quarantine"}) {
@@ -474,20 +646,27 @@ ScanSummary scan(const ScanOptions& o) {
       get(sig.data(), nsig * 4);
       auto m = dedup.add(ord, k, sig);
       if (m.exact_of < 0) rep_ids[ord] = id;
+      // Replaying the index meets every duplicate again, in order: the report's clusters.
+      if (m.exact_of >= 0) tally.link_duplicate(id, rep_ids[m.exact_of], ReportTally::Duplicate::Exact);
+      else if (m.near_of >= 0) tally.link_duplicate(id, rep_ids[m.near_of], ReportTally::Duplicate::Near);
     }
   } else {
     for (const char* name : {kManifest, kState}) write_atomic(dir + "/" + name, "");
   }
 
+  // The manifest is hashed as it is written (continuing from what a resumed scan finds on disk).
+  Sha256 manifest_hash;
+  if (resuming) hash_file_into(manifest_hash, dir + "/" + kManifest);
   FILE* manifest = std::fopen((dir + "/" + kManifest).c_str(), "ab");
   FILE* state = std::fopen((dir + "/" + kState).c_str(), "ab");
   if (!manifest || !state) fail(dir + ": cannot open manifest or state for appending");
 
   // Batches flow through two stages: worker threads process batch k while this thread writes
-  // batch k-1 in input order and checkpoints it, then joins the workers. At most two batches
-  // are in memory at once.
+  // batch k-1 in input order and checkpoints it, reads batch k+1 into the slot k-1 held, and
+  // then joins the workers. At most two batches are in memory at once.
   const int threads = o.threads > 0 ? o.threads : std::max(1, omp_get_max_threads());
   struct Batch {
+    std::string text;  // every document's raw line, one after the other
     std::vector<RawDoc> docs;
     std::vector<DocResult> results;
     // Reading position after the batch: what its checkpoint records.
@@ -507,6 +686,10 @@ ScanSummary scan(const ScanOptions& o) {
 
   auto read_batch = [&](Batch& b) {
     b.docs.clear();
+    b.text.clear();
+    // The batch's buffers are reused (no allocation or page faults per document), unless a very
+    // long line left them much larger than a batch.
+    if (b.text.capacity() > 2 * o.batch_bytes + (size_t(1) << 20)) std::string().swap(b.text);
     size_t batch_bytes = 0;
     while (file_index < in.files.size() && batch_bytes < o.batch_bytes) {
       const InputFile& f = in.files[file_index];
@@ -520,9 +703,10 @@ ScanSummary scan(const ScanOptions& o) {
       }
       RawDoc d;
       d.file = file_index;
+      d.raw_begin = b.text.size();
       if (f.jsonl) {
         uint64_t consumed = 0;
-        if (!reader->next(d.raw, o.max_line_bytes, d.too_long, consumed)) {
+        if (!reader->next(b.text, o.max_line_bytes, d.too_long, consumed)) {
           ++file_index, offset = 0, line_no = 0;
           continue;
         }
@@ -530,8 +714,12 @@ ScanSummary scan(const ScanOptions& o) {
         d.line = ++line_no;
         d.raw_len = consumed;
         offset += consumed;
-        bool blank = !d.too_long && d.raw.find_first_not_of(" \t\r") == std::string::npos;
-        if (blank) continue;  // empty lines are not documents
+        bool blank = !d.too_long &&
+                     std::string_view(b.text).substr(d.raw_begin).find_first_not_of(" \t\r") == std::string_view::npos;
+        if (blank) {  // empty lines are not documents
+          b.text.resize(d.raw_begin);
+          continue;
+        }
       } else {
         uint64_t size = fs::file_size(f.path);
         d.line = 1;
@@ -539,21 +727,22 @@ ScanSummary scan(const ScanOptions& o) {
         if (size > o.max_line_bytes) {
           d.too_long = true;
         } else {
-          d.raw.resize(size);
-          if (size && std::fread(d.raw.data(), 1, size, cur) != size) fail(f.path + ": read error");
+          b.text.resize(d.raw_begin + size);
+          if (size && std::fread(b.text.data() + d.raw_begin, 1, size, cur) != size) fail(f.path + ": read error");
         }
         ++file_index, offset = 0, line_no = 0;
       }
+      d.raw_size = b.text.size() - d.raw_begin;
       d.ordinal = ordinal++;
-      batch_bytes += d.raw.size() + 64;
-      b.docs.push_back(std::move(d));
+      batch_bytes += d.raw_size + 64;
+      b.docs.push_back(d);
     }
+    for (RawDoc& d : b.docs) d.raw = std::string_view(b.text).substr(d.raw_begin, d.raw_size);
     b.file_index = file_index;
     b.offset = offset;
     b.line_no = line_no;
     b.ordinal = ordinal;
-    b.results.clear();
-    b.results.resize(b.docs.size());
+    b.results.resize(b.docs.size());  // reset by the workers before use
   };
 
   // Work sharing over one batch: every participant takes the next unclaimed document.
@@ -565,119 +754,129 @@ ScanSummary scan(const ScanOptions& o) {
     Batch& b = *w.batch;
     for (size_t k; (k = w.next.fetch_add(1, std::memory_order_relaxed)) < b.docs.size();) {
       const RawDoc& d = b.docs[k];
+      DocResult& r = b.results[k];
+      r.reset();
       try {
-        prepare(d, in.files[d.file], o, pol, b.results[k]);
+        prepare(d, in.files[d.file], o, pol, r);
       } catch (const std::exception& e) {
-        b.results[k].ok = false;
-        b.results[k].error = in.files[d.file].rel + ":" + std::to_string(d.line) + ": " + e.what();
+        r.ok = false;
+        r.error = in.files[d.file].rel + ":" + std::to_string(d.line) + ": " + e.what();
+      }
+      try {
+        compose(d, in.files[d.file], o, pol, in.cards, r);
+      } catch (...) {
+        r.failure = std::current_exception();
       }
     }
   };
 
   // Decide and write one processed batch, in input order, then checkpoint it.
+  std::string state_buf, manifest_buf;  // kept across batches: their memory is reused
   auto write_batch = [&](Batch& b) {
-    std::string state_buf, manifest_buf;
+    state_buf.clear();
+    manifest_buf.clear();
     for (size_t k = 0; k < b.docs.size(); ++k) {
       const RawDoc& d = b.docs[k];
       DocResult& r = b.results[k];
-      const InputFile& f = in.files[d.file];
-      json m;
-      m["id"] = r.id;
-      m["source"] = r.source;
-      m["input"] = {{"file", f.rel}, {"line", d.line}, {"offset", d.offset}};
-      m["ordinal"] = d.ordinal;
+      if (r.failure) std::rethrow_exception(r.failure);
       sum.documents++;
       sum.bytes += d.raw_len;
-      std::string decision;
-      std::vector<std::string> reasons;
-      const SourceCard* card = nullptr;
-      if (auto it = in.cards.find(r.source); it != in.cards.end()) card = &it->second;
-      LicenseDecision lic = screen_license(card, r.license, pol);
-      if (!card) lic.reason = r.source.empty() ? "no source card (document names no source)"
-                                               : "no source card for source '" + r.source + "'";
-      m["license"] = lic.license;
-      m["license_decision"] = {{"status", lic.status}, {"reason", lic.reason}, {"card", lic.card}};
-      m["sha256"] = {{"input", r.p.sha_in}, {"output", nullptr}};
-      bool write_data = false, write_quarantine = false;
+      const char* decision = "keep";
+      std::string_view reason;     // the first reason, if any
+      bool reason_escaped = false;  // it is r.error or r.lic.reason, escaped in r.reason_json
+      std::string reason_text;     // its storage when made here
+      const std::string* duplicate_of = nullptr;
+      ReportTally::Duplicate duplicate = ReportTally::Duplicate::None;
+      Deduper::Match dm;
+      ShardWriter* shard = nullptr;
       if (!r.ok) {
         decision = "error";
-        reasons.push_back(r.error);
+        reason = r.error;
+        reason_escaped = true;
         sum.errors++;
       } else {
-        Deduper::Match dm = dedup.add(d.ordinal, r.p.key, r.p.signature);
+        dm = dedup.add(d.ordinal, r.p.key, r.p.signature);
         if (dm.exact_of < 0) {
           append_state(state_buf, d.ordinal, r.id, r.p.key, r.p.signature);
           rep_ids[d.ordinal] = r.id;
         } else {
           append_state(state_buf, d.ordinal, r.id, r.p.key, {});
         }
+        const std::string& status = r.lic.status;
         if (dm.exact_of >= 0) {
           decision = "duplicate";
-          m["duplicate_of"] = rep_ids[dm.exact_of];
-          reasons.push_back("exact duplicate of " + rep_ids[dm.exact_of]);
+          duplicate = ReportTally::Duplicate::Exact;
+          duplicate_of = &rep_ids[dm.exact_of];
+          reason = reason_text = "exact duplicate of " + *duplicate_of;
           sum.duplicates++;
         } else {
           if (dm.near_of >= 0) {
-            m["near_duplicate_of"] = rep_ids[dm.near_of];
-            m["similarity"] = std::round(dm.similarity * 1000) / 1000;
+            duplicate = ReportTally::Duplicate::Near;
+            duplicate_of = &rep_ids[dm.near_of];
           }
-          if (lic.status == "deny") {
+          if (status == "deny") {
             decision = "exclude";
-            reasons.push_back(lic.reason);
+            reason = r.lic.reason;
+            reason_escaped = true;
             sum.excluded++;
-          } else if (lic.status == "quarantine") {
+          } else if (status == "quarantine") {
             decision = "quarantine";
-            reasons.push_back(lic.reason);
-            write_quarantine = true;
+            reason = r.lic.reason;
+            reason_escaped = true;
+            shard = &quarantine;
             sum.quarantined++;
           } else if (o.action == Action::Drop && static_cast<int>(r.p.findings.size()) > drop_threshold) {
             decision = "drop";
-            reasons.push_back(std::to_string(r.p.findings.size()) + " findings exceed the drop threshold " +
-                              std::to_string(drop_threshold));
+            reason = reason_text = std::to_string(r.p.findings.size()) + " findings exceed the drop threshold " +
+                                   std::to_string(drop_threshold);
             sum.dropped++;
           } else if (dm.near_of >= 0 && o.drop_near_duplicates) {
             decision = "near_duplicate";
-            reasons.push_back("near duplicate of " + rep_ids[dm.near_of]);
+            reason = reason_text = "near duplicate of " + *duplicate_of;
             sum.duplicates++;
           } else {
-            decision = "keep";
-            write_data = true;
+            shard = &data;
             sum.kept++;
           }
         }
       }
-      if (write_data || write_quarantine) {
-        json out;
-        out["id"] = r.id;
-        out["source"] = r.source;
-        out["license"] = lic.license;
-        for (auto& [ek, ev] : r.extra.items()) out[ek] = ev;
-        if (write_quarantine) out["quarantine_reason"] = reasons.front();
-        // "text" comes last: splice the worker-built literal in place of the closing brace.
-        std::string line = dump(out);
-        line.pop_back();
-        line += ",\"text\":";
-        line += r.text_json;
-        line += "}\n";
-        ShardWriter& w = write_data ? data : quarantine;
-        w.write(line);
-        m["sha256"]["output"] = r.p.sha_out;
-        m["shard"] = w.rel();
+      if (shard) shard->write(r.shard_line);
+
+      std::string& m = manifest_buf;
+      m += r.manifest_head;
+      if (shard) {
+        m += '"';
+        m += r.p.sha_out;
+        m += "\"}";
+      } else {
+        m += "null}";
       }
-      m["decision"] = decision;
-      m["reasons"] = reasons;
-      m["action"] = action_name(o.action);
-      // "findings" and "rules_version" come last, as json::dump would write them.
-      std::string line = dump(m);
-      line.pop_back();
-      line += ",\"findings\":";
-      line += r.findings_json.empty() ? std::string("[]") : r.findings_json;
-      line += ",\"rules_version\":";
-      line += dump(json(kRulesVersion));
-      line += "}\n";
-      manifest_buf += line;
+      if (duplicate == ReportTally::Duplicate::Exact) {
+        m += ",\"duplicate_of\":";
+        append_json_string_lossy(m, *duplicate_of);
+      } else if (duplicate == ReportTally::Duplicate::Near) {
+        m += ",\"near_duplicate_of\":";
+        append_json_string_lossy(m, *duplicate_of);
+        m += ",\"similarity\":";
+        m += dump(json(std::round(dm.similarity * 1000) / 1000));
+      }
+      if (shard) {
+        m += ",\"shard\":";
+        append_json_string_lossy(m, shard->rel());
+      }
+      m += ",\"decision\":\"";
+      m += decision;
+      m += "\",\"reasons\":[";
+      if (reason_escaped) m += r.reason_json;
+      else if (reason.data()) append_json_string_lossy(m, reason);
+      m += ']';
+      m += r.manifest_tail;
+
+      tally.add_document({r.id, r.source, decision, r.lic.license, r.lic.status, reason, duplicate}, r.p.findings);
+      if (duplicate != ReportTally::Duplicate::None) tally.link_duplicate(r.id, *duplicate_of, duplicate);
     }
     write_all(manifest, manifest_buf, dir + "/" + kManifest);
+    manifest_hash.update(manifest_buf);
     write_all(state, state_buf, dir + "/" + kState);
 
     // ---- checkpoint: everything above is on disk before the checkpoint names its sizes
@@ -703,15 +902,19 @@ ScanSummary scan(const ScanOptions& o) {
         files[std::string(sub) + "/" + e.path().filename().string()] = fs::file_size(e.path());
     }
     c["files"] = files;
+    if (!tally_from_manifest) c["report"] = tally.counters();  // else resumes keep reading the manifest
     c["complete"] = false;
     write_atomic(ckpt_path, c.dump(1) + "\n");
     ++batches;
   };
 
-  Batch* prev = nullptr;
-  for (int k = 0;; k ^= 1) {
-    Batch& b = slots[k];
-    read_batch(b);
+  // The slot of the batch just written takes the next one, read while the helpers work.
+  Batch* current = &slots[0];
+  Batch* free_slot = &slots[1];
+  Batch* prev = nullptr;  // processed, not yet written
+  read_batch(*current);
+  while (true) {
+    Batch& b = *current;
     Work w;
     w.batch = &b;
     std::vector<std::thread> helpers;
@@ -736,11 +939,14 @@ ScanSummary scan(const ScanOptions& o) {
         sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         return sum;  // the checkpoint is consistent
       }
+      free_slot = prev;
     }
+    if (!b.docs.empty()) read_batch(*free_slot);
     work(w);
     for (auto& th : helpers) th.join();
     if (b.docs.empty()) break;
     prev = &b;
+    current = free_slot;
   }
   close_cur();
   std::fclose(manifest);
@@ -760,7 +966,11 @@ ScanSummary scan(const ScanOptions& o) {
   for (auto& [name, card] : in.cards)
     run["sources"][name] = {{"card", card.path}, {"license", card.license}, {"origin", card.origin},
                             {"commercial_use", card.commercial_use}};
-  // The manifest and shards are final: digest them on another thread while the report is built.
+  // Digests of the files written to their end in this run are known; any others (shards
+  // finished before a resume) are read back on another thread while the report is built.
+  std::map<std::string, std::string> known = data.finish();
+  known.merge(std::map<std::string, std::string>(quarantine.finish()));
+  known[kManifest] = hex_of(manifest_hash);
   std::vector<std::string> digest_files = {kManifest};
   for (const char* sub : {"data", "quarantine"}) {
     if (!fs::exists(dir + "/" + sub)) continue;
@@ -773,14 +983,17 @@ ScanSummary scan(const ScanOptions& o) {
   std::exception_ptr digest_error;
   std::thread digester([&] {
     try {
-      for (size_t i = 0; i < digest_files.size(); ++i) hexes[i] = sha256_file_hex(dir + "/" + digest_files[i]);
+      for (size_t i = 0; i < digest_files.size(); ++i) {
+        auto it = known.find(digest_files[i]);
+        hexes[i] = it != known.end() ? it->second : sha256_file_hex(dir + "/" + digest_files[i]);
+      }
     } catch (...) {
       digest_error = std::current_exception();
     }
   });
   json report;
   try {
-    report = build_report(dir + "/" + kManifest, run);
+    report = tally_from_manifest ? build_report(dir + "/" + kManifest, run) : tally.report(run);
     write_atomic(dir + "/report.json", report.dump(1, ' ', false, json::error_handler_t::replace) + "\n");
     write_atomic(dir + "/report.html", render_report_html(report));
   } catch (...) {

@@ -53,6 +53,7 @@ ScanSummary scan(const ScanOptions& opts);
 struct ProcessedText {
   std::vector<Finding> findings;
   std::string output;
+  bool output_is_input = false;  // nothing was changed
   std::string sha_in, sha_out;
   ExactKey key;
   std::vector<uint32_t> signature;

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <utility>
 
 #include "comply/detect.h"
+#include "comply/normalize.h"
 #include "util/error.h"
 
 namespace exaone::comply {
@@ -13,38 +15,184 @@ namespace exaone::comply {
 namespace {
 constexpr size_t kListCap = 500;  // rows kept per list in the report; counts stay exact
 
-// Union-find over ids so chains (C near B, B near A) form one cluster rooted at A.
-struct Clusters {
-  std::map<std::string, std::string> parent;
-  std::string find(const std::string& x) {
-    auto it = parent.find(x);
-    if (it == parent.end() || it->second == x) return x;
-    std::string r = find(it->second);
-    parent[x] = r;
-    return r;
-  }
-  void link(const std::string& child, const std::string& root) {
-    std::string rc = find(child), rr = find(root);
-    if (rc != rr) parent[rc] = rr;
-    if (!parent.count(rr)) parent[rr] = rr;
-  }
-};
+// `s` as it reads back from the manifest: json::dump writes invalid UTF-8 as U+FFFD, and the
+// report has always been built from what the manifest says.
+std::string_view as_written(std::string_view s, std::string& storage) {
+  if (find_invalid_utf8(s) == std::string_view::npos) return s;
+  storage = json::parse(json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+  return storage;
+}
+
+void bump(std::map<std::string, uint64_t, std::less<>>& counts, std::string_view key, uint64_t by = 1) {
+  auto it = counts.find(key);
+  if (it == counts.end()) it = counts.emplace(std::string(key), 0).first;
+  it->second += by;
+}
+
+json object_of(const std::map<std::string, uint64_t, std::less<>>& counts) {
+  json j = json::object();
+  for (auto& [k, v] : counts) j[k] = v;
+  return j;
+}
+
+void read_counts(const json& j, std::map<std::string, uint64_t, std::less<>>& counts) {
+  counts.clear();
+  for (auto& [k, v] : j.items()) counts.emplace(k, v.get<uint64_t>());
+}
 }  // namespace
+
+uint32_t ReportTally::Clusters::intern(std::string_view id) {
+  auto [it, added] = number.emplace(std::string(id), static_cast<uint32_t>(ids.size()));
+  if (added) {
+    ids.emplace_back(id);
+    parent.push_back(it->second);
+    kind.push_back(-1);
+  }
+  return it->second;
+}
+
+uint32_t ReportTally::Clusters::find(uint32_t x) {
+  uint32_t root = x;
+  while (parent[root] != root) root = parent[root];
+  while (parent[x] != root) x = std::exchange(parent[x], root);  // path compression
+  return root;
+}
+
+void ReportTally::add_document(const Document& d, const std::vector<Finding>& findings) {
+  std::string id_buf, source_buf, license_buf, status_buf, reason_buf;
+  std::string_view source = as_written(d.source, source_buf);
+  if (source.empty()) source = "(none)";
+  ++documents_;
+  bump(decisions_, d.decision);
+  bump(documents_by_source_, source);
+  if (d.decision != "error") {
+    ++text_documents_;
+    std::string_view license = as_written(d.license, license_buf);
+    bump(licenses_, license.empty() ? "(none)" : license);
+    bump(license_status_, as_written(d.license_status, status_buf));
+  }
+  if (!findings.empty()) {
+    ++with_findings_;
+    auto src = by_source_.find(source);
+    if (src == by_source_.end()) src = by_source_.emplace(std::string(source), Counts()).first;
+    for (const Finding& f : findings) {
+      bump(by_type_, f.type);
+      bump(src->second, f.type);
+    }
+  }
+  if (d.duplicate == Duplicate::Exact) ++exact_;
+  if (d.duplicate == Duplicate::Near) ++near_;
+  bool quarantine = d.decision == "quarantine" && quarantined_.size() < kListCap;
+  bool error = d.decision == "error" && errors_.size() < kListCap;
+  if (quarantine || error) {
+    std::string id(as_written(d.id, id_buf)), reason(as_written(d.first_reason, reason_buf));
+    if (quarantine) quarantined_.push_back({id, std::string(source), reason});
+    else errors_.push_back({id, reason});
+  }
+}
+
+void ReportTally::link_duplicate(std::string_view id, std::string_view of, Duplicate kind) {
+  std::string id_buf, of_buf;
+  uint32_t child = clusters_.intern(as_written(id, id_buf));
+  uint32_t root = clusters_.intern(as_written(of, of_buf));
+  uint32_t child_root = clusters_.find(child), root_root = clusters_.find(root);
+  if (child_root != root_root) clusters_.parent[child_root] = root_root;
+  clusters_.kind[child] = static_cast<int8_t>(kind);
+}
+
+json ReportTally::counters() const {
+  json c;
+  c["documents"] = documents_;
+  c["with_findings"] = with_findings_;
+  c["exact"] = exact_;
+  c["near"] = near_;
+  c["text_documents"] = text_documents_;
+  c["decisions"] = object_of(decisions_);
+  c["findings_by_type"] = object_of(by_type_);
+  json src = json::object();
+  for (auto& [s, counts] : by_source_) src[s] = object_of(counts);
+  c["findings_by_source"] = src;
+  c["documents_by_source"] = object_of(documents_by_source_);
+  c["licenses"] = object_of(licenses_);
+  c["license_status"] = object_of(license_status_);
+  c["quarantined"] = quarantined_;
+  c["errors"] = errors_;
+  return c;
+}
+
+void ReportTally::restore_counters(const json& c) {
+  documents_ = c.at("documents").get<uint64_t>();
+  with_findings_ = c.at("with_findings").get<uint64_t>();
+  exact_ = c.at("exact").get<uint64_t>();
+  near_ = c.at("near").get<uint64_t>();
+  text_documents_ = c.at("text_documents").get<uint64_t>();
+  read_counts(c.at("decisions"), decisions_);
+  read_counts(c.at("findings_by_type"), by_type_);
+  by_source_.clear();
+  for (auto& [s, counts] : c.at("findings_by_source").items()) read_counts(counts, by_source_[s]);
+  read_counts(c.at("documents_by_source"), documents_by_source_);
+  read_counts(c.at("licenses"), licenses_);
+  read_counts(c.at("license_status"), license_status_);
+  quarantined_ = c.at("quarantined").get<std::vector<std::vector<std::string>>>();
+  errors_ = c.at("errors").get<std::vector<std::vector<std::string>>>();
+}
+
+json ReportTally::report(const json& run_info) {
+  json rep;
+  rep["run"] = run_info;
+  rep["documents"] = documents_;
+  rep["documents_with_findings"] = with_findings_;
+  rep["decisions"] = object_of(decisions_);
+  json types = json::object();
+  for (const auto& t : finding_types()) {
+    auto it = by_type_.find(t);
+    types[t] = it == by_type_.end() ? 0 : it->second;
+  }
+  rep["findings_by_type"] = types;
+  json src = json::object();
+  for (auto& [s, counts] : by_source_) src[s] = object_of(counts);
+  rep["findings_by_source"] = src;
+  rep["documents_by_source"] = object_of(documents_by_source_);
+  rep["licenses"] = object_of(licenses_);
+  rep["license_status"] = object_of(license_status_);
+  rep["duplicates"] = {{"exact", exact_},
+                       {"near", near_},
+                       {"rate", text_documents_ ? std::round(1e4 * double(exact_ + near_) / text_documents_) / 1e4 : 0.0}};
+  // Clusters: root id -> members (root first).
+  // Every id that is itself a duplicate, in id order, joins its root's group.
+  std::vector<uint32_t> duplicates;
+  for (uint32_t n = 0; n < clusters_.ids.size(); ++n)
+    if (clusters_.kind[n] >= 0) duplicates.push_back(n);
+  std::sort(duplicates.begin(), duplicates.end(),
+            [&](uint32_t a, uint32_t b) { return clusters_.ids[a] < clusters_.ids[b]; });
+  std::map<std::string, std::vector<uint32_t>> groups;
+  for (uint32_t n : duplicates) groups[clusters_.ids[clusters_.find(n)]].push_back(n);
+  json cl = json::array();
+  for (auto& [root, members] : groups) {
+    if (cl.size() >= kListCap) break;
+    json mem = json::array();
+    for (uint32_t n : members)
+      mem.push_back({{"id", clusters_.ids[n]}, {"kind", clusters_.kind[n] == int8_t(Duplicate::Exact) ? "exact" : "near"}});
+    cl.push_back({{"representative", root}, {"size", members.size() + 1}, {"members", mem}});
+  }
+  rep["duplicate_clusters"] = cl;
+  rep["duplicate_cluster_count"] = groups.size();
+  json quarantined = json::array(), errors = json::array();
+  for (auto& q : quarantined_) quarantined.push_back({{"id", q[0]}, {"source", q[1]}, {"reason", q[2]}});
+  for (auto& e : errors_) errors.push_back({{"id", e[0]}, {"reason", e[1]}});
+  rep["quarantined"] = quarantined;
+  rep["errors"] = errors;
+  return rep;
+}
 
 json build_report(const std::string& manifest_path, const json& run_info) {
   std::ifstream in(manifest_path, std::ios::binary);
   if (!in) fail(manifest_path + ": cannot open");
-  json rep;
-  rep["run"] = run_info;
-  std::map<std::string, uint64_t> decisions, by_type, licenses, license_status;
-  std::map<std::string, std::map<std::string, uint64_t>> by_source;  // source -> type -> count
-  std::map<std::string, uint64_t> docs_by_source;
-  uint64_t docs = 0, with_findings = 0, exact = 0, near = 0, text_docs = 0;
-  json quarantined = json::array(), errors = json::array();
-  Clusters clusters;
-  std::map<std::string, std::string> dup_kind;
+  ReportTally tally;
   std::string line;
   size_t line_no = 0;
+  std::vector<std::string> types;
+  std::vector<Finding> findings;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
@@ -54,69 +202,25 @@ json build_report(const std::string& manifest_path, const json& run_info) {
     } catch (const json::parse_error& e) {
       fail(manifest_path + ": line " + std::to_string(line_no) + ": invalid JSON: " + e.what());
     }
-    ++docs;
-    std::string decision = m.value("decision", "");
-    std::string source = m.value("source", "");
-    if (source.empty()) source = "(none)";
-    decisions[decision]++;
-    docs_by_source[source]++;
+    std::string id = m.value("id", ""), source = m.value("source", ""), decision = m.value("decision", "");
+    std::string license, status, reason;
     if (decision != "error") {
-      ++text_docs;
-      licenses[m.value("license", "").empty() ? "(none)" : m.value("license", "")]++;
-      license_status[m["license_decision"].value("status", "")]++;
+      license = m.value("license", "");
+      status = m["license_decision"].value("status", "");
     }
-    const json& f = m["findings"];
-    if (!f.empty()) ++with_findings;
-    for (const auto& x : f) {
-      std::string t = x.value("type", "");
-      by_type[t]++;
-      by_source[source][t]++;
-    }
-    std::string id = m.value("id", "");
-    if (m.contains("duplicate_of")) {
-      ++exact;
-      clusters.link(id, m["duplicate_of"].get<std::string>());
-      dup_kind[id] = "exact";
-    } else if (m.contains("near_duplicate_of")) {
-      ++near;
-      clusters.link(id, m["near_duplicate_of"].get<std::string>());
-      dup_kind[id] = "near";
-    }
-    std::string reason = m["reasons"].empty() ? "" : m["reasons"][0].get<std::string>();
-    if (decision == "quarantine" && quarantined.size() < kListCap)
-      quarantined.push_back({{"id", id}, {"source", source}, {"reason", reason}});
-    if (decision == "error" && errors.size() < kListCap) errors.push_back({{"id", id}, {"reason", reason}});
+    if (!m["reasons"].empty()) reason = m["reasons"][0].get<std::string>();
+    types.clear();
+    for (const auto& x : m["findings"]) types.push_back(x.value("type", ""));
+    findings.assign(types.size(), Finding());
+    for (size_t i = 0; i < types.size(); ++i) findings[i].type = types[i];
+    ReportTally::Duplicate dup = m.contains("duplicate_of")        ? ReportTally::Duplicate::Exact
+                                 : m.contains("near_duplicate_of") ? ReportTally::Duplicate::Near
+                                                                   : ReportTally::Duplicate::None;
+    tally.add_document({id, source, decision, license, status, reason, dup}, findings);
+    if (dup == ReportTally::Duplicate::Exact) tally.link_duplicate(id, m["duplicate_of"].get<std::string>(), dup);
+    if (dup == ReportTally::Duplicate::Near) tally.link_duplicate(id, m["near_duplicate_of"].get<std::string>(), dup);
   }
-  rep["documents"] = docs;
-  rep["documents_with_findings"] = with_findings;
-  rep["decisions"] = decisions;
-  json types = json::object();
-  for (const auto& t : finding_types()) types[t] = by_type.count(t) ? by_type[t] : 0;
-  rep["findings_by_type"] = types;
-  json src = json::object();
-  for (auto& [s, counts] : by_source) src[s] = counts;
-  rep["findings_by_source"] = src;
-  rep["documents_by_source"] = docs_by_source;
-  rep["licenses"] = licenses;
-  rep["license_status"] = license_status;
-  rep["duplicates"] = {{"exact", exact},
-                       {"near", near},
-                       {"rate", text_docs ? std::round(1e4 * double(exact + near) / text_docs) / 1e4 : 0.0}};
-  // Clusters: root id -> members (root first).
-  std::map<std::string, std::vector<std::string>> groups;
-  for (auto& [id, kind] : dup_kind) groups[clusters.find(id)].push_back(id);
-  json cl = json::array();
-  for (auto& [root, members] : groups) {
-    if (cl.size() >= kListCap) break;
-    json mem = json::array();
-    for (auto& id : members) mem.push_back({{"id", id}, {"kind", dup_kind[id]}});
-    cl.push_back({{"representative", root}, {"size", members.size() + 1}, {"members", mem}});
-  }
-  rep["duplicate_clusters"] = cl;
-  rep["duplicate_cluster_count"] = groups.size();
-  rep["quarantined"] = quarantined;
-  rep["errors"] = errors;
-  return rep;
+  return tally.report(run_info);
 }
 
 namespace {

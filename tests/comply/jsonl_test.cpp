@@ -133,3 +133,15 @@ TEST(ComplyJsonl, WriterMatchesDump) {
     EXPECT_EQ(out, json(s).dump()) << s;
   }
 }
+
+TEST(ComplyJsonl, LossyWriterMatchesDumpWithReplacement) {
+  // Ids, file names and error messages may hold any bytes: written as json::dump writes them
+  // with error_handler_t::replace.
+  std::vector<std::string> cases = {"", "plain", "한국어 \"q\" \t", "bad \xff byte", "\xc0\xaf overlong",
+                                    "surrogate \xed\xa0\x80", "truncated \xea\xb0", "\x80\x80 lead missing", "tail \xf0\x90"};
+  for (auto& s : cases) {
+    std::string out = "prefix";
+    append_json_string_lossy(out, s);
+    EXPECT_EQ(out, "prefix" + json(s).dump(-1, ' ', false, json::error_handler_t::replace)) << s;
+  }
+}

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "comply/pipeline.h"
+#include "comply/report.h"
 #include "util/error.h"
 
 using namespace exaone;
@@ -142,15 +143,71 @@ TEST(ComplyScan, ResumeAfterInterruptionGivesTheSameOutputs) {
   o.stop_after_batches = 0;
   EXPECT_TRUE(scan(o).complete);
   EXPECT_TRUE(scan(o).complete);  // resuming a finished scan is a no-op
-  for (std::string f : {"manifest.jsonl", "manifest.sha256", "data/shard-00000.jsonl", "data/shard-00001.jsonl"})
+  for (std::string f : {"manifest.jsonl", "manifest.sha256", "report.json", "report.html", "data/shard-00000.jsonl",
+                        "data/shard-00001.jsonl"})
     EXPECT_EQ(slurp(root + "/full/" + f), slurp(root + "/interrupted/" + f)) << f;
   // The key never appears in any output file.
   for (auto& e : fs::recursive_directory_iterator(root + "/interrupted")) {
-    if (e.is_regular_file()) EXPECT_EQ(slurp(e.path().string()).find(o.key), std::string::npos) << e.path();
+    if (e.is_regular_file()) {
+      EXPECT_EQ(slurp(e.path().string()).find(o.key), std::string::npos) << e.path();
+    }
   }
   // Changed options cannot resume a folder.
   o.action = Action::Mask;
   EXPECT_THROW(scan(o), Error);
+  fs::remove_all(root);
+}
+
+// The report is tallied while the manifest is written; it must say what the manifest says,
+// also for ids that are not valid UTF-8 (written, and so reported, with U+FFFD).
+TEST(ComplyReport, TallyAgreesWithTheManifest) {
+  std::string root = tmpdir("tally");
+  ScanOptions o;
+  o.input = make_corpus(root, 40);
+  write(o.input + "/orphan/bad\xff.txt", "text without any card\n");  // duplicate, invalid id
+  write(o.input + "/news/near.jsonl",
+        R"({"id":"m1","text":"오늘 날씨는 맑음. 주문번호 20230815-0012345 그리고 조금 더 긴 문장을 덧붙입니다"})" "\n"
+        R"({"id":"m2","text":"오늘 날씨는 맑음. 주문번호 20230815-0012345 그리고 조금 더 긴 문장을 덧붙였습니다"})" "\n");
+  o.out_dir = root + "/out";
+  o.action = Action::Mask;
+  o.dedup.threshold = 0.5;
+  ASSERT_TRUE(scan(o).complete);
+  json rep = read_json_file(o.out_dir + "/report.json");
+  EXPECT_EQ(rep, build_report(o.out_dir + "/manifest.jsonl", rep["run"]));
+  EXPECT_GE(rep["duplicates"]["exact"].get<int>(), 2);
+  EXPECT_GE(rep["duplicates"]["near"].get<int>(), 1);
+  EXPECT_FALSE(rep["quarantined"].empty());
+  EXPECT_FALSE(rep["errors"].empty());
+  EXPECT_NE(rep.dump().find("bad\xef\xbf\xbd.txt"), std::string::npos);
+  fs::remove_all(root);
+}
+
+// Checkpoints written before the report was tallied have no "report": such a scan resumes
+// and reports from its manifest, as it would have done.
+TEST(ComplyScan, ResumesACheckpointWithoutReportCounters) {
+  std::string root = tmpdir("oldckpt");
+  ScanOptions o;
+  o.input = make_corpus(root, 200);
+  o.batch_bytes = 2000;
+  o.shard_bytes = 4000;
+  o.out_dir = root + "/full";
+  ASSERT_TRUE(scan(o).complete);
+  o.out_dir = root + "/interrupted";
+  o.stop_after_batches = 3;
+  EXPECT_FALSE(scan(o).complete);
+  json ckpt = read_json_file(o.out_dir + "/checkpoint.json");
+  ASSERT_TRUE(ckpt.contains("report"));
+  ckpt.erase("report");
+  { std::ofstream(o.out_dir + "/checkpoint.json") << ckpt.dump(1) << "\n"; }
+  o.resume = true;
+  o.stop_after_batches = 4;
+  EXPECT_FALSE(scan(o).complete);  // interrupted again: still no counters to trust
+  EXPECT_FALSE(read_json_file(o.out_dir + "/checkpoint.json").contains("report"));
+  o.stop_after_batches = 0;
+  EXPECT_TRUE(scan(o).complete);
+  for (std::string f : {"manifest.jsonl", "manifest.sha256", "report.json", "report.html"})
+    EXPECT_EQ(slurp(root + "/full/" + f), slurp(root + "/interrupted/" + f)) << f;
+  EXPECT_GE(verify_manifest(o.out_dir), 4u);
   fs::remove_all(root);
 }
 

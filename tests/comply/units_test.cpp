@@ -127,6 +127,54 @@ TEST(ComplyNormalize, InvalidUtf8) {
   EXPECT_EQ(find_invalid_utf8("가\xea\xb0"), 3u);         // truncated
 }
 
+// Straightforward decoder (code point ranges per RFC 3629) against which the fast scan is checked.
+static size_t reference_invalid_utf8(std::string_view t) {
+  const auto* s = reinterpret_cast<const unsigned char*>(t.data());
+  for (size_t i = 0; i < t.size();) {
+    unsigned char c = s[i];
+    size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || i + len > t.size()) return i;
+    uint32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+      cp = cp << 6 | (s[i + k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+      return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+TEST(ComplyNormalize, InvalidUtf8AgreesWithReferenceDecoder) {
+  // Boundary sequences, valid and not, spliced between ASCII runs of every length around the
+  // 16-byte blocks the scan reads.
+  const char* pieces[] = {"a", "ab c", "0123456789abcdefg", "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xe0\x9f\xbf",
+                          "\xed\x9f\xbf", "\xed\xa0\x80", "\xea\xb0\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80",
+                          "\xf0\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+                          "\xc0\xaf", "\xc1\xbf", "\x80", "\xbf", "\xff", "\xea\xb0", "\xf0\x90\x80", "\xe2\x28\xa1",
+                          "\xc3\x28", "\x7f", "\x00", "가나다라마바사"};
+  const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+  uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<size_t>(state >> 33);
+  };
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::string s;
+    size_t parts = next() % 8;
+    for (size_t p = 0; p < parts; ++p) {
+      s += std::string(next() % 40, 'x');
+      std::string_view piece = pieces[next() % npieces];
+      if (piece.empty()) piece = std::string_view("\0", 1);
+      s += piece;
+    }
+    // Sometimes cut the text anywhere, leaving a truncated sequence at the end.
+    if (next() % 4 == 0 && !s.empty()) s.resize(next() % s.size());
+    ASSERT_EQ(find_invalid_utf8(s), reference_invalid_utf8(s)) << trial;
+  }
+}
+
 TEST(ComplyTransform, MaskKeepsFormat) {
   EXPECT_EQ(mask_value("rrn", "900101-1234568"), "900101-1******");
   EXPECT_EQ(mask_value("phone", "010-1234-5678"), "010-****-5678");
@@ -240,6 +288,60 @@ double jaccard(const std::set<std::string>& a, const std::set<std::string>& b) {
 
 // Planted near duplicates (a few words edited, true Jaccard >= 0.9) are found at the default
 // threshold; unrelated documents of the same vocabulary are not flagged.
+// The byte-at-a-time folding dedup_normalize is defined by.
+static std::string reference_dedup_normalize(std::string_view text) {
+  NormalizedText norm(text);
+  std::string out;
+  bool space = false;
+  for (char c : norm.text()) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+TEST(ComplyDedup, NormalizeAgreesWithReference) {
+  const char* pieces[] = {" ", "  ", "\t", "\n", "\r\n", "\x01", "\x1f", "!", "@[`{", "AZ", "Hello World", "az09",
+                          "가나다", "ＡＢＣ", "\xc2\xa0", "－", "\x7f", "\xff", "0123456789ABCDEFGHIJ"};
+  const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+  uint64_t state = 777;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<size_t>(state >> 33);
+  };
+  for (int trial = 0; trial < 5000; ++trial) {
+    std::string s;
+    size_t parts = next() % 24;
+    for (size_t p = 0; p < parts; ++p) s += pieces[next() % npieces];
+    ASSERT_EQ(dedup_normalize(s), reference_dedup_normalize(s)) << trial;
+  }
+}
+
+// Exact keys and signatures are saved in scan state files and compared across resumes: any
+// change to their values must come with a new kMinhashScheme. Pinned values from the first
+// implementation.
+TEST(ComplyDedup, KeysAndSignaturesAreStable) {
+  ExactKey k = exact_key(dedup_normalize("오늘 날씨는 맑음. 주문번호 20230815-0012345"));
+  EXPECT_EQ(k.a, 0x4f8e52793e829448ull);
+  EXPECT_EQ(k.b, 0xeb457d2bb509d065ull);
+  EXPECT_EQ(exact_key("exactly8").a, 0xec8e6235ebefc6efull);
+  EXPECT_EQ(exact_key("").b, 0xea3a509abd6b38a1ull);
+  auto fnv = [](const std::vector<uint32_t>& sig) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t v : sig) h = (h ^ v) * 1099511628211ull;
+    return h;
+  };
+  EXPECT_EQ(fnv(minhash_signature(dedup_normalize("abc"), 128)), 0xf84d71d17aced183ull);
+  EXPECT_EQ(fnv(minhash_signature(
+                dedup_normalize("오늘 날씨는 맑음. 주문번호 20230815-0012345 The Committee Reviewed the draft 😀 é"), 128)),
+            0xd66abe34dee882f7ull);
+}
+
 TEST(ComplyDedup, NearDuplicateRecallAtConfiguredThreshold) {
   const char* words[] = {"모델", "학습", "데이터", "한국어", "영어", "문맥", "추론", "평가", "결과", "연구",
                          "model", "training", "data", "context", "result", "score", "token", "layer",
