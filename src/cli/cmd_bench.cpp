@@ -54,6 +54,7 @@ void set_threads(int threads) {
 struct BenchFlags {
   std::string model;
   int64_t n_prompt = 512, n_gen = 128;
+  int64_t depth = 0;  // context already in the cache when decode starts
   int threads = 0;  // 0: all (num_threads())
   bool threads_given = false;
   int repetitions = 3;
@@ -107,6 +108,7 @@ void cmd_bench(BenchFlags f) {
   if (f.n_prompt < 0 || f.n_gen < 0 || f.n_prompt + f.n_gen < 1)
     fail("bench: -p and -n must be >= 0 and not both 0 (got -p " + std::to_string(f.n_prompt) + " -n " +
          std::to_string(f.n_gen) + ")");
+  if (f.depth < 0) fail("bench: --depth must be >= 0, got " + std::to_string(f.depth));
   if (f.repetitions < 1) fail("bench: --repetitions must be at least 1, got " + std::to_string(f.repetitions));
   if (f.bandwidth_mib < 1) fail("bench: --bandwidth-mib must be at least 1, got " + std::to_string(f.bandwidth_mib));
   if (!f.threads_given) f.threads = num_threads();
@@ -116,17 +118,20 @@ void cmd_bench(BenchFlags f) {
   auto model = load_model(f.model);
   const double load_s = seconds_since(t_load);
   const ModelConfig& c = model->config();
-  const int64_t context = f.n_prompt + f.n_gen;
+  // As llama-bench: the prefill and the decode run are separate tests, each from an empty cache
+  // (decode from --depth tokens of context when given).
+  const int64_t context = std::max(f.n_prompt, f.depth + f.n_gen);
   if (context > c.max_position)
-    fail("bench: -p + -n = " + std::to_string(context) + " exceeds the model's context length " +
-         std::to_string(c.max_position));
+    fail("bench: " + std::string(f.n_prompt >= f.depth + f.n_gen ? "-p" : "--depth + -n") + " = " +
+         std::to_string(context) + " exceeds the model's context length " + std::to_string(c.max_position));
 
   // Random ids, fixed seed: the same run on another build reads the same rows.
   std::mt19937_64 rng(f.seed);
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.vocab_size - 1));
-  std::vector<int32_t> prompt(f.n_prompt), gen(f.n_gen);
+  std::vector<int32_t> prompt(f.n_prompt), gen(f.n_gen), depth_tokens(f.depth);
   for (auto& t : prompt) t = pick(rng);
   for (auto& t : gen) t = pick(rng);
+  for (auto& t : depth_tokens) t = pick(rng);
 
   std::vector<float> logits;
   auto step = [&](std::span<const int32_t> toks, KVCache& cache) {
@@ -145,10 +150,15 @@ void cmd_bench(BenchFlags f) {
   pp.tokens = f.n_prompt;
   tg.tokens = f.n_gen;
   for (int rep = 0; rep < f.repetitions; ++rep) {
+    double prefill_s = 0;
+    if (f.n_prompt > 0) {
+      auto pp_cache = model->new_cache(context);
+      const auto t0 = Clock::now();
+      step(prompt, *pp_cache);
+      prefill_s = seconds_since(t0);
+    }
     auto cache = model->new_cache(context);
-    const auto t0 = Clock::now();
-    if (f.n_prompt > 0) step(prompt, *cache);
-    const double prefill_s = seconds_since(t0);
+    if (f.depth > 0) step(depth_tokens, *cache);  // untimed context
     const auto t1 = Clock::now();
     for (int64_t i = 0; i < f.n_gen; ++i) step(std::span<const int32_t>(gen).subspan(i, 1), *cache);
     const double decode_s = seconds_since(t1);
@@ -163,7 +173,7 @@ void cmd_bench(BenchFlags f) {
 
   const BandwidthResult bw = measure_read_bandwidth(static_cast<size_t>(f.bandwidth_mib) << 20, f.threads);
   const double weight_bytes = static_cast<double>(decode_weight_bytes_per_token(*model));
-  const double kv_bytes = kv_bytes_per_decode_token(c, f.n_prompt, context);
+  const double kv_bytes = kv_bytes_per_decode_token(c, f.depth, f.depth + f.n_gen);
   const double ideal_s = weight_bytes / (bw.best_gb_s * 1e9);
   const double ceiling_tok_s = 1.0 / ideal_s;
   const double measured_s = f.n_gen > 0 ? tg.mean_seconds() / static_cast<double>(f.n_gen) : 0;
@@ -178,6 +188,7 @@ void cmd_bench(BenchFlags f) {
                 {"threads", f.threads},
                 {"n_prompt", f.n_prompt},
                 {"n_gen", f.n_gen},
+                {"depth", f.depth},
                 {"repetitions", f.repetitions},
                 {"seed", f.seed},
                 {"load_seconds", load_s},
@@ -204,9 +215,11 @@ void cmd_bench(BenchFlags f) {
   if (f.n_prompt > 0)
     std::printf("| pp%-4lld | %6lld | %8.2f | %7.2f |\n", static_cast<long long>(f.n_prompt),
                 static_cast<long long>(f.n_prompt), pp.mean_tok_s(), pp.sd_tok_s());
-  if (f.n_gen > 0)
-    std::printf("| tg%-4lld | %6lld | %8.2f | %7.2f |\n", static_cast<long long>(f.n_gen),
-                static_cast<long long>(f.n_gen), tg.mean_tok_s(), tg.sd_tok_s());
+  if (f.n_gen > 0) {
+    const std::string name = "tg" + std::to_string(f.n_gen) + (f.depth > 0 ? " @ d" + std::to_string(f.depth) : "");
+    std::printf("| %-6s | %6lld | %8.2f | %7.2f |\n", name.c_str(), static_cast<long long>(f.n_gen), tg.mean_tok_s(),
+                tg.sd_tok_s());
+  }
   std::printf("\nmemory read bandwidth   %.1f GB/s best, %.1f mean (%zu MiB buffer, %d threads, %d passes)\n",
               bw.best_gb_s, bw.mean_gb_s, bw.buffer_bytes >> 20, bw.threads, bw.passes);
   std::printf("decode bytes per token  %.3f GB of weights (+ %.3f GB float32 KV cache, not counted)\n",
@@ -498,7 +511,8 @@ void register_bench_commands(CLI::App& app) {
     auto* cmd = app.add_subcommand("bench", "prefill and decode speed, memory bandwidth and the decode roofline");
     add_model_option(cmd, f.model);
     cmd->add_option("-p,--n-prompt", f.n_prompt, "prompt tokens of the prefill (default 512; 0 = skip)");
-    cmd->add_option("-n,--n-gen", f.n_gen, "decode steps after the prefill (default 128; 0 = skip)");
+    cmd->add_option("-n,--n-gen", f.n_gen, "decode steps, from an empty cache like llama-bench (default 128; 0 = skip)");
+    cmd->add_option("--depth", f.depth, "tokens of context already cached when decode starts (default 0)");
     cmd->add_option("-t,--threads", f.threads, "threads (default: all CPUs, or $EXAONE_THREADS)")->each([](const std::string&) {
       f.threads_given = true;
     });

@@ -137,7 +137,15 @@ TEST(Bench, JsonReportsSpeedBandwidthAndRoofline) {
   EXPECT_TRUE(pre["decode"].is_null());
   EXPECT_TRUE(pre["roofline_fraction"].is_null());
 
-  for (const std::string bad : {"-p 0 -n 0", "-t 0", "-r 0", "-p 2000 -n 100", "-p -1", "--bandwidth-mib 0"}) {
+  // Decode at depth: the KV bytes per step grow with the context decode starts from.
+  auto deep = exaone::json::parse(run("bench -m " + m + " -p 0 -n 2 --depth 16 -r 1 --bandwidth-mib 8 --json").out);
+  EXPECT_EQ(deep["depth"], 16);
+  EXPECT_GT(deep["decode_kv_bytes_per_token"].get<double>(), dec["decode_kv_bytes_per_token"].get<double>());
+  auto deep_table = run("bench -m " + m + " -p 0 -n 2 --depth 4 -r 1 --bandwidth-mib 8");
+  EXPECT_NE(deep_table.out.find("| tg2 @ d4 "), std::string::npos) << deep_table.out;
+
+  for (const std::string bad : {"-p 0 -n 0", "-t 0", "-r 0", "-p 3000", "-p -1", "--bandwidth-mib 0",
+                                "--depth -1", "-p 0 -n 100 --depth 2000"}) {
     auto e = run("bench -m " + m + " " + bad);
     EXPECT_EQ(e.code, 2) << bad << ": " << e.err;
     EXPECT_EQ(e.err.rfind("error: ", 0), 0u) << bad << ": " << e.err;
