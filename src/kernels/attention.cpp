@@ -57,37 +57,123 @@ void check_past(const PastKV& past, int64_t lo) {
 
 namespace {
 
-// Dot and axpy over one head's vector (head_dim floats; any length, AVX2 for each 8).
-#define EXAONE_AVX2 __attribute__((target("avx2,fma")))
-EXAONE_AVX2 float dot_avx2(const float* a, const float* b, int64_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+// The three steps of one key tile for one query head, plain and AVX2:
+//   scores: s_j = scale * (q · k_j);  softmax: s_j = exp(s_j - m), returns Σ s_j;  values: acc += Σ_j s_j v_j.
+struct TileOps {
+  void (*scores)(const float* q, const HeadKV* rows, int64_t n, int64_t hd, float scale, float* s);
+  float (*softmax)(float* s, int64_t n, float m);
+  void (*values)(const float* s, const HeadKV* rows, int64_t n, int64_t hd, float* acc);
+};
+
+void scores_plain(const float* q, const HeadKV* rows, int64_t n, int64_t hd, float scale, float* s) {
+  for (int64_t j = 0; j < n; ++j) {
+    float d = 0;
+    for (int64_t i = 0; i < hd; ++i) d += q[i] * rows[j].k[i];
+    s[j] = d * scale;
   }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-  s0 = _mm256_add_ps(s0, s1);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+}
+float softmax_plain(float* s, int64_t n, float m) {
+  float sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - m));
+  return sum;
+}
+void values_plain(const float* s, const HeadKV* rows, int64_t n, int64_t hd, float* acc) {
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < hd; ++i) acc[i] += s[j] * rows[j].v[i];
+}
+
+#define EXAONE_AVX2 __attribute__((target("avx2,fma")))
+
+EXAONE_AVX2 inline float hsum(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   h = _mm_add_ps(h, _mm_movehl_ps(h, h));
   h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  float r = _mm_cvtss_f32(h);
-  for (; i < n; ++i) r += a[i] * b[i];
-  return r;
+  return _mm_cvtss_f32(h);
 }
-EXAONE_AVX2 void axpy_avx2(float a, const float* x, float* y, int64_t n) {  // y += a x
-  const __m256 av = _mm256_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += a * x[i];
+
+// Eight keys at a time: q is loaded once per 8 columns for all of them, and the eight sums are
+// reduced together (hadd tree) instead of one horizontal sum per key.
+EXAONE_AVX2 void scores_avx2(const float* q, const HeadKV* rows, int64_t n, int64_t hd, float scale, float* s) {
+  int64_t j = 0;
+  if (hd % 8 == 0) {
+    for (; j + 8 <= n; j += 8) {
+      __m256 acc[8];
+      for (int k = 0; k < 8; ++k) acc[k] = _mm256_setzero_ps();
+      for (int64_t i = 0; i < hd; i += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + i);
+        for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(rows[j + k].k + i), qv, acc[k]);
+      }
+      const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
+      const __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
+      const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+      const __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(h0123, h4567, 0x20), _mm256_permute2f128_ps(h0123, h4567, 0x31));
+      _mm256_storeu_ps(s + j, _mm256_mul_ps(sum, _mm256_set1_ps(scale)));
+    }
+  }
+  for (; j < n; ++j) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= hd; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(rows[j].k + i), _mm256_loadu_ps(q + i), acc);
+    float d = hsum(acc);
+    for (; i < hd; ++i) d += q[i] * rows[j].k[i];
+    s[j] = d * scale;
+  }
 }
-float dot_plain(const float* a, const float* b, int64_t n) {
-  float r = 0;
-  for (int64_t i = 0; i < n; ++i) r += a[i] * b[i];
-  return r;
+
+// exp(x) for 8 floats (Cephes expf: range reduction by ln 2 in two parts, degree-5 polynomial),
+// within 2 ulp of std::exp; inputs below -87.3 give ~1e-38 instead of 0, which is negligible in a
+// softmax whose largest term is 1.
+EXAONE_AVX2 inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
 }
-void axpy_plain(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+
+EXAONE_AVX2 float softmax_avx2(float* s, int64_t n, float m) {
+  const __m256 mv = _mm256_set1_ps(m);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv));
+    _mm256_storeu_ps(s + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float total = hsum(sum);
+  for (; j < n; ++j) total += (s[j] = std::exp(s[j] - m));
+  return total;
+}
+
+// acc += Σ_j s_j v_j, 64 columns at a time in registers (one load and FMA per 8 values per key).
+EXAONE_AVX2 void values_avx2(const float* s, const HeadKV* rows, int64_t n, int64_t hd, float* acc) {
+  int64_t c0 = 0;
+  for (; c0 + 64 <= hd; c0 += 64) {
+    __m256 a[8];
+    for (int k = 0; k < 8; ++k) a[k] = _mm256_loadu_ps(acc + c0 + 8 * k);
+    for (int64_t j = 0; j < n; ++j) {
+      const __m256 e = _mm256_set1_ps(s[j]);
+      const float* v = rows[j].v + c0;
+      for (int k = 0; k < 8; ++k) a[k] = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 8 * k), a[k]);
+    }
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(acc + c0 + 8 * k, a[k]);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const __m256 e = _mm256_set1_ps(s[j]);
+    int64_t i = c0;
+    for (; i + 8 <= hd; i += 8)
+      _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(e, _mm256_loadu_ps(rows[j].v + i), _mm256_loadu_ps(acc + i)));
+    for (; i < hd; ++i) acc[i] += s[j] * rows[j].v[i];
+  }
 }
 
 constexpr int64_t kKeyTile = 64;  // keys scored per softmax step
@@ -101,8 +187,8 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
   if (past.dtype != DType::F32 && hd % dtype_block_elems(past.dtype) != 0)
     fail(std::string("attention: head_dim must be a multiple of the ") + dtype_name(past.dtype) + " block");
   const bool simd = !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma;
-  const auto dot = simd ? dot_avx2 : dot_plain;
-  const auto axpy = simd ? axpy_avx2 : axpy_plain;
+  const TileOps ops = simd ? TileOps{scores_avx2, softmax_avx2, values_avx2}
+                           : TileOps{scores_plain, softmax_plain, values_plain};
   // Work items are (token, kv head): the `group` query heads that share a kv head read each K/V
   // row once (widened once for F16/BF16/Q8_0 caches). Keys go in tiles with a softmax rescale per
   // tile, not per key.
@@ -113,7 +199,7 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
     acc.resize(group * hd);
     kbuf.resize(kKeyTile * hd);
     vbuf.resize(kKeyTile * hd);
-    score.resize(group * kKeyTile);
+    score.resize(kKeyTile);
     m.resize(group);
     l.resize(group);
     rows.resize(kKeyTile);
@@ -129,25 +215,19 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
         for (int64_t j = 0; j < n; ++j)
           rows[j] = head_kv(past, k_cur, v_cur, p0 + j, kvh, hd, kv_stride, kbuf.data() + j * hd, vbuf.data() + j * hd);
         for (int64_t g = 0; g < group; ++g) {
-          float* sc = score.data() + g * kKeyTile;
-          float tile_max = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < n; ++j) {
-            sc[j] = dot(qg + g * hd, rows[j].k, hd) * s.scale;
-            tile_max = std::max(tile_max, sc[j]);
-          }
+          float* sc = score.data();
+          float* ag = acc.data() + g * hd;
+          ops.scores(qg + g * hd, rows.data(), n, hd, s.scale, sc);
+          const float tile_max = *std::max_element(sc, sc + n);
           if (tile_max > m[g]) {
             const float corr = std::exp(m[g] - tile_max);  // exp(-inf) = 0 on the first tile
             l[g] *= corr;
-            for (int64_t i = 0; i < hd; ++i) acc[g * hd + i] *= corr;
+            for (int64_t i = 0; i < hd; ++i) ag[i] *= corr;
             m[g] = tile_max;
           }
-          for (int64_t j = 0; j < n; ++j) {
-            sc[j] = std::exp(sc[j] - m[g]);
-            l[g] += sc[j];
-          }
+          l[g] += ops.softmax(sc, n, m[g]);
+          ops.values(sc, rows.data(), n, hd, ag);
         }
-        for (int64_t j = 0; j < n; ++j)
-          for (int64_t g = 0; g < group; ++g) axpy(score[g * kKeyTile + j], rows[j].v, acc.data() + g * hd, hd);
       }
       for (int64_t g = 0; g < group; ++g) {
         float* o = out + (t * s.n_heads + kvh * group + g) * hd;

@@ -23,6 +23,15 @@ const BlockQ8A* act_row(const void* act, size_t stride, int t) {
 
 #define EXAONE_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+// Software prefetch of the lines one block will need, this far ahead of it: measured on the
+// 2-thread decode GEMV (kernels_bench, packed path), closer distances left 10-25% of the
+// bandwidth unused.
+constexpr int kPrefetchDistance = 1152;
+EXAONE_AVX2 inline void prefetch_ahead(const void* block, size_t bytes) {
+  const char* p = static_cast<const char*>(block) + kPrefetchDistance;
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+}
+
 // Four activations broadcast to every 32-bit lane (one vpbroadcastd from memory).
 EXAONE_AVX2 inline __m256i broadcast4(const int8_t* p) {
   int32_t v;
@@ -42,7 +51,7 @@ EXAONE_AVX2 void gemv_q4_0_avx2(const BlockQ4_0x8* w, int64_t nb, const void* ac
   }
   const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + b) + 576, _MM_HINT_T0);
+    prefetch_ahead(w + b, sizeof(BlockQ4_0x8));
     __m256i s[NT];
 #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) s[t] = _mm256_setzero_si256();
@@ -84,8 +93,7 @@ EXAONE_AVX2 void gemv_q8_0_avx2(const BlockQ8_0x8* w, int64_t nb, const void* ac
   }
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + b) + 544, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(w + b) + 608, _MM_HINT_T0);
+    prefetch_ahead(w + b, sizeof(BlockQ8_0x8));
     __m256i s[NT];
 #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) s[t] = _mm256_setzero_si256();
