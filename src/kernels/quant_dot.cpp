@@ -275,8 +275,13 @@ EXAONE_AVX2 inline __m256i dot_u8s8(__m256i u, __m256i s) {
 // as the whole block's integer work.
 EXAONE_AVX2 inline float f16c(uint16_t h) { return _cvtsh_ss(h); }
 
-// Software prefetch distance for streamed weight rows (the next row's start included).
-constexpr int kPrefetchBytes = 768;
+// Software prefetch distance for streamed weight rows (the next row's start included); as in
+// kernels/interleaved.cpp, shorter distances left bandwidth unused.
+constexpr int kPrefetchBytes = 1152;
+EXAONE_AVX2 inline void prefetch_block(const void* block, size_t bytes) {
+  const char* p = static_cast<const char*>(block) + kPrefetchBytes;
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+}
 
 // Two blocks per step with separate accumulators: one FMA chain per block would wait on the
 // FMA latency; 2 chains keep the integer units busy while memory streams in.
@@ -381,6 +386,7 @@ EXAONE_AVX2 void dot_q4_k_avx2_nt(const BlockQ4_K* w, const void* act, size_t st
   __m256i ctrl[8];
   for (int j = 0; j < 8; ++j) ctrl[j] = broadcast16_ctrl(j);
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_block(w + b, sizeof(BlockQ4_K));
     const __m256i sm = q4_k_scales_mins(w[b].scales);
     const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);  // scales in both 128-bit lanes
     const __m128i mins = _mm256_extracti128_si256(sm, 1);
@@ -426,6 +432,7 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
     ctrl[i] = _mm256_set_m128i(_mm256_castsi256_si128(broadcast16_ctrl(2 * i + 1)),
                                _mm256_castsi256_si128(broadcast16_ctrl(2 * i)));
   for (int64_t b = 0; b < nb; ++b) {
+    prefetch_block(w + b, sizeof(BlockQ6_K));
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
     __m256i sumi[NT];
     for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
