@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Makes the random-weight benchmark checkpoint (default: the EXAONE-4.0-1.2B shape, BF16, as a
-# Hugging Face folder) with the hidden `exaone make-model`, converts it to GGUF Q8_0 and Q4_0
+# Hugging Face folder) with the hidden `exaone make-model`, converts it to GGUF (Q8_0, Q4_0, Q4_K_M, F16)
 # with `exaone convert`, and runs `exaone bench` on each. Needs only the exaone binary (no
 # Python, no downloads). Everything is written under models/*-bench*/ (git-ignored); about
 # 4.7 GB for the 1.2B shape. Figures go to docs/benchmarks.md by hand.
 #
 # Usage: scripts/make_bench_model.sh [path/to/exaone]     (default: build/exaone)
-# Environment: SHAPE (1.2b | 32b-mini | tiny; default 1.2b), TYPES (default "bf16 q8_0 q4_0"),
+# Environment: SHAPE (1.2b | 32b-mini | tiny; default 1.2b), TYPES (default "bf16 q8_0 q4_0 q4_k_m f16"),
 #   THREADS (2), PROMPT (512), GEN (128), REPS (3), BENCH=0 to only make the files,
 #   CLEAN=1 to delete them afterwards.
 set -euo pipefail
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXAONE=${1:-build/exaone}
 SHAPE=${SHAPE:-1.2b}
-TYPES=${TYPES:-"bf16 q8_0 q4_0"}
+TYPES=${TYPES:-"bf16 q8_0 q4_0 q4_k_m f16"}
 THREADS=${THREADS:-2}
 PROMPT=${PROMPT:-512}
 GEN=${GEN:-128}
