@@ -9,6 +9,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
+#include "kernels/simd_avx2.h"
 #include "util/error.h"
 #include "util/parallel.h"
 
@@ -84,12 +85,7 @@ void values_plain(const float* s, const HeadKV* rows, int64_t n, int64_t hd, flo
 
 #define EXAONE_AVX2 __attribute__((target("avx2,fma")))
 
-EXAONE_AVX2 inline float hsum(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  return _mm_cvtss_f32(h);
-}
+using simd::hsum;
 
 // Eight keys at a time: q is loaded once per 8 columns for all of them, and the eight sums are
 // reduced together (hadd tree) instead of one horizontal sum per key.

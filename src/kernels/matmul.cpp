@@ -12,6 +12,7 @@
 #include "kernels/interleaved.h"
 #include "kernels/quant.h"
 #include "kernels/quant_dot.h"
+#include "kernels/simd_avx2.h"
 #include "util/error.h"
 #include "util/half.h"
 #include "util/parallel.h"
@@ -33,13 +34,7 @@ float dot_scalar(const float* a, const float* b, int64_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
-__attribute__((target("avx2,fma"))) float hsum256(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
+using simd::hsum;
 
 __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
@@ -52,7 +47,7 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* 
     acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
   }
   for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  float s = hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
@@ -219,7 +214,7 @@ __attribute__((target("avx2,fma"))) void micro_f32(const float* w, int64_t ldw, 
     }
   } else {
     for (int t = 0; t < TT; ++t)
-      for (int r = 0; r < R; ++r) out[t * R + r] = hsum256(acc[t][r]);
+      for (int r = 0; r < R; ++r) out[t * R + r] = hsum(acc[t][r]);
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/quant.h"
+#include "kernels/simd_avx2.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -257,12 +258,7 @@ void half_dot_scalar_impl(const uint16_t* w, const float* x, int nt, int64_t K, 
 
 #define EXAONE_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-EXAONE_AVX2 inline float hsum_ps(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
+using simd::hsum;
 
 EXAONE_AVX2 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
@@ -315,7 +311,7 @@ EXAONE_AVX2 void dot_q8_0_avx2_nt(const BlockQ8_0* w, const void* act, size_t st
       acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), _mm256_cvtepi32_ps(p), acc0[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+  for (int t = 0; t < NT; ++t) out[t] = hsum(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
 // Nibbles of one Q4_0 block as 32 unsigned bytes 0..15 (element j low nibble, j+16 high).
@@ -354,7 +350,7 @@ EXAONE_AVX2 void dot_q4_0_avx2_nt(const BlockQ4_0* w, const void* act, size_t st
     for (int t = 0; t < NT; ++t)
       acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a[t][b].d), _mm256_cvtepi32_ps(q4_0_block_dot(a[t][b], wv)), acc0[t]);
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+  for (int t = 0; t < NT; ++t) out[t] = hsum(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
 // The 8 six-bit scales (lanes 0-7) and mins (lanes 8-15) of a Q4_K super-block as int16, unpacked
@@ -414,7 +410,7 @@ EXAONE_AVX2 void dot_q4_k_avx2_nt(const BlockQ4_K* w, const void* act, size_t st
       acc_min[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * da), _mm256_zextps128_ps256(_mm_cvtepi32_ps(m)), acc_min[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(_mm256_sub_ps(acc[t], acc_min[t]));
+  for (int t = 0; t < NT; ++t) out[t] = hsum(_mm256_sub_ps(acc[t], acc_min[t]));
 }
 
 template <int NT>
@@ -465,7 +461,7 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[t][b].d), _mm256_cvtepi32_ps(p), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]);
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
 template <bool kBF16>
@@ -492,7 +488,7 @@ EXAONE_AVX2 void half_dot_avx2_nt(const uint16_t* w, const float* x, int64_t K, 
     for (int t = 0; t < NT; ++t) acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * K + k), acc0[t]);
   }
   for (int t = 0; t < NT; ++t) {
-    float s = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+    float s = hsum(_mm256_add_ps(acc0[t], acc1[t]));
     for (int64_t i = k; i < K; ++i) s += (kBF16 ? bf16_to_f32(w[i]) : f16_to_f32(w[i])) * x[t * K + i];
     out[t] = s;
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "random_data.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/interleaved.h"
@@ -16,12 +17,7 @@
 namespace exaone {
 namespace {
 
-std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::randn;
 
 struct Packed {
   std::vector<uint8_t> file, packed;

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "random_data.h"
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
@@ -18,12 +19,7 @@
 namespace exaone {
 namespace {
 
-std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::randn;
 
 // Random but valid weights of any type. K-quant blocks get random bytes for quants and 6/8-bit
 // scales (negative Q6_K scales included) and small positive F16 super-block scales, so the tests
