@@ -83,11 +83,13 @@ EXAONE_AVX2 void dequantize_q4_0_bytes_avx2(__m128i q, uint16_t d16, float* y) {
   const __m128i low4 = _mm_set1_epi8(0x0f);
   const __m128i v[2] = {_mm_and_si128(q, low4), _mm_and_si128(_mm_srli_epi16(q, 4), low4)};
   const __m256i eight = _mm256_set1_epi32(8);
-  for (int h = 0; h < 2; ++h)
+  for (int h = 0; h < 2; ++h) {
+    const __m128i halves[2] = {v[h], _mm_srli_si128(v[h], 8)};  // byte shifts take constants only
     for (int j = 0; j < 2; ++j) {
-      const __m256i e = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(v[h], 8 * j)), eight);
+      const __m256i e = _mm256_sub_epi32(_mm256_cvtepu8_epi32(halves[j]), eight);
       _mm256_storeu_ps(y + 16 * h + 8 * j, _mm256_mul_ps(_mm256_cvtepi32_ps(e), d));
     }
+  }
 }
 
 }  // namespace
