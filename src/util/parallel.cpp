@@ -1,7 +1,9 @@
 #include "util/parallel.h"
 
-#include <omp.h>
 #include <sched.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -182,7 +184,9 @@ int num_threads() { return Pool::get().threads(); }
 void set_num_threads(int n) {
   n = std::max(1, n);
   Pool::get().resize(n);
+#ifdef _OPENMP  // builds without OpenMP (the fuzz targets) have only the pool
   omp_set_num_threads(n);
+#endif
 }
 
 int64_t balanced_chunk(int64_t n, int64_t min_chunk, int per_thread) {
