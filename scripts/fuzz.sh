@@ -39,8 +39,16 @@ for t in "${targets[@]}"; do
   seeds="fuzz/seeds/${t#fuzz_}"
   [ -d "$seeds" ] || seeds=""
   echo "fuzz: running $t for ${seconds}s"
+  # The fuzzer's own exit status decides (a pipe into grep would hide it); crash inputs go to $out/.
+  log="$out/$t.log"
+  status=0
   "$out/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-    "$corpus" $seeds 2>&1 | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" || true
-  test "${PIPESTATUS[0]}" -eq 0
+    -artifact_prefix="$out/$t-" "$corpus" $seeds > "$log" 2>&1 || status=$?
+  grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" "$log" || true
+  if [ "$status" -ne 0 ]; then
+    echo "fuzz: $t failed (exit $status); the input that failed is under $out/, the log is $log:"
+    grep -E "runtime error|ERROR|SUMMARY|Test unit written" "$log" | head -20
+    exit 1
+  fi
 done
 echo "fuzz: all targets passed"

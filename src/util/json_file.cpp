@@ -1,5 +1,7 @@
 #include "util/json_file.h"
 
+#include <cmath>
+
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -37,8 +39,9 @@ std::optional<int64_t> opt_int(const json& j, const std::string& key, const std:
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (it->is_number_integer() || it->is_number_unsigned()) return it->get<int64_t>();
   if (it->is_number_float()) {
-    double d = it->get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    const double d = it->get<double>();
+    // 3.0 is accepted as 3; the range check comes first (casting an out-of-range double is UB).
+    if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == std::trunc(d)) return static_cast<int64_t>(d);
   }
   fail(where + ": field '" + key + "': expected integer, got " + type_name(*it));
 }

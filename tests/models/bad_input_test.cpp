@@ -66,6 +66,13 @@ TEST(BadCheckpoint, WrongFieldType) {
   edit_config(d, [](json& j) { j["hidden_size"] = "sixty-four"; });
   auto e = load_error(d);
   EXPECT_NE(e.find("field 'hidden_size': expected integer, got string"), std::string::npos) << e;
+  // A float far outside int64 (found by fuzz_config) is an error, not a cast.
+  edit_config(d, [](json& j) {
+    j["hidden_size"] = 64;
+    j["num_hidden_layers"] = 4.5e54;
+  });
+  e = load_error(d);
+  EXPECT_NE(e.find("field 'num_hidden_layers': expected integer, got number"), std::string::npos) << e;
 }
 
 TEST(BadCheckpoint, InconsistentHeads) {
