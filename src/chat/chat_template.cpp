@@ -78,6 +78,8 @@ json parse_arguments_string(const std::string& s, const std::string& where) {
     return json::parse(s);
   } catch (const json::parse_error& e) {
     bad(where, "invalid JSON string at byte " + std::to_string(e.byte));
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    bad(where, std::string("invalid JSON string: ") + e.what());
   }
 }
 

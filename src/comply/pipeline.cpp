@@ -381,6 +381,10 @@ void prepare(const RawDoc& d, const InputFile& in, const ScanOptions& o, const P
       r.error = where + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what();
       r.p.sha_in = sha256_hex(d.raw);
       return;
+    } catch (const json::exception& e) {  // e.g. a number too large for a double
+      r.error = where + ": invalid JSON: " + e.what();
+      r.p.sha_in = sha256_hex(d.raw);
+      return;
     }
     if (!j.is_object()) {
       r.error = where + ": expected a JSON object";

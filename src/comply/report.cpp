@@ -199,7 +199,7 @@ json build_report(const std::string& manifest_path, const json& run_info) {
     json m;
     try {
       m = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // syntax errors and out-of-range numbers alike
       fail(manifest_path + ": line " + std::to_string(line_no) + ": invalid JSON: " + e.what());
     }
     std::string id = m.value("id", ""), source = m.value("source", ""), decision = m.value("decision", "");

@@ -40,6 +40,8 @@ std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, cons
     header = nlohmann::json::parse(hbegin, hbegin + header_len);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path + ": invalid JSON header at byte " + std::to_string(e.byte + 8) + ": " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    fail(path + ": invalid JSON header: " + e.what());
   }
   if (!header.is_object()) fail(path + ": header is not a JSON object");
   const uint64_t data_start = 8 + header_len;

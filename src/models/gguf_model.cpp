@@ -268,6 +268,8 @@ hjson read_hjson(const std::string& path) {
     return hjson::parse(read_text_file(path));
   } catch (const hjson::parse_error& e) {
     fail(path + ": invalid JSON at byte " + std::to_string(e.byte));
+  } catch (const hjson::exception& e) {  // e.g. a number too large for a double
+    fail(path + ": invalid JSON: " + e.what());
   }
 }
 

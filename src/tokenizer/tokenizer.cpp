@@ -100,6 +100,8 @@ tjson parse_tjson(const std::string& text, const std::string& where) {
     return tjson::parse(text);
   } catch (const tjson::parse_error& e) {
     fail(where + ": invalid JSON at byte " + std::to_string(e.byte));
+  } catch (const tjson::exception& e) {  // e.g. a number too large for a double
+    fail(where + ": invalid JSON: " + e.what());
   }
 }
 

@@ -29,6 +29,8 @@ json read_json_file(const std::string& path) {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     fail(path + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    fail(path + ": invalid JSON: " + e.what());
   }
 }
 
