@@ -476,6 +476,17 @@ EXAONE_AVX2 void half_dot_avx2_nt(const uint16_t* w, const float* x, int64_t K, 
   __m256 acc0[NT], acc1[NT];
   for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm256_setzero_ps();
   int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {  // one 64-byte line of weights per step, prefetched ahead
+    _mm_prefetch(reinterpret_cast<const char*>(w + k) + kPrefetchBytes, _MM_HINT_T0);
+    const __m256 w0 = widen8<kBF16>(w + k), w1 = widen8<kBF16>(w + k + 8);
+    const __m256 w2 = widen8<kBF16>(w + k + 16), w3 = widen8<kBF16>(w + k + 24);
+    for (int t = 0; t < NT; ++t) {
+      acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * K + k), acc0[t]);
+      acc1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * K + k + 8), acc1[t]);
+      acc0[t] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x + t * K + k + 16), acc0[t]);
+      acc1[t] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x + t * K + k + 24), acc1[t]);
+    }
+  }
   for (; k + 16 <= K; k += 16) {
     const __m256 w0 = widen8<kBF16>(w + k), w1 = widen8<kBF16>(w + k + 8);
     for (int t = 0; t < NT; ++t) {
