@@ -128,16 +128,6 @@ void check_len_k(int64_t n, const char* what) {
     fail(std::string(what) + ": length " + std::to_string(n) + " is not a multiple of the block size 256");
 }
 
-// Sub-block j's 6-bit scale and min, packed as in ggml's get_scale_min_k4.
-void scale_min_k4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 // 8 unsigned bytes (low 64 bits of q) to 8 floats scale * q + bias: one FMA, so within an ulp of
 // the scalar multiply-then-subtract (prefill panels only; the int8 kernels use the bytes).

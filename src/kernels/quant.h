@@ -35,6 +35,16 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210, "ggml K-quant layouts");
 void dequantize_row_q4_k(const void* in, float* y, int64_t n);  // n multiple of 256
+// Sub-block j (0..7) of a Q4_K super-block: its 6-bit scale and min, packed as in ggml's get_scale_min_k4.
+inline void scale_min_k4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
+  if (j < 4) {
+    d = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    d = static_cast<uint8_t>((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
+    m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
 void dequantize_row_q6_k(const void* in, float* y, int64_t n);
 
 // n must be a multiple of 32 (Error otherwise). `out` holds n/32 blocks.

@@ -167,16 +167,6 @@ void dot_q4_0_scalar(const void* w_row, const void* act, size_t stride, int nt, 
   }
 }
 
-// Sub-block j's 6-bit scale and min (ggml's get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* q, int& d, int& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 void dot_q4_k_scalar(const void* w_row, const void* act, size_t stride, int nt, int64_t K, float* out) {
   const auto* w = static_cast<const BlockQ4_K*>(w_row);
@@ -186,7 +176,7 @@ void dot_q4_k_scalar(const void* w_row, const void* act, size_t stride, int nt, 
     for (int64_t b = 0; b < K / kQKBlock; ++b) {
       int32_t sumi = 0, summ = 0;
       for (int c = 0; c < 4; ++c) {
-        int sc0, m0, sc1, m1;
+        uint8_t sc0, m0, sc1, m1;
         scale_min_k4(2 * c, w[b].scales, sc0, m0);
         scale_min_k4(2 * c + 1, w[b].scales, sc1, m1);
         const uint8_t* q = w[b].qs + 32 * c;

@@ -5,12 +5,13 @@
 #include <string>
 #include <string_view>
 
+#include "util/utf8.h"
+
 namespace exaone::unicode {
 
 inline constexpr char32_t kReplacement = 0xFFFD;
 
-// Appends the UTF-8 encoding of `cp` to `out`.
-void append_utf8(std::string& out, char32_t cp);
+using exaone::append_utf8;  // util/utf8.h
 
 // Length of the well-formed UTF-8 sequence starting at s[i], or 0 if it is ill-formed or cut by the end of `s`.
 size_t valid_sequence_length(std::string_view s, size_t i);

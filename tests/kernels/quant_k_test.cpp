@@ -9,6 +9,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_k.h"
+#include "random_data.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -17,10 +18,7 @@ namespace {
 
 std::vector<float> random_values(int64_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
+  return test::randn(static_cast<size_t>(n), rng, scale);
 }
 
 float h(float f) { return f16_to_f32(f32_to_f16(f)); }
