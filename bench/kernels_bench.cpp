@@ -142,7 +142,7 @@ void register_all() {
     for (const auto& t : types) {
       const bool quantized = t.type != DType::F32 && t.type != DType::F16 && t.type != DType::BF16;
       if (p.path == Path::Int8 && !quantized) continue;
-      if (p.path == Path::Packed && t.type != DType::Q4_0 && t.type != DType::Q8_0) continue;
+      if (p.path == Path::Packed && !quantized) continue;
       auto* b = benchmark::RegisterBenchmark((std::string("BM_Matmul/") + t.name + "/" + p.name).c_str(),
                                              [t, p](benchmark::State& s) { BM_Matmul(s, t.type, p.path); });
       if (p.path != Path::Int8) b->Args({1, 4096, 2048});

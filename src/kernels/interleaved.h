@@ -1,4 +1,5 @@
-// Q4_0 and Q8_0 weights re-laid out 8 rows at a time, built once at load for the AVX2 kernels.
+// Q4_0, Q8_0, Q4_K and Q6_K weights re-laid out 8 rows at a time, built once at load for the AVX2
+// kernels.
 //
 // Why: with the file layout a block dot ends in one int-to-float conversion, scale and FMA per
 // row and block, and every row re-derives its own operands, which makes AVX2 decode about as
@@ -7,11 +8,20 @@
 // conversion, scale and FMA are shared by the 8 rows, whose results come out in the 8 lanes of
 // one vector (no horizontal sums).
 //
-// Layout per group of 8 rows and per block of 32 columns (as many bytes as the 8 file blocks):
-//   d[8]          F16 scales of the 8 rows' blocks
-//   Q4_0: qs[4][8][4]  chunk c, row r: the row's file bytes 4c..4c+3, whose low nibbles are
-//                      elements 4c..4c+3 and high nibbles elements 16+4c..16+4c+3
-//   Q8_0: qs[8][8][4]  chunk c, row r: the row's elements 4c..4c+3
+// The K-quants (256-element super-blocks) gain less per block than Q4_0 (their float work is
+// already per 256), but their per-row scale shuffles, horizontal sums and activation reloads go.
+//
+// Layout per group of 8 rows and per block (as many bytes as the 8 file blocks; every field of
+// the file block kept as it is, only regrouped so one 32-byte load holds the same bytes of 8 rows):
+//   Q4_0: d[8]; qs[4][8][4]       chunk c, row r: the row's file bytes qs[4c..4c+3], whose low
+//                                 nibbles are elements 4c..4c+3 and high nibbles 16+4c..16+4c+3
+//   Q8_0: d[8]; qs[8][8][4]       chunk c, row r: the row's elements 4c..4c+3
+//   Q4_K: d[8]; dmin[8]; scales[3][8][4]   word w, row r: the row's file scales[4w..4w+3]
+//         qs[4][8][8][4]          chunk c, group m, row r: file qs[32c+4m..+3] (elements 64c+4m..
+//                                 in the low nibbles, 64c+32+4m.. in the high)
+//   Q6_K: d[8]; scales[16][8]     group g, row r: the row's file scales[g]
+//         ql[2][2][8][8][4]       half h, part p, group m, row r: file ql[64h+32p+4m..+3]
+//         qh[2][8][8][4]          half h, group m, row r: file qh[32h+4m..+3]
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,16 +40,29 @@ struct BlockQ8_0x8 {
   uint16_t d[8];
   int8_t qs[256];
 };
-static_assert(sizeof(BlockQ4_0x8) == 144 && sizeof(BlockQ8_0x8) == 272, "interleaved layouts");
+struct BlockQ4_Kx8 {
+  uint16_t d[8], dmin[8];
+  uint8_t scales[96];
+  uint8_t qs[1024];
+};
+struct BlockQ6_Kx8 {
+  uint16_t d[8];
+  int8_t scales[128];
+  uint8_t ql[1024];
+  uint8_t qh[512];
+};
+static_assert(sizeof(BlockQ4_0x8) == 144 && sizeof(BlockQ8_0x8) == 272 && sizeof(BlockQ4_Kx8) == 1152 &&
+                  sizeof(BlockQ6_Kx8) == 1680,
+              "interleaved layouts: 8 file blocks each");
 
-// True when a [rows, cols] matrix of type t has an interleaved layout (Q4_0 or Q8_0, rows a
-// multiple of 8, cols of 32).
+// True when a [rows, cols] matrix of type t has an interleaved layout (Q4_0, Q8_0, Q4_K or Q6_K,
+// rows a multiple of 8, cols of the type's block).
 bool interleavable(DType t, int64_t rows, int64_t cols);
 size_t interleaved_bytes(DType t, int64_t rows, int64_t cols);
 // Re-lays out rows [r0, r1) (multiples of 8) of a matrix in its file layout; out is the whole
 // interleaved matrix.
 void interleave_rows(DType t, const void* file_rows, int64_t cols, int64_t r0, int64_t r1, void* out);
-// Row r, columns [k0, k0 + len) (multiples of 32) widened to float, exactly as the file layout's
+// Row r, columns [k0, k0 + len) (multiples of the block) widened to float, exactly as the file layout's
 // dequantisation gives them.
 void dequantize_interleaved(DType t, const void* packed, int64_t cols, int64_t r, int64_t k0, int64_t len, float* out);
 

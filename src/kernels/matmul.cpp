@@ -119,6 +119,7 @@ void dequantize_row(const MatrixRef& w, int64_t r, float* out) {
     case DType::Q4_K:
     case DType::Q6_K: {
       check_plain(w);
+      if (w.packed) return dequantize_interleaved(w.dtype, w.packed, K, r, 0, K, out);
       const auto* src = static_cast<const uint8_t*>(w.data) + r * static_cast<int64_t>(dtype_bytes_for(w.dtype, K));
       if (w.dtype == DType::Q4_K) dequantize_row_q4_k(src, out, K);
       else dequantize_row_q6_k(src, out, K);

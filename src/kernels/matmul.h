@@ -23,12 +23,12 @@ struct MatrixRef {
   const void* data = nullptr;
   int64_t rows = 0;  // N (output features)
   int64_t cols = 0;  // K (input features)
-  // Optional copy of a Q4_0/Q8_0 matrix in the 8-row interleaved layout of kernels/interleaved.h,
+  // Optional copy of a Q4_0/Q8_0/Q4_K/Q6_K matrix in the 8-row interleaved layout of kernels/interleaved.h,
   // built at load; the AVX2 kernels read it instead of `data` (same values).
   const void* packed = nullptr;
 };
 
-// x: [T, K] row-major, y: [T, N]. Threads over output features (OpenMP).
+// x: [T, K] row-major, y: [T, N]. Threads over output features (util/parallel.h).
 void matmul(const float* x, int64_t T, const MatrixRef& w, float* y);
 
 // Several matrices applied to the same input (q/k/v, gate/up), ys[i] = x · ws[i]ᵀ: one activation

@@ -1,4 +1,4 @@
-// The 8-row interleaved Q4_0/Q8_0 layouts: packing keeps every value, their kernels agree with the
+// The 8-row interleaved Q4_0/Q8_0/Q4_K/Q6_K layouts: packing keeps every value, their kernels agree with the
 // file layout's scalar reference, and matmul gives the same results with or without the copy.
 #include <gtest/gtest.h>
 
@@ -13,6 +13,7 @@
 #include "kernels/interleaved.h"
 #include "kernels/quant.h"
 #include "kernels/quant_dot.h"
+#include "kernels/quant_k.h"
 
 namespace exaone {
 namespace {
@@ -34,7 +35,7 @@ Packed make(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
   p.rows = rows;
   p.cols = cols;
   auto f = randn(rows * cols, rng, 0.5f);
-  p.file = quantize_matrix(type, f.data(), rows, cols);
+  p.file = quantize_matrix_any(type, f.data(), rows, cols);
   p.packed.resize(interleaved_bytes(type, rows, cols));
   const int64_t half = rows / 2 / kInterleaveRows * kInterleaveRows;  // packed in two parts
   interleave_rows(type, p.file.data(), cols, 0, half, p.packed.data());
@@ -50,29 +51,35 @@ TEST(InterleavedLayout, Sizes) {
   EXPECT_FALSE(interleavable(DType::Q4_0, 12, 32));
   EXPECT_FALSE(interleavable(DType::Q8_0, 8, 48));
   EXPECT_FALSE(interleavable(DType::Q4_0, 0, 32));
-  EXPECT_FALSE(interleavable(DType::Q4_K, 8, 256));
+  EXPECT_TRUE(interleavable(DType::Q4_K, 8, 256));
+  EXPECT_TRUE(interleavable(DType::Q6_K, 16, 512));
+  EXPECT_FALSE(interleavable(DType::Q4_K, 8, 32));
+  EXPECT_FALSE(interleavable(DType::Q6_K, 4, 256));
   EXPECT_FALSE(interleavable(DType::F16, 8, 32));
   EXPECT_EQ(interleaved_bytes(DType::Q4_0, 16, 64), 2u * 2u * sizeof(BlockQ4_0x8));
-  EXPECT_EQ(interleaved_bytes(DType::Q8_0, 16, 64), dtype_bytes_for(DType::Q8_0, 16 * 64));
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K})
+    EXPECT_EQ(interleaved_bytes(t, 16, 512), dtype_bytes_for(t, 16 * 512)) << dtype_name(t);
 }
 
 TEST_P(Interleaved, DequantisesEveryRowExactly) {
   std::mt19937 rng(3);
-  const Packed p = make(GetParam(), 24, 96, rng);
-  std::vector<float> a(p.cols), b(p.cols), part(64);
+  const int64_t be = dtype_block_elems(GetParam());
+  const Packed p = make(GetParam(), 24, 4 * be, rng);
+  std::vector<float> a(p.cols), b(p.cols), part(2 * be);
   for (int64_t r = 0; r < p.rows; ++r) {
     dequantize_row(p.ref(false), r, a.data());
     dequantize_row(p.ref(true), r, b.data());
     ASSERT_EQ(a, b) << "row " << r;
-    dequantize_interleaved(p.type, p.packed.data(), p.cols, r, 32, 64, part.data());
-    for (int k = 0; k < 64; ++k) ASSERT_EQ(part[k], a[32 + k]) << "row " << r << " col " << 32 + k;
+    dequantize_interleaved(p.type, p.packed.data(), p.cols, r, be, 2 * be, part.data());
+    for (int64_t k = 0; k < 2 * be; ++k) ASSERT_EQ(part[k], a[be + k]) << "row " << r << " col " << be + k;
   }
 }
 
 TEST_P(Interleaved, KernelsMatchFileLayoutReference) {
   std::mt19937 rng(4);
   const DType type = GetParam();
-  for (int64_t K : {32, 64, 160, 2048}) {
+  const int64_t be = dtype_block_elems(type);
+  for (int64_t K : {be, 2 * be, 5 * be, int64_t{2048}}) {
     const Packed p = make(type, 16, K, rng);
     for (int nt = 1; nt <= 4; ++nt) {
       auto x = randn(nt * K, rng, 2.0f);
@@ -114,7 +121,7 @@ TEST_P(Interleaved, MatmulSameWithAndWithoutPackedCopy) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Interleaved, ::testing::Values(DType::Q4_0, DType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(Types, Interleaved, ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 }  // namespace
