@@ -17,6 +17,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/interleaved.h"
+#include "util/huge_buffer.h"
 #include "kernels/quant.h"
 #include "util/half.h"
 
@@ -91,11 +92,11 @@ void BM_Matmul(benchmark::State& state, DType type, Path path) {
   const size_t copies = T == 1 ? std::max<size_t>(1, ((size_t{256} << 20) + bytes - 1) / bytes) : 1;
   std::vector<std::vector<uint8_t>> w;
   for (size_t c = 0; c < copies; ++c) w.push_back(make_weights(type, N, K, 1 + static_cast<uint32_t>(c % 4)));
-  std::vector<std::vector<uint8_t>> packed;
+  std::vector<HugeBuffer> packed;  // huge pages, as the model's repacked weights have
   if (path == Path::Packed)
     for (const auto& wc : w) {
-      packed.emplace_back(interleaved_bytes(type, N, K));
-      interleave_rows(type, wc.data(), K, 0, N, packed.back().data());
+      packed.push_back(allocate_huge(interleaved_bytes(type, N, K)));
+      interleave_rows(type, wc.data(), K, 0, N, packed.back().get());
     }
   std::mt19937 rng(7);
   std::normal_distribution<float> d;
@@ -106,7 +107,7 @@ void BM_Matmul(benchmark::State& state, DType type, Path path) {
   size_t next = 0;
   double seconds = 0;
   for (auto _ : state) {
-    const MatrixRef m{type, w[next].data(), N, K, packed.empty() ? nullptr : packed[next].data()};
+    const MatrixRef m{type, w[next].data(), N, K, packed.empty() ? nullptr : packed[next].get()};
     next = (next + 1) % copies;
     const auto t0 = std::chrono::steady_clock::now();
     if (path == Path::Baseline) matmul_widen_baseline(x.data(), T, m, y.data());

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <set>
@@ -47,23 +48,38 @@ void DecoderModel::interleave_weights() {
   // Only the AVX2 kernels read the packed layout; EXAONE_REPACK=0 keeps the file layout (benchmarks).
   const char* env = std::getenv("EXAONE_REPACK");
   if (!cpu_features().avx2 || (env && std::string(env) == "0")) return;
-  std::map<const void*, const void*> done;  // a tied embedding and head share one copy
+  // A tied embedding and head share one copy: file address -> (copy, packed or plain).
+  std::map<const void*, std::pair<const void*, bool>> done;
   auto pack = [&](MatrixRef& m) {
-    if (!interleavable(m.dtype, m.rows, m.cols)) return;
+    const bool interleave = interleavable(m.dtype, m.rows, m.cols);
+    // Float matrices of a huge page or more keep their layout but move to huge pages too (decode
+    // streams them whole).
+    const bool plain = !interleave && (m.dtype == DType::F16 || m.dtype == DType::BF16 || m.dtype == DType::F32) &&
+                       m.rows > 0 && m.cols > 0 && dtype_bytes_for(m.dtype, m.rows * m.cols) >= (size_t{2} << 20);
+    if (!interleave && !plain) return;
     if (auto it = done.find(m.data); it != done.end()) {
-      m.packed = it->second;
+      (it->second.second ? m.packed : m.data) = it->second.first;
       return;
     }
-    const size_t bytes = interleaved_bytes(m.dtype, m.rows, m.cols);
-    packed_.push_back(std::make_unique_for_overwrite<uint8_t[]>(bytes));
+    const size_t file_bytes = dtype_bytes_for(m.dtype, m.rows * m.cols);
+    packed_.push_back(allocate_huge(interleave ? interleaved_bytes(m.dtype, m.rows, m.cols) : file_bytes));
     uint8_t* out = packed_.back().get();
-    const int64_t groups = m.rows / kInterleaveRows;
-    parallel_for(groups, balanced_chunk(groups, 16, 4), [&](int64_t g0, int64_t g1) {
-      interleave_rows(m.dtype, m.data, m.cols, g0 * kInterleaveRows, g1 * kInterleaveRows, out);
-    });
-    weights_->release_pages(m.data, dtype_bytes_for(m.dtype, m.rows * m.cols));
-    m.packed = out;
-    done[m.data] = out;
+    if (interleave) {
+      const int64_t groups = m.rows / kInterleaveRows;
+      parallel_for(groups, balanced_chunk(groups, 16, 4), [&](int64_t g0, int64_t g1) {
+        interleave_rows(m.dtype, m.data, m.cols, g0 * kInterleaveRows, g1 * kInterleaveRows, out);
+      });
+    } else {
+      const auto* src = static_cast<const uint8_t*>(m.data);
+      const int64_t chunks = static_cast<int64_t>((file_bytes + (1 << 20) - 1) >> 20);  // 1 MiB pieces
+      parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+        const size_t b0 = static_cast<size_t>(c0) << 20, b1 = std::min(file_bytes, static_cast<size_t>(c1) << 20);
+        std::memcpy(out + b0, src + b0, b1 - b0);
+      });
+    }
+    weights_->release_pages(m.data, file_bytes);
+    done[m.data] = {out, interleave};
+    (interleave ? m.packed : m.data) = out;
   };
   pack(w_.lm_head);
   pack(w_.embed);

@@ -7,6 +7,7 @@
 
 #include "kernels/matmul.h"
 #include "models/model.h"
+#include "util/huge_buffer.h"
 
 namespace exaone {
 
@@ -30,13 +31,14 @@ class DecoderModel : public Model {
   int64_t parameter_count() const override;
 
  private:
-  // Q4_0/Q8_0 matrices re-laid out for the AVX2 kernels (kernels/interleaved.h); the MatrixRefs in
-  // w_ point here, and the file pages they came from are released.
+  // Copies the matrices into huge-page memory at load (util/huge_buffer.h): Q4_0/Q8_0/Q4_K/Q6_K
+  // re-laid out for the AVX2 kernels (kernels/interleaved.h), float types as they are. The
+  // MatrixRefs in w_ point at the copies, and the file pages they came from are released.
   void interleave_weights();
 
   DecoderWeights w_;
   std::vector<float> inv_freq_;
-  std::vector<std::unique_ptr<uint8_t[]>> packed_;
+  std::vector<HugeBuffer> packed_;
 };
 
 // Helpers for family files.

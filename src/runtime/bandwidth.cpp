@@ -13,6 +13,7 @@
 #endif
 
 #include "util/error.h"
+#include "util/huge_buffer.h"
 
 namespace exaone {
 
@@ -63,10 +64,6 @@ uint64_t sum_words(const uint64_t* p, size_t n) {
   return sum_words_portable(p, n);
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
 }  // namespace
 
 BandwidthResult measure_read_bandwidth(size_t buffer_bytes, int threads, int passes) {
@@ -76,9 +73,9 @@ BandwidthResult measure_read_bandwidth(size_t buffer_bytes, int threads, int pas
   // Each thread's slice is a whole number of 64-byte lines.
   const size_t unit = kLine * static_cast<size_t>(threads);
   buffer_bytes = std::max<size_t>(buffer_bytes, size_t{1} << 20) / unit * unit;
-  std::unique_ptr<uint64_t, FreeDeleter> buf(static_cast<uint64_t*>(std::aligned_alloc(kLine, buffer_bytes)));
-  if (!buf) fail("bandwidth: cannot allocate " + std::to_string(buffer_bytes) + " bytes");
-  uint64_t* data = buf.get();
+  // Huge pages, as the repacked weights have (util/huge_buffer.h), so the roofline compares like with like.
+  const HugeBuffer buf = allocate_huge(buffer_bytes);
+  auto* data = reinterpret_cast<uint64_t*>(buf.get());
   const size_t words_per_thread = buffer_bytes / 8 / static_cast<size_t>(threads);
 
   // First touch by the thread that later reads the slice (page placement on NUMA machines).

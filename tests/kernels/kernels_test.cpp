@@ -109,6 +109,15 @@ TEST(SiluMul, MatchesFormula) {
   auto g = randn(37, rng, 3.0f), u = randn(37, rng), g0 = g;
   silu_mul(g.data(), u.data(), 37);
   for (int i = 0; i < 37; ++i) ASSERT_NEAR(g[i], g0[i] / (1 + std::exp(-double(g0[i]))) * u[i], 1e-5);
+  // Far tails, where e^-g under- or overflows a float: silu(g) -> g and -> 0.
+  std::vector<float> big = {-1000, -100, -90, -88, 88, 90, 100, 1000, -1000, 1000, 50, -50, 0, -0.0f, 1e-30f, -1e-30f};
+  std::vector<float> ones(big.size(), 1.0f), want = big;
+  silu_mul(big.data(), ones.data(), static_cast<int64_t>(big.size()));
+  for (size_t i = 0; i < big.size(); ++i) {
+    const double x = want[i], ref = x / (1 + std::exp(-x));
+    ASSERT_TRUE(std::isfinite(big[i])) << want[i];
+    ASSERT_NEAR(big[i], ref, 1e-6 * (1 + std::fabs(ref))) << want[i];
+  }
 }
 
 // Attention over (past in linear or ring storage) + current chunk, against the reference,
