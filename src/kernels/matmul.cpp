@@ -346,7 +346,12 @@ void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, 
     first_block[m + 1] = first_block[m] + (ws[m].rows + kRowBlock - 1) / kRowBlock;
   }
   const int64_t nblocks = first_block[ws.size()];
+  // Prefill: a chunk's weight rows are walked once per tile of tokens, so the tile's activations
+  // (64 x K int8) stay in L2 while the rows stream past them.
+  constexpr int64_t kTokenTile = 64;
   parallel_for(nblocks, balanced_chunk(nblocks), [&](int64_t b_begin, int64_t b_end) {
+   for (int64_t tile = 0; tile < T; tile += kTokenTile) {
+    const int64_t tile_end = std::min(T, tile + kTokenTile);
     size_t m = 0;
     for (int64_t gb = b_begin; gb < b_end; ++gb) {
       while (gb >= first_block[m + 1]) ++m;
@@ -357,8 +362,8 @@ void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, 
       float* y = ys[m];
       const int64_t r0 = b * kRowBlock, r1 = std::min(N, r0 + kRowBlock);
       float out[kTokens];
-      for (int64_t t0 = 0; t0 < T; t0 += kTokens) {
-        const int nt = static_cast<int>(std::min(kTokens, T - t0));
+      for (int64_t t0 = tile; t0 < tile_end; t0 += kTokens) {
+        const int nt = static_cast<int>(std::min(kTokens, tile_end - t0));
         if (packed[m]) {  // 8 rows per call, results straight into y
           for (int64_t g = r0 / kInterleaveRows; g < r1 / kInterleaveRows; ++g)
             gemv_interleaved_avx2(w.dtype, w.packed, K, g, act.data() + t0 * act_bytes, act_bytes, nt,
@@ -371,6 +376,7 @@ void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, 
         }
       }
     }
+   }
   });
 }
 
@@ -423,13 +429,17 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
   if (T <= 0) return;
   const bool scalar = !use_avx2();
   const bool vnni = cpu_features().avx512vnni && cpu_features().avx512bw;
-  // AVX2 has no fused int8 dot (maddubs+madd+convert per block and token), so for prefill a
-  // dequantised float panel reused across tokens is faster there (measured: docs/benchmarks.md).
-  // With VNNI the int8 path is kept for every T.
+  // On AVX2 the file-layout int8 dots (maddubs+madd+convert per block, token and row) lose to a
+  // dequantised float panel reused across tokens for prefill; the 8-row interleaved kernels share
+  // that work across 8 rows and beat the float panel about 2x (measured: docs/benchmarks.md), so
+  // packed matrices take the int8 path for every T. With VNNI the int8 path is kept for every T.
   const bool int8_tokens = scalar || vnni || T < g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
-  bool shared_int8 = int8_tokens && ws[0].cols > 0;
+  const auto int8_for = [&](const MatrixRef& w) {
+    return int8_tokens || (w.packed && interleavable(w.dtype, w.rows, w.cols));
+  };
+  bool shared_int8 = ws[0].cols > 0;
   for (const MatrixRef& w : ws)
-    shared_int8 = shared_int8 && is_quantized(w.dtype) && w.rows > 0 &&
+    shared_int8 = shared_int8 && int8_for(w) && is_quantized(w.dtype) && w.rows > 0 &&
                   activation_block_elems(w.dtype) == activation_block_elems(ws[0].dtype);
   if (shared_int8) return matmul_quantized(x, T, ws, ys, scalar);
 
@@ -442,7 +452,7 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
       continue;
     }
     if (is_quantized(w.dtype)) {
-      if (!int8_tokens) gemm_float_avx2(x, T, w, y);
+      if (!int8_for(w)) gemm_float_avx2(x, T, w, y);
       else matmul_quantized(x, T, std::span<const MatrixRef>(&w, 1), std::span<float* const>(&y, 1), scalar);
     } else if (!scalar && T >= kGemmMinTokens) {
       gemm_float_avx2(x, T, w, y);

@@ -4,10 +4,12 @@
 // Paths (chosen at run time from cpu_features(); EXAONE_KERNELS=scalar forces the references):
 //  - Q8_0/Q4_0/Q4_K/Q6_K: activations are quantised to int8 once per call (32-blocks, or 256-blocks
 //    with sums for the K-quants) and multiplied with integer dot products, up to 4 tokens per weight
-//    row so each unpacked weight block is reused (decode = 1 token, prefill = tiles of 4).
+//    row so each unpacked weight block is reused (decode = 1 token, prefill = tiles of 4 tokens
+//    inside tiles of 64 that stay in L2). With the 8-row interleaved copy (MatrixRef::packed, AVX2)
+//    8 rows share each step too, and this path serves every T.
 //  - F16/BF16, few tokens: fused dots that widen in registers (no buffer pass).
-//    On CPUs without AVX-512 VNNI, quantised weights with T >= 16 tokens take the float GEMM
-//    below instead (dequantised panels): faster there than maddubs-based int8 dots.
+//    On CPUs without AVX-512 VNNI, file-layout quantised weights with T >= 16 tokens take the float
+//    GEMM below instead (dequantised panels): faster there than one-row maddubs-based int8 dots.
 //  - F32/F16/BF16, T >= 4: panels of weights widened once into an L1/L2-sized buffer, then a
 //    register-blocked 4 rows x 3 tokens micro-kernel.
 #pragma once
@@ -47,8 +49,9 @@ void matmul_reference_int8(const float* x, int64_t T, const MatrixRef& w, float*
 // kept as the baseline for benchmarks.
 void matmul_widen_baseline(const float* x, int64_t T, const MatrixRef& w, float* y);
 
-// Token count from which quantised weights use dequantised float panels instead of int8 dots on
-// CPUs without VNNI (default 16). Tests and benchmarks use it to reach both paths.
+// Token count from which file-layout quantised weights (no packed copy) use dequantised float
+// panels instead of int8 dots on CPUs without VNNI (default 16). Tests and benchmarks use it to
+// reach both paths.
 void set_quantized_prefill_min_tokens(int64_t tokens);
 
 // Widens row `r` of `w` into `out` (cols floats).
