@@ -168,6 +168,28 @@ void BM_AttentionDecode(benchmark::State& state) {
 }
 BENCHMARK(BM_AttentionDecode)->Arg(512)->Arg(4096)->UseRealTime();
 
+// Prefill of T tokens from an empty cache (causal): GFLOP/s counts the scores and the weighted
+// values (2 * 2 * head_dim per visible key and query head).
+void BM_AttentionPrefill(benchmark::State& state) {
+  const int64_t T = state.range(0), H = 32, KV = 8, hd = 64;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d;
+  std::vector<float> q(T * H * hd), k(T * KV * hd), v(T * KV * hd), out(T * H * hd);
+  for (auto* buf : {&q, &k, &v})
+    for (auto& x : *buf) x = d(rng);
+  AttentionShape s{H, KV, hd, 0, 0.125f};
+  PastKV past{};
+  for (auto _ : state) {
+    attention(q.data(), k.data(), v.data(), T, past, s, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double flops = 4.0 * hd * H * (T * (T + 1) / 2.0);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * state.iterations(), benchmark::Counter::kIsRate,
+                                                 benchmark::Counter::OneK::kIs1000);
+  state.counters["GFLOP/s"].value /= 1e9;
+}
+BENCHMARK(BM_AttentionPrefill)->Arg(512)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace exaone
 

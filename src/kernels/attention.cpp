@@ -94,11 +94,17 @@ EXAONE_AVX2 void scores_avx2(const float* q, const HeadKV* rows, int64_t n, int6
   int64_t j = 0;
   if (hd % 8 == 0) {
     for (; j + 8 <= n; j += 8) {
+      // Unrolled so the 8 sums live in registers (a rolled k loop kept them on the stack).
       __m256 acc[8];
+#pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) acc[k] = _mm256_setzero_ps();
+      const float* kr[8];
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) kr[k] = rows[j + k].k;
       for (int64_t i = 0; i < hd; i += 8) {
         const __m256 qv = _mm256_loadu_ps(q + i);
-        for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(rows[j + k].k + i), qv, acc[k]);
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(kr[k] + i), qv, acc[k]);
       }
       const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
       const __m256 h45 = _mm256_hadd_ps(acc[4], acc[5]), h67 = _mm256_hadd_ps(acc[6], acc[7]);
@@ -136,12 +142,15 @@ EXAONE_AVX2 void values_avx2(const float* s, const HeadKV* rows, int64_t n, int6
   int64_t c0 = 0;
   for (; c0 + 64 <= hd; c0 += 64) {
     __m256 a[8];
+#pragma GCC unroll 8
     for (int k = 0; k < 8; ++k) a[k] = _mm256_loadu_ps(acc + c0 + 8 * k);
     for (int64_t j = 0; j < n; ++j) {
       const __m256 e = _mm256_set1_ps(s[j]);
       const float* v = rows[j].v + c0;
+#pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) a[k] = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 8 * k), a[k]);
     }
+#pragma GCC unroll 8
     for (int k = 0; k < 8; ++k) _mm256_storeu_ps(acc + c0 + 8 * k, a[k]);
   }
   for (int64_t j = 0; j < n; ++j) {
@@ -169,8 +178,10 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
   // Work items are (token, kv head): the `group` query heads that share a kv head read each K/V
   // row once (widened once for F16/BF16/Q8_0 caches). Keys go in tiles with a softmax rescale per
   // tile, not per key.
+  // Causal work grows with the position, so items go out last token first (the longest ones start
+  // early and the short ones fill the gaps), in chunks small enough to even out the end.
   const int64_t items = T * s.n_kv_heads;
-  parallel_for(items, balanced_chunk(items, 1, 4), [&](int64_t begin, int64_t end) {
+  parallel_for(items, balanced_chunk(items, 1, 16), [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> acc, kbuf, vbuf, score, m, l;
     thread_local std::vector<HeadKV> rows;
     acc.resize(group * hd);
@@ -180,7 +191,8 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
     m.resize(group);
     l.resize(group);
     rows.resize(kKeyTile);
-    for (int64_t item = begin; item < end; ++item) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t item = items - 1 - i;
       const int64_t t = item / s.n_kv_heads, kvh = item % s.n_kv_heads;
       const KeyRange kr = visible(past.n_past + t, s);
       const float* qg = q + (t * s.n_heads + kvh * group) * hd;  // the group's query heads, consecutive
