@@ -175,54 +175,66 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
   const bool simd = !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma;
   const TileOps ops = simd ? TileOps{scores_avx2, softmax_avx2, values_avx2}
                            : TileOps{scores_plain, softmax_plain, values_plain};
-  // Work items are (token, kv head): the `group` query heads that share a kv head read each K/V
-  // row once (widened once for F16/BF16/Q8_0 caches). Keys go in tiles with a softmax rescale per
-  // tile, not per key.
-  // Causal work grows with the position, so items go out last token first (the longest ones start
+  // Work items are (block of up to kQueryBlock tokens, kv head): a key tile, fetched (and widened,
+  // for F16/BF16/Q8_0 caches) once, serves every query head of the group for every token of the
+  // block, each over the keys it may see. Keys go in tiles with a softmax rescale per tile.
+  // Causal work grows with the position, so items go out last block first (the longest ones start
   // early and the short ones fill the gaps), in chunks small enough to even out the end.
-  const int64_t items = T * s.n_kv_heads;
+  constexpr int64_t kQueryBlock = 4;
+  const int64_t blocks = (T + kQueryBlock - 1) / kQueryBlock, items = blocks * s.n_kv_heads;
+  const int64_t states = kQueryBlock * group;  // (token of the block, query head of the group)
   parallel_for(items, balanced_chunk(items, 1, 16), [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> acc, kbuf, vbuf, score, m, l;
     thread_local std::vector<HeadKV> rows;
-    acc.resize(group * hd);
+    acc.resize(states * hd);
     kbuf.resize(kKeyTile * hd);
     vbuf.resize(kKeyTile * hd);
     score.resize(kKeyTile);
-    m.resize(group);
-    l.resize(group);
+    m.resize(states);
+    l.resize(states);
     rows.resize(kKeyTile);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t item = items - 1 - i;
-      const int64_t t = item / s.n_kv_heads, kvh = item % s.n_kv_heads;
-      const KeyRange kr = visible(past.n_past + t, s);
-      const float* qg = q + (t * s.n_heads + kvh * group) * hd;  // the group's query heads, consecutive
+      const int64_t t0 = item / s.n_kv_heads * kQueryBlock, kvh = item % s.n_kv_heads;
+      const int64_t nb = std::min(kQueryBlock, T - t0);
+      KeyRange kr[kQueryBlock];
+      for (int64_t b = 0; b < nb; ++b) kr[b] = visible(past.n_past + t0 + b, s);
       std::fill(acc.begin(), acc.end(), 0.0f);
       std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
       std::fill(l.begin(), l.end(), 0.0f);
-      for (int64_t p0 = kr.lo; p0 <= kr.hi; p0 += kKeyTile) {
-        const int64_t n = std::min(kKeyTile, kr.hi - p0 + 1);
+      // Ranges only move forward with the position: the block needs keys kr[0].lo .. kr[nb-1].hi.
+      for (int64_t p0 = kr[0].lo; p0 <= kr[nb - 1].hi; p0 += kKeyTile) {
+        const int64_t n = std::min(kKeyTile, kr[nb - 1].hi - p0 + 1);
         for (int64_t j = 0; j < n; ++j)
           rows[j] = head_kv(past, k_cur, v_cur, p0 + j, kvh, hd, kv_stride, kbuf.data() + j * hd, vbuf.data() + j * hd);
-        for (int64_t g = 0; g < group; ++g) {
-          float* sc = score.data();
-          float* ag = acc.data() + g * hd;
-          ops.scores(qg + g * hd, rows.data(), n, hd, s.scale, sc);
-          const float tile_max = *std::max_element(sc, sc + n);
-          if (tile_max > m[g]) {
-            const float corr = std::exp(m[g] - tile_max);  // exp(-inf) = 0 on the first tile
-            l[g] *= corr;
-            for (int64_t i = 0; i < hd; ++i) ag[i] *= corr;
-            m[g] = tile_max;
+        for (int64_t b = 0; b < nb; ++b) {
+          const int64_t j0 = std::max(p0, kr[b].lo) - p0, j1 = std::min(p0 + n - 1, kr[b].hi) - p0 + 1;
+          if (j1 <= j0) continue;  // none of this tile is visible to this token
+          const float* qg = q + ((t0 + b) * s.n_heads + kvh * group) * hd;  // the group's heads, consecutive
+          for (int64_t g = 0; g < group; ++g) {
+            const int64_t st = b * group + g;
+            float* sc = score.data();
+            float* ag = acc.data() + st * hd;
+            ops.scores(qg + g * hd, rows.data() + j0, j1 - j0, hd, s.scale, sc);
+            const float tile_max = *std::max_element(sc, sc + (j1 - j0));
+            if (tile_max > m[st]) {
+              const float corr = std::exp(m[st] - tile_max);  // exp(-inf) = 0 on the first tile
+              l[st] *= corr;
+              for (int64_t c = 0; c < hd; ++c) ag[c] *= corr;
+              m[st] = tile_max;
+            }
+            l[st] += ops.softmax(sc, j1 - j0, m[st]);
+            ops.values(sc, rows.data() + j0, j1 - j0, hd, ag);
           }
-          l[g] += ops.softmax(sc, n, m[g]);
-          ops.values(sc, rows.data(), n, hd, ag);
         }
       }
-      for (int64_t g = 0; g < group; ++g) {
-        float* o = out + (t * s.n_heads + kvh * group + g) * hd;
-        const float inv = 1.0f / l[g];
-        for (int64_t i = 0; i < hd; ++i) o[i] = acc[g * hd + i] * inv;
-      }
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t g = 0; g < group; ++g) {
+          const int64_t st = b * group + g;
+          float* o = out + ((t0 + b) * s.n_heads + kvh * group + g) * hd;
+          const float inv = 1.0f / l[st];
+          for (int64_t c = 0; c < hd; ++c) o[c] = acc[st * hd + c] * inv;
+        }
     }
   });
 }
