@@ -38,7 +38,7 @@ class DecoderModel : public Model {
 
   DecoderWeights w_;
   std::vector<float> inv_freq_;
-  std::vector<HugeBuffer> packed_;
+  HugeBuffer weight_copies_;  // all of interleave_weights()' copies, one huge-page arena
 };
 
 // Helpers for family files.
