@@ -60,6 +60,7 @@ struct BenchFlags {
   int repetitions = 3;
   uint64_t seed = 1234;
   int64_t bandwidth_mib = 1024;
+  std::string kv_type = "f32";
   bool as_json = false;
 };
 
@@ -93,13 +94,13 @@ struct Stats {
 
 // Float32 K/V bytes one decode step reads, averaged over the steps at positions
 // from..to-1 (a sliding layer reads at most its window).
-double kv_bytes_per_decode_token(const ModelConfig& c, int64_t from, int64_t to) {
+double kv_bytes_per_decode_token(const ModelConfig& c, int64_t from, int64_t to, DType kv_type) {
   if (to <= from) return 0;
   double total = 0;
   for (int64_t pos = from; pos < to; ++pos)
     for (int64_t l = 0; l < c.n_layers; ++l) {
       const int64_t len = c.layer_sliding[l] ? std::min(pos + 1, c.sliding_window) : pos + 1;
-      total += 2.0 * static_cast<double>(c.kv_dim()) * sizeof(float) * static_cast<double>(len);
+      total += 2.0 * static_cast<double>(dtype_bytes_for(kv_type, c.kv_dim())) * static_cast<double>(len);
     }
   return total / static_cast<double>(to - from);
 }
@@ -121,6 +122,7 @@ void cmd_bench(BenchFlags f) {
   // As llama-bench: the prefill and the decode run are separate tests, each from an empty cache
   // (decode from --depth tokens of context when given).
   const int64_t context = std::max(f.n_prompt, f.depth + f.n_gen);
+  const DType kv_type = parse_kv_type(f.kv_type);
   if (context > c.max_position)
     fail("bench: " + std::string(f.n_prompt >= f.depth + f.n_gen ? "-p" : "--depth + -n") + " = " +
          std::to_string(context) + " exceeds the model's context length " + std::to_string(c.max_position));
@@ -139,7 +141,7 @@ void cmd_bench(BenchFlags f) {
     model->forward({&chunk, 1}, logits);
   };
   {  // Warm-up: maps every weight page and spins up the thread pool; not timed.
-    auto cache = model->new_cache(context);
+    auto cache = model->new_cache(context, kv_type);
     const std::vector<int32_t> first(prompt.empty() ? gen.begin() : prompt.begin(),
                                      prompt.empty() ? gen.begin() + 1 : prompt.begin() + std::min<int64_t>(8, f.n_prompt));
     step(first, *cache);
@@ -152,12 +154,12 @@ void cmd_bench(BenchFlags f) {
   for (int rep = 0; rep < f.repetitions; ++rep) {
     double prefill_s = 0;
     if (f.n_prompt > 0) {
-      auto pp_cache = model->new_cache(context);
+      auto pp_cache = model->new_cache(context, kv_type);
       const auto t0 = Clock::now();
       step(prompt, *pp_cache);
       prefill_s = seconds_since(t0);
     }
-    auto cache = model->new_cache(context);
+    auto cache = model->new_cache(context, kv_type);
     if (f.depth > 0) step(depth_tokens, *cache);  // untimed context
     const auto t1 = Clock::now();
     for (int64_t i = 0; i < f.n_gen; ++i) step(std::span<const int32_t>(gen).subspan(i, 1), *cache);
@@ -173,7 +175,7 @@ void cmd_bench(BenchFlags f) {
 
   const BandwidthResult bw = measure_read_bandwidth(static_cast<size_t>(f.bandwidth_mib) << 20, f.threads);
   const double weight_bytes = static_cast<double>(decode_weight_bytes_per_token(*model));
-  const double kv_bytes = kv_bytes_per_decode_token(c, f.depth, f.depth + f.n_gen);
+  const double kv_bytes = kv_bytes_per_decode_token(c, f.depth, f.depth + f.n_gen, kv_type);
   const double ideal_s = weight_bytes / (bw.best_gb_s * 1e9);
   const double ceiling_tok_s = 1.0 / ideal_s;
   const double measured_s = f.n_gen > 0 ? tg.mean_seconds() / static_cast<double>(f.n_gen) : 0;
@@ -202,7 +204,8 @@ void cmd_bench(BenchFlags f) {
                 {"decode_ceiling_tokens_per_s", ceiling_tok_s},
                 {"roofline_fraction", f.n_gen > 0 ? json(roofline) : json(nullptr)},
                 {"resident_bytes_after_decode", rss_after_decode},
-                {"kv_cache_bytes", kv_allocated}};
+                {"kv_cache_bytes", kv_allocated},
+                {"kv_cache_type", dtype_name(kv_type)}};
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -222,8 +225,8 @@ void cmd_bench(BenchFlags f) {
   }
   std::printf("\nmemory read bandwidth   %.1f GB/s best, %.1f mean (%zu MiB buffer, %d threads, %d passes)\n",
               bw.best_gb_s, bw.mean_gb_s, bw.buffer_bytes >> 20, bw.threads, bw.passes);
-  std::printf("decode bytes per token  %.3f GB of weights (+ %.3f GB float32 KV cache, not counted)\n",
-              weight_bytes / 1e9, kv_bytes / 1e9);
+  std::printf("decode bytes per token  %.3f GB of weights (+ %.3f GB %s KV cache, not counted)\n",
+              weight_bytes / 1e9, kv_bytes / 1e9, dtype_name(kv_type));
   std::printf("decode ceiling          %.2f tok/s (bandwidth / weight bytes per token)\n", ceiling_tok_s);
   if (f.n_gen > 0)
     std::printf("roofline fraction       %.1f %% (ideal %.1f ms / measured %.1f ms per token)\n", 100 * roofline,
@@ -513,6 +516,7 @@ void register_bench_commands(CLI::App& app) {
     cmd->add_option("-p,--n-prompt", f.n_prompt, "prompt tokens of the prefill (default 512; 0 = skip)");
     cmd->add_option("-n,--n-gen", f.n_gen, "decode steps, from an empty cache like llama-bench (default 128; 0 = skip)");
     cmd->add_option("--depth", f.depth, "tokens of context already cached when decode starts (default 0)");
+    cmd->add_option("--kv-type", f.kv_type, "KV cache storage: f32 (default), f16, bf16, q8_0");
     cmd->add_option("-t,--threads", f.threads, "threads (default: all CPUs, or $EXAONE_THREADS)")->each([](const std::string&) {
       f.threads_given = true;
     });

@@ -7,6 +7,7 @@
 
 #include "random_data.h"
 #include "kernels/attention.h"
+#include "kernels/cpu_features.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "util/half.h"
@@ -158,32 +159,44 @@ namespace {
 // matches the reference reading the same rows, and both stay close to the float32 past.
 TEST(Attention, NarrowCacheTypesMatchReference) {
   std::mt19937 rng(9);
-  const int64_t heads = 4, kv = 2, hd = 64, n_past = 37, T = 3, ring = 0, kvd = kv * hd;
-  AttentionShape s{heads, kv, hd, 0, 1.0f / 8.0f};
-  auto pk = randn(n_past * kvd, rng), pv = randn(n_past * kvd, rng);
-  auto q = randn(T * heads * hd, rng), k = randn(T * kvd, rng), v = randn(T * kvd, rng);
-  std::vector<float> exact(T * heads * hd);
-  attention_reference(q.data(), k.data(), v.data(), T, PastKV{pk.data(), pv.data(), n_past, ring}, s, exact.data());
-  for (DType t : {DType::F16, DType::BF16, DType::Q8_0}) {
-    const size_t row = dtype_bytes_for(t, kvd);
-    std::vector<uint8_t> ck(n_past * row), cv(n_past * row);
-    for (int64_t p = 0; p < n_past; ++p) {
-      for (auto [src, dst] : {std::pair{pk.data(), ck.data()}, std::pair{pv.data(), cv.data()}}) {
-        const float* x = src + p * kvd;
-        uint8_t* d = dst + p * row;
-        if (t == DType::Q8_0) quantize_row_q8_0(x, d, kvd);
-        for (int64_t i = 0; t != DType::Q8_0 && i < kvd; ++i)
-          reinterpret_cast<uint16_t*>(d)[i] = t == DType::F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+  struct Case {
+    int64_t n_past, T, ring, window;
+  };
+  // One key tile; several tiles (widened a tile at a time); a sliding-window ring.
+  for (const Case c : {Case{37, 3, 0, 0}, Case{150, 5, 0, 0}, Case{200, 6, 90, 90}}) {
+    const int64_t heads = 4, kv = 2, hd = 64, kvd = kv * hd, slots = c.ring ? c.ring : c.n_past;
+    AttentionShape s{heads, kv, hd, c.window, 1.0f / 8.0f};
+    auto pk = randn(slots * kvd, rng), pv = randn(slots * kvd, rng);
+    auto q = randn(c.T * heads * hd, rng), k = randn(c.T * kvd, rng), v = randn(c.T * kvd, rng);
+    std::vector<float> exact(c.T * heads * hd);
+    attention_reference(q.data(), k.data(), v.data(), c.T, PastKV{pk.data(), pv.data(), c.n_past, c.ring}, s,
+                        exact.data());
+    for (DType t : {DType::F16, DType::BF16, DType::Q8_0}) {
+      const size_t row = dtype_bytes_for(t, kvd);
+      std::vector<uint8_t> ck(slots * row), cv(slots * row);
+      for (int64_t p = 0; p < slots; ++p) {
+        for (auto [src, dst] : {std::pair{pk.data(), ck.data()}, std::pair{pv.data(), cv.data()}}) {
+          const float* x = src + p * kvd;
+          uint8_t* d = dst + p * row;
+          if (t == DType::Q8_0) quantize_row_q8_0(x, d, kvd);
+          for (int64_t i = 0; t != DType::Q8_0 && i < kvd; ++i)
+            reinterpret_cast<uint16_t*>(d)[i] = t == DType::F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+        }
       }
-    }
-    PastKV past{ck.data(), cv.data(), n_past, ring, t};
-    std::vector<float> out(exact.size()), ref(exact.size());
-    attention(q.data(), k.data(), v.data(), T, past, s, out.data());
-    attention_reference(q.data(), k.data(), v.data(), T, past, s, ref.data());
-    const double loose = t == DType::F16 ? 2e-3 : 3e-2;
-    for (size_t i = 0; i < out.size(); ++i) {
-      ASSERT_NEAR(out[i], ref[i], 1e-5) << dtype_name(t) << " i=" << i;
-      ASSERT_NEAR(out[i], exact[i], loose) << dtype_name(t) << " i=" << i;
+      PastKV past{ck.data(), cv.data(), c.n_past, c.ring, t};
+      std::vector<float> ref(exact.size());
+      attention_reference(q.data(), k.data(), v.data(), c.T, past, s, ref.data());
+      for (bool scalar : {false, true}) {  // the SIMD tile widening and the per-row fallback
+        set_force_scalar_kernels(scalar);
+        std::vector<float> out(exact.size());
+        attention(q.data(), k.data(), v.data(), c.T, past, s, out.data());
+        set_force_scalar_kernels(false);
+        const double loose = t == DType::F16 ? 2e-3 : 3e-2;
+        for (size_t i = 0; i < out.size(); ++i) {
+          ASSERT_NEAR(out[i], ref[i], 1e-5) << dtype_name(t) << " n_past=" << c.n_past << " scalar=" << scalar;
+          ASSERT_NEAR(out[i], exact[i], loose) << dtype_name(t) << " n_past=" << c.n_past << " i=" << i;
+        }
+      }
     }
   }
 }
