@@ -9,6 +9,7 @@
 
 #include "kernels/quant.h"
 #include "kernels/quant_dot.h"
+#include "kernels/simd_avx2.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -236,7 +237,6 @@ EXAONE_AVX2 void gemv_q6_k_avx2(const BlockQ6_Kx8* w, int64_t nb, const void* ac
     acc[t] = _mm256_setzero_ps();
     a[t] = act_row<BlockQ8K>(act, stride, t);
   }
-  const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
   for (int64_t b = 0; b < nb; ++b) {
     prefetch_ahead(w + b, sizeof(BlockQ6_Kx8));
     __m256i same[16], pairs[8];
@@ -255,12 +255,8 @@ EXAONE_AVX2 void gemv_q6_k_avx2(const BlockQ6_Kx8* w, int64_t nb, const void* ac
           const __m256i ql0 = load256(w[b].ql + 512 * h + 32 * m), ql1 = load256(w[b].ql + 512 * h + 256 + 32 * m);
           const __m256i qh = load256(w[b].qh + 256 * h + 32 * m);
           // Quarter i: elements 128h + 32i + 4m .. +3 of the 8 rows, 6-bit unsigned.
-          const __m256i q[4] = {
-              _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-              _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45))};
+          __m256i q[4];
+          simd::q6_k_quarters(ql0, ql1, qh, q);
 #pragma GCC unroll 4
           for (int t = 0; t < NT; ++t)
 #pragma GCC unroll 4

@@ -411,7 +411,6 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
     acc[t] = _mm256_setzero_ps();
     a[t] = act_row<BlockQ8K>(act, stride, t);
   }
-  const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
   // Quarter i of a half: its low 16 elements use scale 2i, its high 16 scale 2i+1 (of the half's 8).
   __m256i ctrl[4];
   for (int i = 0; i < 4; ++i)
@@ -426,12 +425,8 @@ EXAONE_AVX2 void dot_q6_k_avx2_nt(const BlockQ6_K* w, const void* act, size_t st
       const __m256i ql0 = load256(w[b].ql + 64 * h), ql1 = load256(w[b].ql + 64 * h + 32);
       const __m256i qh = load256(w[b].qh + 32 * h);
       // The four 32-element quarters of this half, 6-bit unsigned values.
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45))};
+      __m256i q[4];
+      simd::q6_k_quarters(ql0, ql1, qh, q);
       const __m256i half_scales = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
                                          : _mm256_permute2x128_si256(sc16, sc16, 0x11);
       __m256i scale[4];

@@ -33,4 +33,16 @@ __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
 }
 
+// Q6_K quants: the four 32-byte quarters of 6-bit unsigned values that two 32-byte runs of low
+// nibbles (ql0, ql1) and one of high bit pairs (qh) hold, in ggml's order: quarter i takes the low
+// (i < 2) or high nibbles of ql[i % 2] and bits 2i..2i+1 of qh.
+__attribute__((target("avx2"))) inline void q6_k_quarters(__m256i ql0, __m256i ql1, __m256i qh, __m256i* q) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30);
+  q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+  q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+}
+
 }  // namespace exaone::simd
