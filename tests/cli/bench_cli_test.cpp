@@ -143,9 +143,15 @@ TEST(Bench, JsonReportsSpeedBandwidthAndRoofline) {
   EXPECT_GT(deep["decode_kv_bytes_per_token"].get<double>(), dec["decode_kv_bytes_per_token"].get<double>());
   auto deep_table = run("bench -m " + m + " -p 0 -n 2 --depth 4 -r 1 --bandwidth-mib 8");
   EXPECT_NE(deep_table.out.find("| tg2 @ d4 "), std::string::npos) << deep_table.out;
+  // A narrower KV cache: half the bytes per step of F32's (F16), named in the report.
+  auto half = exaone::json::parse(
+      run("bench -m " + m + " -p 0 -n 2 --depth 16 -r 1 --bandwidth-mib 8 --kv-type f16 --json").out);
+  EXPECT_EQ(half["kv_cache_type"], "F16");
+  EXPECT_NEAR(half["decode_kv_bytes_per_token"].get<double>(), deep["decode_kv_bytes_per_token"].get<double>() / 2,
+              1e-9 * deep["decode_kv_bytes_per_token"].get<double>());
 
   for (const std::string bad : {"-p 0 -n 0", "-t 0", "-r 0", "-p 3000", "-p -1", "--bandwidth-mib 0",
-                                "--depth -1", "-p 0 -n 100 --depth 2000"}) {
+                                "--depth -1", "-p 0 -n 100 --depth 2000", "--kv-type q4_0"}) {
     auto e = run("bench -m " + m + " " + bad);
     EXPECT_EQ(e.code, 2) << bad << ": " << e.err;
     EXPECT_EQ(e.err.rfind("error: ", 0), 0u) << bad << ": " << e.err;
