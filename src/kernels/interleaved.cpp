@@ -17,9 +17,16 @@ namespace exaone {
 
 namespace {
 
-template <typename Block = BlockQ8A>
-const Block* act_row(const void* act, size_t stride, int t) {
-  return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(act) + stride * static_cast<size_t>(t));
+using simd::load256;
+
+// Every kernel's start: NT zero accumulators and the NT activation rows (Block: BlockQ8A/BlockQ8K).
+template <int NT, typename Block>
+__attribute__((target("avx2"))) inline void start_rows(const void* act, size_t stride, __m256* acc, const Block** a) {
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    a[t] = act_row<Block>(act, stride, t);
+  }
 }
 
 #define EXAONE_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -45,11 +52,7 @@ EXAONE_AVX2 void gemv_q4_0_avx2(const BlockQ4_0x8* w, int64_t nb, const void* ac
                               int64_t ldy) {
   __m256 acc[NT];
   const BlockQ8A* a[NT];
-#pragma GCC unroll 4
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    a[t] = act_row(act, stride, t);
-  }
+  start_rows<NT>(act, stride, acc, a);
   const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     prefetch_ahead(w + b, sizeof(BlockQ4_0x8));
@@ -87,11 +90,7 @@ EXAONE_AVX2 void gemv_q8_0_avx2(const BlockQ8_0x8* w, int64_t nb, const void* ac
                                 int64_t ldy) {
   __m256 acc[NT];
   const BlockQ8A* a[NT];
-#pragma GCC unroll 4
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    a[t] = act_row(act, stride, t);
-  }
+  start_rows<NT>(act, stride, acc, a);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     prefetch_ahead(w + b, sizeof(BlockQ8_0x8));
@@ -117,8 +116,6 @@ EXAONE_AVX2 void gemv_q8_0_avx2(const BlockQ8_0x8* w, int64_t nb, const void* ac
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
-EXAONE_AVX2 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
 // pshufb control that, in every 32-bit lane, puts byte j0 of that lane into the low int16 and
 // byte j1 into the high one (zero-extended): per-row 6-bit scales become madd operands.
 EXAONE_AVX2 inline __m256i lane_bytes_to_pair(int j0, int j1) {
@@ -137,11 +134,7 @@ EXAONE_AVX2 void gemv_q4_k_avx2(const BlockQ4_Kx8* w, int64_t nb, const void* ac
                                 int64_t ldy) {
   __m256 acc[NT];
   const BlockQ8K* a[NT];
-#pragma GCC unroll 4
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    a[t] = act_row<BlockQ8K>(act, stride, t);
-  }
+  start_rows<NT>(act, stride, acc, a);
   const __m256i low4 = _mm256_set1_epi8(0x0f), k6 = _mm256_set1_epi8(0x3f), k2 = _mm256_set1_epi8(0x03);
   __m256i scale_of[4], mins_of[2];  // byte j of a lane -> (j, j); bytes (2i, 2i+1) -> pair
   for (int j = 0; j < 4; ++j) scale_of[j] = lane_bytes_to_pair(j, j);
@@ -232,11 +225,7 @@ EXAONE_AVX2 void gemv_q6_k_avx2(const BlockQ6_Kx8* w, int64_t nb, const void* ac
                                 int64_t ldy) {
   __m256 acc[NT];
   const BlockQ8K* a[NT];
-#pragma GCC unroll 4
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    a[t] = act_row<BlockQ8K>(act, stride, t);
-  }
+  start_rows<NT>(act, stride, acc, a);
   for (int64_t b = 0; b < nb; ++b) {
     prefetch_ahead(w + b, sizeof(BlockQ6_Kx8));
     __m256i same[16], pairs[8];

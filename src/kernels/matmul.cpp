@@ -244,7 +244,8 @@ constexpr int64_t kKChunk = 512;    // panel depth: 16 x 512 floats = 32 KiB sta
 constexpr int kTileRows = 4, kTileTokens = 3;
 constexpr size_t kMaxMulti = 4;  // matrices per matmul_multi call
 
-// Widens w[r0:r1, k0:k0+len] into buf (row stride kKChunk).
+// Widens w[r0:r1, k0:k0+len] into buf (row stride kKChunk), from the file layout: matrices with a
+// packed copy take the int8 kernels at every T and never come here.
 // Quantised types: k0 and len are whole blocks (kKChunk is a multiple of 256, K of the block size).
 void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t len, float* buf) {
   const size_t row_bytes = dtype_bytes_for(w.dtype, w.cols);
@@ -254,10 +255,6 @@ void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t
       const uint16_t* src = static_cast<const uint16_t*>(w.data) + r * w.cols + k0;
       if (w.dtype == DType::BF16) bf16_row_avx2(src, dst, len);
       else f16_row_avx2(src, dst, len);
-      continue;
-    }
-    if (w.packed) {
-      dequantize_interleaved(w.dtype, w.packed, w.cols, r, k0, len, dst);
       continue;
     }
     const uint8_t* src = static_cast<const uint8_t*>(w.data) + r * row_bytes + dtype_bytes_for(w.dtype, k0);

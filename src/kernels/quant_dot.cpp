@@ -130,11 +130,6 @@ void quantize_activation_row(DType weight_type, const float* x, int64_t K, void*
 
 namespace {
 
-template <typename Block>
-const Block* act_row(const void* act, size_t stride, int t) {
-  return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(act) + stride * t);
-}
-
 // ---------------------------------------------------------------- scalar references
 
 void dot_q8_0_scalar(const void* w_row, const void* act, size_t stride, int nt, int64_t K, float* out) {
@@ -250,7 +245,7 @@ void half_dot_scalar_impl(const uint16_t* w, const float* x, int nt, int64_t K, 
 
 using simd::hsum;
 
-EXAONE_AVX2 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+using simd::load256;
 
 // Σ u8 * s8 over 32 bytes into 8 int32 lanes (pairs cannot saturate: callers keep |u| * |s| * 2 < 32768).
 EXAONE_AVX2 inline __m256i dot_u8s8(__m256i u, __m256i s) {

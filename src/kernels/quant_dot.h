@@ -30,6 +30,12 @@ struct BlockQ8K {
 };
 static_assert(sizeof(BlockQ8K) == 292, "BlockQ8K layout");
 
+// Row t of a batch of quantised activation rows `stride` bytes apart (Block: BlockQ8A or BlockQ8K).
+template <typename Block>
+const Block* act_row(const void* act, size_t stride, int t) {
+  return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(act) + stride * static_cast<size_t>(t));
+}
+
 // Which activation format a weight type's integer kernels take: BlockQ8A (32) or BlockQ8K (256).
 bool is_quantized(DType t);
 int64_t activation_block_elems(DType weight_type);

@@ -5,6 +5,11 @@
 
 namespace exaone::simd {
 
+// 32 bytes from any address.
+__attribute__((target("avx2"))) inline __m256i load256(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
 // Sum of the 8 lanes.
 __attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
   __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
