@@ -27,29 +27,6 @@ KeyRange visible(int64_t pos, const AttentionShape& s) {
   return {lo, pos};
 }
 
-// K and V of kv head `kvh` at position `p` as floats: from the chunk itself, or from the cache
-// (slot p, or p % ring); cached rows of a narrower type are widened into kbuf/vbuf.
-struct HeadKV {
-  const float* k;
-  const float* v;
-};
-inline HeadKV head_kv(const PastKV& past, const float* k_cur, const float* v_cur, int64_t p, int64_t kvh, int64_t hd,
-                      int64_t kv_dim, float* kbuf, float* vbuf) {
-  if (p >= past.n_past) {
-    const int64_t off = (p - past.n_past) * kv_dim + kvh * hd;
-    return {k_cur + off, v_cur + off};
-  }
-  const int64_t slot = past.ring > 0 ? p % past.ring : p;
-  if (past.dtype == DType::F32) {
-    const int64_t off = slot * kv_dim + kvh * hd;
-    return {static_cast<const float*>(past.k) + off, static_cast<const float*>(past.v) + off};
-  }
-  const size_t off = slot * dtype_bytes_for(past.dtype, kv_dim) + dtype_bytes_for(past.dtype, kvh * hd);
-  dequantize_row(MatrixRef{past.dtype, static_cast<const uint8_t*>(past.k) + off, 1, hd}, 0, kbuf);
-  dequantize_row(MatrixRef{past.dtype, static_cast<const uint8_t*>(past.v) + off, 1, hd}, 0, vbuf);
-  return {kbuf, vbuf};
-}
-
 #define EXAONE_AVX2_KV __attribute__((target("avx2,fma,f16c")))
 
 // Widens `n` cached rows of kv head `kvh` (positions p0.., all < n_past) of an F16/BF16/Q8_0 cache
@@ -93,6 +70,28 @@ void widen_rows(const PastKV& past, const void* base, int64_t p0, int64_t n, int
     const size_t off = static_cast<size_t>(past.ring > 0 ? p % past.ring : p) * row_bytes + head_off;
     dequantize_row(MatrixRef{past.dtype, b + off, 1, hd}, 0, dst + j * hd);
   }
+}
+
+// K and V of kv head `kvh` at position `p` as floats: from the chunk itself, or from the cache
+// (slot p, or p % ring); cached rows of a narrower type are widened into kbuf/vbuf.
+struct HeadKV {
+  const float* k;
+  const float* v;
+};
+inline HeadKV head_kv(const PastKV& past, const float* k_cur, const float* v_cur, int64_t p, int64_t kvh, int64_t hd,
+                      int64_t kv_dim, float* kbuf, float* vbuf) {
+  if (p >= past.n_past) {
+    const int64_t off = (p - past.n_past) * kv_dim + kvh * hd;
+    return {k_cur + off, v_cur + off};
+  }
+  const int64_t slot = past.ring > 0 ? p % past.ring : p;
+  if (past.dtype == DType::F32) {
+    const int64_t off = slot * kv_dim + kvh * hd;
+    return {static_cast<const float*>(past.k) + off, static_cast<const float*>(past.v) + off};
+  }
+  widen_rows(past, past.k, p, 1, kvh, hd, kv_dim, false, kbuf);
+  widen_rows(past, past.v, p, 1, kvh, hd, kv_dim, false, vbuf);
+  return {kbuf, vbuf};
 }
 
 void check_past(const PastKV& past, int64_t lo) {
