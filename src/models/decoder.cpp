@@ -41,10 +41,10 @@ DecoderModel::DecoderModel(ModelConfig cfg, std::unique_ptr<WeightStore> store, 
   cfg_ = std::move(cfg);
   weights_ = std::move(store);
   inv_freq_ = rope_inv_freq(cfg_.rope, cfg_.head_dim);
-  interleave_weights();
+  copy_weights_for_kernels();
 }
 
-void DecoderModel::interleave_weights() {
+void DecoderModel::copy_weights_for_kernels() {
   // Only the AVX2 kernels read the packed layout; EXAONE_REPACK=0 keeps the file layout (benchmarks).
   const char* env = std::getenv("EXAONE_REPACK");
   if (!cpu_features().avx2 || (env && std::string(env) == "0")) return;

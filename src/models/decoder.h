@@ -34,11 +34,11 @@ class DecoderModel : public Model {
   // Copies the matrices into huge-page memory at load (util/huge_buffer.h): Q4_0/Q8_0/Q4_K/Q6_K
   // re-laid out for the AVX2 kernels (kernels/interleaved.h), float types as they are. The
   // MatrixRefs in w_ point at the copies, and the file pages they came from are released.
-  void interleave_weights();
+  void copy_weights_for_kernels();
 
   DecoderWeights w_;
   std::vector<float> inv_freq_;
-  HugeBuffer weight_copies_;  // all of interleave_weights()' copies, one huge-page arena
+  HugeBuffer weight_copies_;  // all of copy_weights_for_kernels()' copies, one huge-page arena
 };
 
 // Helpers for family files.
