@@ -267,7 +267,10 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
       std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
       std::fill(l.begin(), l.end(), 0.0f);
       // Ranges only move forward with the position: the block needs keys kr[0].lo .. kr[nb-1].hi.
-      for (int64_t p0 = kr[0].lo; p0 <= kr[nb - 1].hi; p0 += kKeyTile) {
+      // Tiles start at multiples of kKeyTile, so a query meets the same tiles (and sums in the same
+      // order) whichever block or chunk it comes in: a sequence's output does not depend on how
+      // its prompt was split or batched.
+      for (int64_t p0 = kr[0].lo / kKeyTile * kKeyTile; p0 <= kr[nb - 1].hi; p0 += kKeyTile) {
         const int64_t n = std::min(kKeyTile, kr[nb - 1].hi - p0 + 1);
         // Cached rows of a narrower type: the tile's share of them widened at once.
         const int64_t n_cached = past.dtype == DType::F32 ? 0 : std::clamp<int64_t>(past.n_past - p0, 0, n);

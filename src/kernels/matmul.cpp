@@ -408,6 +408,7 @@ constexpr int64_t kGemmMinTokens = 4;
 // Quantised weights: below this many tokens the int8 kernels win even on AVX2 (their activations
 // are quantised once, the float path dequantises each weight panel once per call).
 std::atomic<int64_t> g_quant_gemm_min_tokens{16};
+std::atomic<bool> g_batch_invariant{false};
 
 }  // namespace
 
@@ -430,7 +431,9 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
   // dequantised float panel reused across tokens for prefill; the 8-row interleaved kernels share
   // that work across 8 rows and beat the float panel about 2x (measured: docs/benchmarks.md), so
   // packed matrices take the int8 path for every T. With VNNI the int8 path is kept for every T.
-  const bool int8_tokens = scalar || vnni || T < g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
+  const bool invariant = g_batch_invariant.load(std::memory_order_relaxed);
+  const bool int8_tokens =
+      scalar || vnni || invariant || T < g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
   const auto int8_for = [&](const MatrixRef& w) {
     return int8_tokens || (w.packed && interleavable(w.dtype, w.rows, w.cols));
   };
@@ -451,7 +454,7 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
     if (is_quantized(w.dtype)) {
       if (!int8_for(w)) gemm_float_avx2(x, T, w, y);
       else matmul_quantized(x, T, std::span<const MatrixRef>(&w, 1), std::span<float* const>(&y, 1), scalar);
-    } else if (!scalar && T >= kGemmMinTokens) {
+    } else if (!scalar && (T >= kGemmMinTokens || invariant)) {
       gemm_float_avx2(x, T, w, y);
     } else if (w.dtype == DType::F32) {
       matmul_f32_rows(x, T, w, y);
@@ -460,6 +463,9 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
     }
   }
 }
+
+void set_batch_invariant(bool on) { g_batch_invariant.store(on, std::memory_order_relaxed); }
+bool batch_invariant() { return g_batch_invariant.load(std::memory_order_relaxed); }
 
 void set_quantized_prefill_min_tokens(int64_t tokens) {
   g_quant_gemm_min_tokens.store(std::max<int64_t>(1, tokens), std::memory_order_relaxed);

@@ -54,6 +54,13 @@ void matmul_widen_baseline(const float* x, int64_t T, const MatrixRef& w, float*
 // reach both paths.
 void set_quantized_prefill_min_tokens(int64_t tokens);
 
+// Batch-invariant mode (the server turns it on): each activation row's result no longer depends
+// on how many rows the call has, so a sequence's output is the same alone or in any batch.
+// Float weights then take the panel GEMM at every T (decode's fused dots sum in another order),
+// quantised weights the int8 dots at every T. Off by default (decode of F16/BF16 is a little faster).
+void set_batch_invariant(bool on);
+bool batch_invariant();
+
 // Widens row `r` of `w` into `out` (cols floats).
 void dequantize_row(const MatrixRef& w, int64_t r, float* out);
 

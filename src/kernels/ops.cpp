@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -52,13 +53,24 @@ void rmsnorm(const float* x, const float* w, float eps, int64_t rows, int64_t di
 void silu_mul(float* gate, const float* up, int64_t n) {
   const bool simd = ops_avx2();
   const auto span = [&](int64_t b, int64_t e) {
-    for (int64_t i = simd ? silu_mul_avx2(gate, up, b, e) : b; i < e; ++i) {
+    int64_t i = simd ? silu_mul_avx2(gate, up, b, e) : b;
+    if (simd && i < e) {
+      // The tail goes through the vector exp too (in a padded copy): every element is computed
+      // the same way wherever it sits, so a row's result does not depend on the batch around it.
+      float g8[8] = {0}, u8[8] = {0};
+      std::copy(gate + i, gate + e, g8);
+      std::copy(up + i, up + e, u8);
+      silu_mul_avx2(g8, u8, 0, 8);
+      std::copy(g8, g8 + (e - i), gate + i);
+      return;
+    }
+    for (; i < e; ++i) {
       const float g = gate[i];
       gate[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
   };
   if (n <= 65536) return span(0, n);
-  parallel_for(n, balanced_chunk(n, 16384, 2), span);
+  parallel_for(n, (balanced_chunk(n, 16384, 2) + 7) / 8 * 8, span);
 }
 
 void add_inplace(float* y, const float* x, int64_t n) {

@@ -175,6 +175,8 @@ void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<flo
     int64_t r = 0;
     for (const auto& s : batch) {
       const int64_t T = static_cast<int64_t>(s.tokens.size());
+      s.cache->round_rows(k.data() + r * kvd, T);
+      s.cache->round_rows(v.data() + r * kvd, T);
       attention(q.data() + r * qd, k.data() + r * kvd, v.data() + r * kvd, T, s.cache->past(l), shape,
                 att.data() + r * qd);
       s.cache->store(l, k.data() + r * kvd, v.data() + r * kvd, T);

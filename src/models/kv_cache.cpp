@@ -73,6 +73,32 @@ void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
   }
 }
 
+void KVCache::round_rows(float* rows, int64_t T) const {
+  if (type_ == DType::F32) return;
+  std::vector<uint8_t> buf(row_bytes_);
+  for (int64_t t = 0; t < T; ++t) {
+    float* r = rows + t * kv_dim_;
+    write_row(buf.data(), r);
+    switch (type_) {
+      case DType::F16:
+        for (int64_t i = 0; i < kv_dim_; ++i) r[i] = f16_to_f32(reinterpret_cast<const uint16_t*>(buf.data())[i]);
+        break;
+      case DType::BF16:
+        for (int64_t i = 0; i < kv_dim_; ++i) r[i] = bf16_to_f32(reinterpret_cast<const uint16_t*>(buf.data())[i]);
+        break;
+      default: dequantize_row_q8_0(buf.data(), r, kv_dim_);
+    }
+  }
+}
+
+void KVCache::release() {
+  n_past_ = 0;
+  for (Layer& L : layers_) {
+    std::vector<uint8_t>().swap(L.k);
+    std::vector<uint8_t>().swap(L.v);
+  }
+}
+
 bool KVCache::truncate(int64_t n) {
   if (n >= n_past_) return n == n_past_;
   for (const Layer& L : layers_)

@@ -21,6 +21,12 @@ class KVCache {
   // then advance(T) once).
   void store(int64_t layer, const float* k, const float* v, int64_t T);
   void advance(int64_t T) { n_past_ += T; }
+  // Rounds T rows of K or V (kv_dim floats each) through the cache's storage type, in place: the
+  // chunk's own keys then look to attention exactly as they will once cached, so a sequence's
+  // output does not depend on how its tokens were split into chunks. No-op for F32.
+  void round_rows(float* rows, int64_t T) const;
+  // Frees the memory of a cleared cache (clear() keeps it for reuse).
+  void release();
   // Forgets positions >= n. Returns false (and changes nothing) when a sliding layer has
   // already overwritten positions that the next token would need; the caller then clears.
   bool truncate(int64_t n);
