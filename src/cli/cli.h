@@ -17,6 +17,7 @@ void register_template_commands(CLI::App& app);   // template                   
 void register_comply_commands(CLI::App& app);     // comply scan ...              (cmd_comply.cpp)
 void register_convert_commands(CLI::App& app);    // convert, quantize (GGUF)     (cmd_convert.cpp)
 void register_bench_commands(CLI::App& app);      // bench, perplexity, make-model (cmd_bench.cpp)
+void register_serve_commands(CLI::App& app);      // serve                        (cmd_serve.cpp)
 
 // Shared helpers for commands.
 std::vector<int> parse_id_list(const std::string& text);  // "1,2,3" -> {1,2,3}; Error on junk
