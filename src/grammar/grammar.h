@@ -35,8 +35,8 @@ NodePtr literal(std::string text);
 //   json-schema-to-grammar requires); optional ones may be skipped, required ones must appear.
 //   Required names missing from `properties` follow them, with any value.
 // - additionalProperties defaults to false when `properties` is given; when it is true or a
-//   schema, other keys may follow the declared ones (their names are not checked against the
-//   declared names). No `properties` and no additionalProperties: any object.
+//   schema, other keys may follow the declared ones (never a declared name, as written without
+//   escapes). No `properties` and no additionalProperties: any object.
 // - Whitespace: at most 20 consecutive bytes (space, tab, CR, LF) at each place JSON allows it;
 //   none before or after the top-level value.
 // - Numbers: at most 19 integer digits, 20 fraction digits, 3 exponent digits. `integer` takes

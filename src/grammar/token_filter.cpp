@@ -1,0 +1,206 @@
+// TokenFilter: the vocabulary as a byte trie, walked depth-first with one configuration per depth;
+// a subtree is skipped as soon as its prefix is rejected.
+//
+// Inside a JSON string most bytes change nothing but the string's own frame (UTF-8 decoder state,
+// length), so while every stack has the same string-body frame on top the walk carries only that
+// frame (a few instructions per trie node) and steps the full configuration again at '"' and '\\'.
+#include <algorithm>
+#include <cstring>
+
+#include "grammar/engine.h"
+#include "grammar/grammar.h"
+#include "util/error.h"
+
+namespace exaone::grammar {
+
+struct TokenFilter::Impl {
+  int vocab = 0;
+  std::vector<std::string> bytes;  // by id; empty: never allowed
+  std::vector<char> is_end;
+  std::vector<int> end_ids;
+  // Trie nodes in preorder; node 0 is the empty prefix.
+  std::vector<uint8_t> byte;
+  std::vector<uint32_t> depth;
+  std::vector<uint32_t> skip;       // the node after this node's subtree
+  std::vector<uint32_t> ids_begin;  // tokens ending at node i: ids[ids_begin[i] .. ids_begin[i + 1])
+  std::vector<int> ids;
+  uint32_t max_depth = 0;
+
+  Impl(std::vector<std::string> tokens, std::vector<int> ends) : vocab(static_cast<int>(tokens.size())) {
+    is_end.assign(vocab, 0);
+    for (int id : ends) {
+      if (id < 0 || id >= vocab)
+        fail("TokenFilter: end id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
+      if (!is_end[id]) end_ids.push_back(id);
+      is_end[id] = 1;
+      tokens[id].clear();
+    }
+    bytes = std::move(tokens);
+    build_trie();
+  }
+
+  void build_trie() {
+    std::vector<int> order;
+    for (int id = 0; id < vocab; ++id)
+      if (!bytes[id].empty()) order.push_back(id);
+    std::sort(order.begin(), order.end(), [&](int x, int y) { return bytes[x] < bytes[y] || (bytes[x] == bytes[y] && x < y); });
+    byte.push_back(0);
+    depth.push_back(0);
+    ids_begin.push_back(0);
+    std::vector<uint32_t> path{0};  // path[d]: the node of the current token's first d bytes
+    std::string_view prev;
+    for (int id : order) {
+      std::string_view s = bytes[id];
+      size_t common = 0;
+      while (common < prev.size() && common < s.size() && prev[common] == s[common]) ++common;
+      path.resize(common + 1);
+      for (size_t d = common + 1; d <= s.size(); ++d) {
+        path.push_back(static_cast<uint32_t>(byte.size()));
+        byte.push_back(static_cast<uint8_t>(s[d - 1]));
+        depth.push_back(static_cast<uint32_t>(d));
+        ids_begin.push_back(static_cast<uint32_t>(ids.size()));
+      }
+      ids.push_back(id);  // sorted order: the token's node is always the newest one
+      max_depth = std::max(max_depth, static_cast<uint32_t>(s.size()));
+      prev = s;
+    }
+    ids_begin.push_back(static_cast<uint32_t>(ids.size()));
+    skip.assign(byte.size(), static_cast<uint32_t>(byte.size()));
+    std::vector<uint32_t> open;
+    for (uint32_t i = 0; i < byte.size(); ++i) {
+      while (!open.empty() && depth[open.back()] >= depth[i]) {
+        skip[open.back()] = i;
+        open.pop_back();
+      }
+      open.push_back(i);
+    }
+  }
+};
+
+namespace {
+
+// All stacks have the same top frame, in a string body: plain bytes then change only that frame.
+bool in_string_body(const Config& c) {
+  if (c.stacks() == 0) return false;
+  const Frame& top = c.frames[c.ends[0] - 1];
+  if (!is_string_body(top)) return false;
+  for (size_t k = 1; k < c.stacks(); ++k)
+    if (std::memcmp(&c.frames[c.ends[k] - 1], &top, sizeof(Frame)) != 0) return false;
+  return true;
+}
+
+// `from` with every stack's top replaced by `top`.
+void with_top(const Config& from, const Frame& top, Config& out) {
+  out = from;
+  out.accept = false;
+  for (size_t k = 0; k < out.stacks(); ++k) {
+    out.frames[out.ends[k] - 1] = top;
+    uint32_t begin = out.begin_of(k);
+    out.hashes[k] = hash_stack(out.frames.data() + begin, out.ends[k] - begin);
+  }
+}
+
+struct Level {
+  Config own;
+  const Config* config = nullptr;  // own, or an ancestor's while in a string body
+  bool in_string = false;
+  bool top_changed = false;  // the stacks' top is `top`, not what *config holds
+  Frame top;
+};
+
+void enter(Level& level, const Config* config) {
+  level.config = config;
+  level.in_string = in_string_body(*config);
+  level.top_changed = false;
+  if (level.in_string) level.top = config->frames[config->ends[0] - 1];
+}
+
+}  // namespace
+
+TokenFilter::TokenFilter(std::vector<std::string> tokens, std::vector<int> end_ids)
+    : impl_(std::make_unique<Impl>(std::move(tokens), std::move(end_ids))) {}
+
+TokenFilter::TokenFilter(const Tokenizer& tokenizer, std::vector<int> end_ids) {
+  std::vector<std::string> tokens(std::max(tokenizer.vocab_size(), 0));
+  for (int id = 0; id < static_cast<int>(tokens.size()); ++id) {
+    try {
+      if (tokenizer.is_special(id)) continue;  // end ids are added by Impl
+      tokens[id] = std::string(tokenizer.token_bytes(id, /*skip_special=*/false));
+    } catch (const Error&) {
+      // no token with this id
+    }
+  }
+  impl_ = std::make_unique<Impl>(std::move(tokens), std::move(end_ids));
+}
+
+TokenFilter::~TokenFilter() = default;
+
+int TokenFilter::vocab_size() const { return impl_->vocab; }
+
+std::string_view TokenFilter::token_bytes(int id) const {
+  if (id < 0 || id >= impl_->vocab) return {};
+  return impl_->bytes[id];
+}
+
+bool TokenFilter::accepts(const Matcher& m, int id) const {
+  const Impl& t = *impl_;
+  if (id < 0 || id >= t.vocab) return false;
+  if (t.is_end[id]) return m.can_end();
+  const std::string& text = t.bytes[id];
+  if (text.empty()) return false;
+  Scratch sc;
+  Config a, b;
+  const Config* cur = &m.s_->config;
+  for (char c : text) {
+    Config& next = cur == &a ? b : a;
+    if (!step(*cur, static_cast<uint8_t>(c), next, sc)) return false;
+    cur = &next;
+  }
+  return true;
+}
+
+void TokenFilter::allowed(const Matcher& m, std::vector<char>& allowed) const {
+  const Impl& t = *impl_;
+  allowed.assign(t.vocab, 0);
+  const Config& root = m.s_->config;
+  if (root.accept)
+    for (int id : t.end_ids) allowed[id] = 1;
+  if (root.stacks() == 0) return;
+
+  std::vector<Level> levels(t.max_depth + 1);
+  Scratch sc;
+  Config patched;
+  enter(levels[0], &root);
+  const uint32_t n = static_cast<uint32_t>(t.byte.size());
+  for (uint32_t i = 1; i < n;) {
+    Level& up = levels[t.depth[i] - 1];
+    Level& me = levels[t.depth[i]];
+    const uint8_t b = t.byte[i];
+    bool ok;
+    if (up.in_string && b != '"' && b != '\\') {
+      me.top = up.top;
+      ok = consume(me.top, b);
+      if (ok) {
+        me.config = up.config;
+        me.in_string = true;
+        me.top_changed = true;
+      }
+    } else {
+      const Config* from = up.config;
+      if (up.top_changed) {
+        with_top(*up.config, up.top, patched);
+        from = &patched;
+      }
+      ok = step(*from, b, me.own, sc);
+      if (ok) enter(me, &me.own);
+    }
+    if (!ok) {
+      i = t.skip[i];
+      continue;
+    }
+    for (uint32_t k = t.ids_begin[i]; k < t.ids_begin[i + 1]; ++k) allowed[t.ids[k]] = 1;
+    ++i;
+  }
+}
+
+}  // namespace exaone::grammar
