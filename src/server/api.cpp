@@ -58,6 +58,14 @@ std::optional<double> field_number(const json& body, const char* key, double lo,
   return v;
 }
 
+namespace {
+std::string range_text(int64_t lo, int64_t hi) {
+  if (hi == INT64_MAX) return "must be at least " + std::to_string(lo);
+  if (lo == INT64_MIN) return "must be at most " + std::to_string(hi);
+  return "must be between " + std::to_string(lo) + " and " + std::to_string(hi);
+}
+}  // namespace
+
 std::optional<int64_t> field_int(const json& body, const char* key, int64_t lo, int64_t hi) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::nullopt;
@@ -66,17 +74,17 @@ std::optional<int64_t> field_int(const json& body, const char* key, int64_t lo, 
     if (std::isfinite(d) && d == std::floor(d) && d >= -9e15 && d <= 9e15) {
       const auto v = static_cast<int64_t>(d);
       if (v < lo || v > hi)
-        bad_request(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + it->dump());
+        bad_request(key, range_text(lo, hi) + ", got " + it->dump());
       return v;
     }
     bad_request(key, "expected an integer, got " + it->dump());
   }
   if (!it->is_number_integer()) bad_request(key, std::string("expected an integer, got ") + type_name(*it));
   if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-    bad_request(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + it->dump());
+    bad_request(key, range_text(lo, hi) + ", got " + it->dump());
   const int64_t v = it->get<int64_t>();
   if (v < lo || v > hi)
-    bad_request(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + std::to_string(v));
+    bad_request(key, range_text(lo, hi) + ", got " + std::to_string(v));
   return v;
 }
 
