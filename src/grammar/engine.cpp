@@ -28,8 +28,6 @@ int hex_value(uint8_t b) {
   return -1;
 }
 
-constexpr uint32_t utf8_state(uint32_t remaining, uint32_t lo, uint32_t hi) { return remaining | lo << 8 | hi << 16; }
-
 double pow10(int e) {
   static const auto table = [] {
     std::array<double, 64> t{};
@@ -68,28 +66,6 @@ bool eat_ws(Frame& f, uint8_t b) {
 }
 
 // ---- strings
-
-constexpr uint32_t kBadUtf8 = 0xFFFFFFFFu;
-
-// The UTF-8 decoder state after byte `b` of a string body (0: at a character boundary), or kBadUtf8.
-uint32_t string_body_byte(uint32_t state, uint8_t b) {
-  if (state == 0) {
-    if (b < 0x20) return kBadUtf8;
-    if (b < 0x80) return 0;
-    if (b >= 0xC2 && b <= 0xDF) return utf8_state(1, 0x80, 0xBF);
-    if (b == 0xE0) return utf8_state(2, 0xA0, 0xBF);
-    if (b == 0xED) return utf8_state(2, 0x80, 0x9F);  // no UTF-16 surrogates
-    if (b >= 0xE1 && b <= 0xEF) return utf8_state(2, 0x80, 0xBF);
-    if (b == 0xF0) return utf8_state(3, 0x90, 0xBF);
-    if (b >= 0xF1 && b <= 0xF3) return utf8_state(3, 0x80, 0xBF);
-    if (b == 0xF4) return utf8_state(3, 0x80, 0x8F);  // nothing above U+10FFFF
-    return kBadUtf8;
-  }
-  uint32_t remaining = state & 0xFF, lo = (state >> 8) & 0xFF, hi = state >> 16;
-  if (b < lo || b > hi) return kBadUtf8;
-  return remaining == 1 ? 0 : utf8_state(remaining - 1, 0x80, 0xBF);
-}
-
 
 // A character starts: counts it against maxLength (the count stops at minLength when there is no maximum,
 // so an unbounded string body keeps one state).

@@ -119,9 +119,38 @@ bool consume(Frame& f, uint8_t byte);
 // String frames: a = UTF-8 decoder state (0: at a character boundary), b = characters (saturated),
 // c = \\u code unit, d = excluded names still matching (lo | hi << 16), e = bytes matched against them.
 enum StringPhase : uint32_t { S_OPEN, S_BODY, S_ESC, S_HEX, S_LOW_BS, S_LOW_U, S_LOW_HEX, S_DONE };
+inline constexpr uint32_t utf8_state(uint32_t remaining, uint32_t lo, uint32_t hi) { return remaining | lo << 8 | hi << 16; }
+inline constexpr uint32_t kBadUtf8 = 0xFFFFFFFFu;
+
+// The UTF-8 decoder state after byte `b` of a string body (0: at a character boundary), or kBadUtf8.
+inline uint32_t string_body_byte(uint32_t state, uint8_t b) {
+  if (state == 0) {
+    if (b < 0x20) return kBadUtf8;
+    if (b < 0x80) return 0;
+    if (b >= 0xC2 && b <= 0xDF) return utf8_state(1, 0x80, 0xBF);
+    if (b == 0xE0) return utf8_state(2, 0xA0, 0xBF);
+    if (b == 0xED) return utf8_state(2, 0x80, 0x9F);  // no UTF-16 surrogates
+    if (b >= 0xE1 && b <= 0xEF) return utf8_state(2, 0x80, 0xBF);
+    if (b == 0xF0) return utf8_state(3, 0x90, 0xBF);
+    if (b >= 0xF1 && b <= 0xF3) return utf8_state(3, 0x80, 0xBF);
+    if (b == 0xF4) return utf8_state(3, 0x80, 0x8F);  // nothing above U+10FFFF
+    return kBadUtf8;
+  }
+  uint32_t remaining = state & 0xFF, lo = (state >> 8) & 0xFF, hi = state >> 16;
+  if (b < lo || b > hi) return kBadUtf8;
+  return remaining == 1 ? 0 : utf8_state(remaining - 1, 0x80, 0xBF);
+}
+
 // In a string body, bytes other than '"' and '\\' keep the frame in S_BODY and never push or pop:
 // stacks whose top is such a frame follow plain bytes by consume() on the top alone.
 inline bool is_string_body(const Frame& f) { return f.node->kind == Kind::String && f.phase == S_BODY; }
+// A string body at a character boundary that is not a key to check against declared names: any
+// run of plain string bytes (no '"', '\\' or control byte, valid UTF-8 so far) fits while its
+// characters stay within the characters left (-1: unlimited).
+inline int64_t plain_string_room(const Frame& f) {
+  if (!is_string_body(f) || f.a != 0 || f.d != 0) return 0;
+  return f.node->max < 0 ? -1 : static_cast<int64_t>(f.node->max) - f.b;
+}
 uint64_t hash_stack(const Frame* f, size_t n);
 
 struct Matcher::State {

@@ -84,7 +84,8 @@ class Matcher {
 class TokenFilter {
  public:
   // `end_ids`: tokens that end generation (eos); allowed when the matcher can_end().
-  // Special tokens other than end ids are never allowed.
+  // Special tokens other than end ids are never allowed. vocab_size() is the tokenizer's, or
+  // more where an end id lies past it.
   TokenFilter(const Tokenizer& tokenizer, std::vector<int> end_ids);
   // A vocabulary given as bytes: tokens[id] is what token `id` adds to the text; an empty string
   // is a token that is never allowed (unless it is an end id).

@@ -3,7 +3,9 @@
 //
 // Inside a JSON string most bytes change nothing but the string's own frame (UTF-8 decoder state,
 // length), so while every stack has the same string-body frame on top the walk carries only that
-// frame (a few instructions per trie node) and steps the full configuration again at '"' and '\\'.
+// frame and steps the full configuration again at '"' and '\\'. At a character boundary of a string
+// every token made of plain string bytes fits if its characters fit the length left: those come from
+// a list sorted by characters, and the walk covers only a second trie of the other tokens.
 #include <algorithm>
 #include <cstring>
 
@@ -13,40 +15,24 @@
 
 namespace exaone::grammar {
 
-struct TokenFilter::Impl {
-  int vocab = 0;
-  std::vector<std::string> bytes;  // by id; empty: never allowed
-  std::vector<char> is_end;
-  std::vector<int> end_ids;
-  // Trie nodes in preorder; node 0 is the empty prefix.
+namespace {
+
+// Tokens in preorder; node 0 is the empty prefix.
+struct Trie {
   std::vector<uint8_t> byte;
-  std::vector<uint32_t> depth;
+  std::vector<uint16_t> depth;
   std::vector<uint32_t> skip;       // the node after this node's subtree
   std::vector<uint32_t> ids_begin;  // tokens ending at node i: ids[ids_begin[i] .. ids_begin[i + 1])
   std::vector<int> ids;
   uint32_t max_depth = 0;
 
-  Impl(std::vector<std::string> tokens, std::vector<int> ends) : vocab(static_cast<int>(tokens.size())) {
-    is_end.assign(vocab, 0);
-    for (int id : ends) {
-      if (id < 0 || id >= vocab)
-        fail("TokenFilter: end id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab) + ")");
-      if (!is_end[id]) end_ids.push_back(id);
-      is_end[id] = 1;
-      tokens[id].clear();
-    }
-    bytes = std::move(tokens);
-    build_trie();
-  }
-
-  void build_trie() {
-    std::vector<int> order;
-    for (int id = 0; id < vocab; ++id)
-      if (!bytes[id].empty()) order.push_back(id);
-    std::sort(order.begin(), order.end(), [&](int x, int y) { return bytes[x] < bytes[y] || (bytes[x] == bytes[y] && x < y); });
-    byte.push_back(0);
-    depth.push_back(0);
-    ids_begin.push_back(0);
+  void build(const std::vector<std::string>& bytes, const std::vector<int>& members) {
+    std::vector<int> order = members;
+    std::sort(order.begin(), order.end(),
+              [&](int x, int y) { return bytes[x] < bytes[y] || (bytes[x] == bytes[y] && x < y); });
+    byte.assign(1, 0);
+    depth.assign(1, 0);
+    ids_begin.assign(1, 0);
     std::vector<uint32_t> path{0};  // path[d]: the node of the current token's first d bytes
     std::string_view prev;
     for (int id : order) {
@@ -57,7 +43,7 @@ struct TokenFilter::Impl {
       for (size_t d = common + 1; d <= s.size(); ++d) {
         path.push_back(static_cast<uint32_t>(byte.size()));
         byte.push_back(static_cast<uint8_t>(s[d - 1]));
-        depth.push_back(static_cast<uint32_t>(d));
+        depth.push_back(static_cast<uint16_t>(d));
         ids_begin.push_back(static_cast<uint32_t>(ids.size()));
       }
       ids.push_back(id);  // sorted order: the token's node is always the newest one
@@ -77,7 +63,20 @@ struct TokenFilter::Impl {
   }
 };
 
-namespace {
+// The characters a token starts when it is plain string content from a character boundary (no '"',
+// '\\' or control byte, valid UTF-8; a character may be cut at the end); -1 when it is not.
+int plain_string_chars(std::string_view s) {
+  uint32_t state = 0;
+  int chars = 0;
+  for (char c : s) {
+    uint8_t b = static_cast<uint8_t>(c);
+    if (state == 0 && (b == '"' || b == '\\')) return -1;
+    chars += state == 0;
+    state = string_body_byte(state, b);
+    if (state == kBadUtf8) return -1;
+  }
+  return chars;
+}
 
 // All stacks have the same top frame, in a string body: plain bytes then change only that frame.
 bool in_string_body(const Config& c) {
@@ -115,7 +114,90 @@ void enter(Level& level, const Config* config) {
   if (level.in_string) level.top = config->frames[config->ends[0] - 1];
 }
 
+// Marks the tokens of `trie` that may follow `root`.
+void walk(const Trie& trie, const Config& root, std::vector<char>& allowed) {
+  std::vector<Level> levels(trie.max_depth + 1);
+  Scratch sc;
+  Config patched;
+  enter(levels[0], &root);
+  const uint32_t n = static_cast<uint32_t>(trie.byte.size());
+  for (uint32_t i = 1; i < n;) {
+    Level& up = levels[trie.depth[i] - 1];
+    Level& me = levels[trie.depth[i]];
+    const uint8_t b = trie.byte[i];
+    bool ok;
+    if (up.in_string && b != '"' && b != '\\') {
+      me.top = up.top;
+      ok = consume(me.top, b);
+      if (ok) {
+        me.config = up.config;
+        me.in_string = true;
+        me.top_changed = true;
+      }
+    } else {
+      const Config* from = up.config;
+      if (up.top_changed) {
+        with_top(*up.config, up.top, patched);
+        from = &patched;
+      }
+      ok = step(*from, b, me.own, sc);
+      if (ok) enter(me, &me.own);
+    }
+    if (!ok) {
+      i = trie.skip[i];
+      continue;
+    }
+    for (uint32_t k = trie.ids_begin[i]; k < trie.ids_begin[i + 1]; ++k) allowed[trie.ids[k]] = 1;
+    ++i;
+  }
+}
+
+// When every stack has the same string-body frame on top, at a character boundary: how many characters
+// of plain string content may come (-1: any number); else 0.
+int64_t plain_string_room(const Config& c) {
+  return in_string_body(c) ? plain_string_room(c.frames[c.ends[0] - 1]) : 0;
+}
+
 }  // namespace
+
+struct TokenFilter::Impl {
+  int vocab = 0;
+  std::vector<std::string> bytes;  // by id; empty: never allowed
+  std::vector<char> is_end;
+  std::vector<int> end_ids;
+  std::vector<int> plain_chars;    // by id: see plain_string_chars
+  std::vector<int> plain_ids;      // the ids of plain string content, fewest characters first
+  Trie all;                        // every token
+  Trie other;                      // the tokens that are not plain string content
+
+  Impl(std::vector<std::string> tokens, std::vector<int> ends) {
+    int size = static_cast<int>(tokens.size());
+    for (int id : ends) {
+      if (id < 0) fail("TokenFilter: negative end id " + std::to_string(id));
+      size = std::max(size, id + 1);  // an end id past the tokenizer's vocabulary still gets a mask entry
+    }
+    tokens.resize(size);
+    vocab = size;
+    is_end.assign(vocab, 0);
+    for (int id : ends) {
+      if (!is_end[id]) end_ids.push_back(id);
+      is_end[id] = 1;
+      tokens[id].clear();
+    }
+    bytes = std::move(tokens);
+    plain_chars.assign(vocab, -1);
+    std::vector<int> members, others;
+    for (int id = 0; id < vocab; ++id) {
+      if (bytes[id].empty() || bytes[id].size() > 0xFFFF) continue;
+      members.push_back(id);
+      plain_chars[id] = plain_string_chars(bytes[id]);
+      (plain_chars[id] >= 0 ? plain_ids : others).push_back(id);
+    }
+    std::stable_sort(plain_ids.begin(), plain_ids.end(), [&](int x, int y) { return plain_chars[x] < plain_chars[y]; });
+    all.build(bytes, members);
+    other.build(bytes, others);
+  }
+};
 
 TokenFilter::TokenFilter(std::vector<std::string> tokens, std::vector<int> end_ids)
     : impl_(std::make_unique<Impl>(std::move(tokens), std::move(end_ids))) {}
@@ -148,9 +230,14 @@ bool TokenFilter::accepts(const Matcher& m, int id) const {
   if (t.is_end[id]) return m.can_end();
   const std::string& text = t.bytes[id];
   if (text.empty()) return false;
+  const Config& root = m.s_->config;
+  if (t.plain_chars[id] >= 0) {
+    int64_t room = plain_string_room(root);
+    if (room < 0 || (room > 0 && t.plain_chars[id] <= room)) return true;
+  }
   Scratch sc;
   Config a, b;
-  const Config* cur = &m.s_->config;
+  const Config* cur = &root;
   for (char c : text) {
     Config& next = cur == &a ? b : a;
     if (!step(*cur, static_cast<uint8_t>(c), next, sc)) return false;
@@ -166,40 +253,15 @@ void TokenFilter::allowed(const Matcher& m, std::vector<char>& allowed) const {
   if (root.accept)
     for (int id : t.end_ids) allowed[id] = 1;
   if (root.stacks() == 0) return;
-
-  std::vector<Level> levels(t.max_depth + 1);
-  Scratch sc;
-  Config patched;
-  enter(levels[0], &root);
-  const uint32_t n = static_cast<uint32_t>(t.byte.size());
-  for (uint32_t i = 1; i < n;) {
-    Level& up = levels[t.depth[i] - 1];
-    Level& me = levels[t.depth[i]];
-    const uint8_t b = t.byte[i];
-    bool ok;
-    if (up.in_string && b != '"' && b != '\\') {
-      me.top = up.top;
-      ok = consume(me.top, b);
-      if (ok) {
-        me.config = up.config;
-        me.in_string = true;
-        me.top_changed = true;
-      }
-    } else {
-      const Config* from = up.config;
-      if (up.top_changed) {
-        with_top(*up.config, up.top, patched);
-        from = &patched;
-      }
-      ok = step(*from, b, me.own, sc);
-      if (ok) enter(me, &me.own);
+  int64_t room = plain_string_room(root);
+  if (room != 0) {
+    for (int id : t.plain_ids) {
+      if (room > 0 && t.plain_chars[id] > room) break;
+      allowed[id] = 1;
     }
-    if (!ok) {
-      i = t.skip[i];
-      continue;
-    }
-    for (uint32_t k = t.ids_begin[i]; k < t.ids_begin[i + 1]; ++k) allowed[t.ids[k]] = 1;
-    ++i;
+    walk(t.other, root, allowed);
+  } else {
+    walk(t.all, root, allowed);
   }
 }
 

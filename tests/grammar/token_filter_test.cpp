@@ -144,6 +144,11 @@ TEST(TokenFilter, AllowedAgreesWithAdvance) {
   NodePtr person = json_value(json::parse(kPersonSchema));
   NodePtr any = json_value(json::object());
   NodePtr tools = tool_call_grammar();
+  NodePtr short_strings = json_value(json::parse(R"({"type": "object", "properties": {"s": {"type": "string", "maxLength": 3},
+      "m": {"type": "string", "minLength": 2}}, "additionalProperties": true})"));
+  NodePtr options = json_value(json::parse(R"({"anyOf": [
+      {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]},
+      {"type": "object", "properties": {"a": {"type": "string", "maxLength": 5}, "c": {"type": "boolean"}}, "required": ["a"]}]})"));
   struct Case {
     NodePtr g;
     const char* prefix;
@@ -161,7 +166,18 @@ TEST(TokenFilter, AllowedAgreesWithAdvance) {
                                                    {any, "{\"x\": 1.5e"},
                                                    {tools, ""},
                                                    {tools, "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Se"},
-                                                   {tools, "<tool_call>{\"name\": \"search\", \"arguments\": {}}</tool_call>"}}) {
+                                                   {tools, "<tool_call>{\"name\": \"search\", \"arguments\": {}}</tool_call>"},
+                                                   {short_strings, "{"},
+                                                   {short_strings, "{\"s\": \"a"},
+                                                   {short_strings, "{\"s\": \"ab"},
+                                                   {short_strings, "{\"s\": \"a\xEA\xB0\x80"},
+                                                   {short_strings, "{\"s\": \"abc"},
+                                                   {short_strings, "{\"m\": \""},
+                                                   {short_strings, "{\"s\": \"x\", \""},
+                                                   {short_strings, "{\"s\": \"x\", \"m"},
+                                                   {short_strings, "{\"s\": \"x\", \"q"},
+                                                   {options, "{\"a\": \"xy"},
+                                                   {options, "{\"a\": \"xyzw"}}) {
     Matcher m(c.g);
     ASSERT_TRUE(m.advance(c.prefix)) << c.prefix;
     expect_filter_consistent(filter, m, vocab, c.prefix, eos);
@@ -176,7 +192,8 @@ TEST(TokenFilter, AllowedAgreesWithAdvance) {
   EXPECT_EQ(filter.token_bytes(static_cast<int>(vocab.size())), "");
   EXPECT_EQ(filter.token_bytes(0), std::string(1, '\0'));
   EXPECT_FALSE(filter.accepts(Matcher(any), -5));
-  EXPECT_THROW(TokenFilter(vocab, {static_cast<int>(vocab.size())}), Error);
+  EXPECT_THROW(TokenFilter(vocab, {-1}), Error);
+  EXPECT_EQ(TokenFilter(vocab, {static_cast<int>(vocab.size()) + 2}).vocab_size(), static_cast<int>(vocab.size()) + 3);
 }
 
 // Random texts: repeatedly a random allowed token until the grammar may end. Every one must finish (no
