@@ -142,17 +142,27 @@ async function send() {
   controller = new AbortController();
   setBusy(true);
 
-  const showReasoning = (s) => {
-    if (!details) {
+  // Deltas only update these strings; the page is repainted at most once per frame (a long answer
+  // streams thousands of deltas, and re-laying out the whole text for each one is quadratic).
+  let frame = 0, folded = false;
+  const paint = () => {
+    frame = 0;
+    const follow = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    if (reasoning && !details) {
       details = el("details"); details.open = true;
       details.appendChild(el("summary", null, "Thinking"));
       reasoningEl = el("div", "reasoning");
       details.appendChild(reasoningEl);
       a.m.insertBefore(details, a.content);
     }
-    reasoning += s;
-    reasoningEl.textContent = reasoning;
+    if (details) {
+      reasoningEl.textContent = reasoning;
+      if (answer && !folded) { details.open = false; folded = true; }  // folded once the answer starts
+    }
+    a.content.textContent = answer + toolText;
+    if (follow) scrollDown();
   };
+  const schedule = () => { if (!frame) frame = requestAnimationFrame(paint); };
 
   let failed = false;
   try {
@@ -182,17 +192,13 @@ async function send() {
         if (chunk.usage) usage = chunk.usage;
         const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
         if (!delta) continue;
-        if (delta.reasoning_content) showReasoning(delta.reasoning_content);
-        if (delta.content) {
-          if (details && !answer) details.open = false;
-          answer += delta.content;
-        }
+        if (delta.reasoning_content) reasoning += delta.reasoning_content;
+        if (delta.content) answer += delta.content;
         for (const tc of delta.tool_calls || []) {
           const f = tc.function || {};
           toolText += (f.name ? "\n[tool call] " + f.name + " " : "") + (f.arguments || "");
         }
-        a.content.textContent = answer + toolText;
-        scrollDown();
+        schedule();
       }
       if (eof) break;
     }
@@ -203,6 +209,8 @@ async function send() {
     }
   }
 
+  if (frame) cancelAnimationFrame(frame);
+  paint();
   a.m.classList.remove("pending");
   if (myEpoch !== epoch) {
     /* reset meanwhile */

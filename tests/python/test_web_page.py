@@ -13,13 +13,19 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 TIMEOUT = 90
 
-# Records the body of each /v1/chat/completions request the page makes.
+# Records the body of each /v1/chat/completions request the page makes, and sends it with window.__extra's
+# fields added (max_tokens: the random model's answers otherwise run to the end of the context).
 RECORD_FETCH = """
 window.__bodies = [];
+window.__extra = arguments[0];
 const origFetch = window.fetch;
 window.fetch = function (url, init) {
-  if (String(url).includes('/chat/completions') && init && init.body) window.__bodies.push(JSON.parse(init.body));
-  return origFetch.apply(this, arguments);
+  if (String(url).includes('/chat/completions') && init && init.body) {
+    const body = JSON.parse(init.body);
+    window.__bodies.push(body);
+    init = Object.assign({}, init, {body: JSON.stringify(Object.assign({}, body, window.__extra))});
+  }
+  return origFetch.call(this, url, init);
 };
 """
 
@@ -62,11 +68,11 @@ def text_of(el):
     return el.get_attribute("textContent")
 
 
-def open_page(d, url):
+def open_page(d, url, max_tokens=64):
     d.get(url + "/")
     d.execute_script("localStorage.clear();")
     d.get(url + "/")
-    d.execute_script(RECORD_FETCH)
+    d.execute_script(RECORD_FETCH, {"max_tokens": max_tokens} if max_tokens else {})
     for id_ in ("input", "send", "stop", "reset", "think", "messages"):
         by_id(d, id_)
 
@@ -156,13 +162,13 @@ def test_thinking_toggle_shows_reasoning(driver, base_url):
     assert bodies[-1]["chat_template_kwargs"]["enable_thinking"] is True
     # The setting survives a reload (localStorage).
     d.refresh()
+    d.execute_script(RECORD_FETCH, {})
     assert by_id(d, "think").is_selected()
 
 
 def test_stop_and_reset(driver, base_url):
     d = driver
-    open_page(d, base_url)
-    by_id(d, "think").click()  # thinking answers run long: time to press Stop
+    open_page(d, base_url, max_tokens=None)  # the answer runs to the end of the context: time to press Stop
     box = by_id(d, "input")
     box.send_keys("Write a very long essay.")
     by_id(d, "send").click()
@@ -173,6 +179,7 @@ def test_stop_and_reset(driver, base_url):
     assert not d.find_elements("css selector", "#messages .error")
     by_id(d, "reset").click()
     assert not d.find_elements("css selector", "#messages .msg")
+    d.execute_script("window.__extra = {max_tokens: 64};")
     send_and_wait(d, "Hello again", 0)
     bodies = d.execute_script("return window.__bodies;")
     assert bodies[-1]["messages"] == [{"role": "user", "content": "Hello again"}]
