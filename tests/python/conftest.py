@@ -91,20 +91,20 @@ class Server:
                 total += v
         return total
 
-    def stop(self):
-        """SIGTERM, then assert a clean exit (code 0) within STOP_TIMEOUT seconds."""
+    def stop(self, sig=signal.SIGTERM):
+        """SIGTERM (or `sig`), then assert a clean exit (code 0) within STOP_TIMEOUT seconds."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
                 self._reader.join(2)
-                raise AssertionError(f"exaone serve did not exit within {STOP_TIMEOUT} s of SIGTERM:\n{self.log()}")
+                raise AssertionError(f"exaone serve did not exit within {STOP_TIMEOUT} s of {sig.name}:\n{self.log()}")
         self._reader.join(5)
         assert self.proc.returncode == 0, \
-            f"exaone serve exited with {self.proc.returncode} after SIGTERM:\n{self.log()}"
+            f"exaone serve exited with {self.proc.returncode} after a stop signal:\n{self.log()}"
 
 
 METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?$")

@@ -3,6 +3,7 @@ and the tokenizer endpoints."""
 
 import json
 import re
+import signal
 import socket
 import threading
 import time
@@ -355,3 +356,22 @@ def test_shutdown_is_clean_while_streaming(start_server):
     s.stop()
     assert time.monotonic() - t0 < 10
     r.close()
+
+
+def test_sigint_exits_cleanly(start_server):
+    s = start_server()
+    assert requests.post(s.base_url + CHAT, json=chat_ok(), timeout=30).status_code == 200
+    s.stop(signal.SIGINT)
+
+
+def test_context_and_kv_type_flags(start_server):
+    s = start_server("--ctx", "256", "--kv-type", "f16", "--parallel", "2")
+    e = check_error(post(s.base_url, CHAT, chat_ok(messages=user("word " * 400))), 400)
+    numbers = [int(x) for x in re.findall(r"\d+", e["message"])]
+    assert 256 in numbers and any(n > 256 for n in numbers), e["message"]
+    r = post(s.base_url, CHAT, chat_ok(messages=user("Hello"), max_tokens=300, logit_bias=NO_EOS, temperature=0))
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 200:  # generation stops at the end of the context
+        j = r.json()
+        assert j["choices"][0]["finish_reason"] == "length"
+        assert j["usage"]["prompt_tokens"] + j["usage"]["completion_tokens"] <= 256
