@@ -22,11 +22,15 @@ mkdir -p "$out"
 [ ${#targets[@]} -gt 0 ] || targets=($(ls fuzz/fuzz_*.cpp | xargs -n1 basename | sed 's/\.cpp$//'))
 # Sources each target needs (its area and the areas below it).
 declare -A areas=([fuzz_safetensors]="util loaders" [fuzz_config]="util loaders kernels models"
-                  [fuzz_gguf]="util loaders" [fuzz_tokenizer]="util tokenizer" [fuzz_chat]="util chat")
+                  [fuzz_gguf]="util loaders" [fuzz_tokenizer]="util tokenizer" [fuzz_chat]="util chat"
+                  [fuzz_request]="util tokenizer chat grammar")
+# Single files a target needs beyond whole areas (the request parser without the engine and HTTP).
+declare -A files=([fuzz_request]="src/server/api.cpp src/server/openai_api.cpp src/server/ollama_api.cpp")
 flags="-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -DEXAONE_SOURCE_DIR=\"$PWD\""
 for t in "${targets[@]}"; do
   srcs=()
   for a in ${areas[$t]:-util}; do srcs+=(src/$a/*.cpp); done
+  srcs+=(${files[$t]:-})
   libs=""
   [[ " ${areas[$t]:-} " == *" tokenizer "* ]] && libs="-lpcre2-8"
   newest=$(ls -t fuzz/$t.cpp "${srcs[@]}" src/*/*.h | head -1)

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "chat/chat_template.h"
+#include "chat/conversation.h"
 #include "chat/output_parser.h"
 #include "cli/generation_commands.h"
 #include "cli/cli.h"
@@ -110,11 +111,25 @@ Loaded load_all(const std::string& path) {
 }
 
 // Generates one assistant turn for `messages`; returns the parsed output.
-chat::ParsedOutput assistant_turn(Loaded& L, Session& session, const json& messages, const GenFlags& f) {
-  json req = {{"messages", messages}, {"add_generation_prompt", true},
-              {"chat_template_kwargs", {{"enable_thinking", f.think}}}};
-  chat::Rendered rendered = chat::render_chat(L.format, req);
-  std::vector<int> ids = L.tok.encode(rendered.prompt);
+// Room kept for the answer when a conversation is trimmed to the context.
+int64_t answer_room(const Session& session, const GenFlags& f) {
+  return std::min<int64_t>(f.max_tokens, session.max_context() / 2);
+}
+
+chat::ParsedOutput assistant_turn(Loaded& L, Session& session, json& messages, const GenFlags& f) {
+  chat::Rendered rendered;
+  std::vector<int> ids;
+  auto render = [&](const json& msgs) {
+    json req = {{"messages", msgs}, {"add_generation_prompt", true},
+                {"chat_template_kwargs", {{"enable_thinking", f.think}}}};
+    rendered = chat::render_chat(L.format, req);
+    ids = L.tok.encode(rendered.prompt);
+    return static_cast<int64_t>(ids.size()) + answer_room(session, f) <= session.max_context();
+  };
+  // A conversation longer than the context loses its oldest turns (the system prompt stays).
+  if (const int dropped = chat::drop_oldest_turns(messages, render); dropped > 0)
+    std::fprintf(stderr, "[context %lld tokens: the oldest %d turn%s dropped]\n",
+                 static_cast<long long>(session.max_context()), dropped, dropped == 1 ? " was" : "s were");
   chat::StreamParser parser(chat::parse_options(L.format, rendered.reasoning_open));
   Printer out;
   GenerateOptions o = options_from(f, L.model->config());

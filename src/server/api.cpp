@@ -141,9 +141,8 @@ std::string random_id(const std::string& prefix) {
 
 namespace {
 
-GenerationRequest sampling_request(const ServedModel& m, const Engine& engine, const SamplingFields& f, bool thinking,
-                                   int64_t prompt_tokens) {
-  const ModelConfig& c = m.model->config();
+GenerationRequest sampling_request(const ServedModel& m, const SamplingFields& f, bool thinking, int64_t prompt_tokens) {
+  const ModelConfig& c = m.config;
   GenerationRequest g;
   SamplingParams& s = g.sampling;
   s.temperature = static_cast<float>(f.temperature ? *f.temperature
@@ -158,8 +157,8 @@ GenerationRequest sampling_request(const ServedModel& m, const Engine& engine, c
   s.presence_penalty = static_cast<float>(f.presence_penalty.value_or(0.0));
   s.frequency_penalty = static_cast<float>(f.frequency_penalty.value_or(0.0));
   s.seed = f.seed ? static_cast<uint64_t>(*f.seed) : static_cast<uint64_t>(std::random_device{}()) << 32 | std::random_device{}();
-  const int64_t room = engine.context() - prompt_tokens;
-  const int64_t limit = m.max_tokens_limit > 0 ? m.max_tokens_limit : engine.context();
+  const int64_t room = m.context - prompt_tokens;
+  const int64_t limit = m.max_tokens_limit > 0 ? m.max_tokens_limit : m.context;
   if (f.max_tokens && *f.max_tokens > limit)
     bad_request("max_tokens", "must be at most " + std::to_string(limit) + " (the server's limit), got " +
                                   std::to_string(*f.max_tokens));
@@ -168,10 +167,10 @@ GenerationRequest sampling_request(const ServedModel& m, const Engine& engine, c
   return g;
 }
 
-void check_prompt_fits(const Engine& engine, int64_t n) {
-  if (n >= engine.context())
+void check_prompt_fits(const ServedModel& m, int64_t n) {
+  if (n >= m.context)
     bad_request("messages", "the prompt has " + std::to_string(n) + " tokens but the context length is " +
-                                std::to_string(engine.context()) + "; shorten the conversation");
+                                std::to_string(m.context) + "; shorten the conversation");
 }
 
 grammar::NodePtr compile_schema(const json& schema, const std::string& param) {
@@ -220,8 +219,8 @@ json validate_tools(const json& tools, const char* param) {
   return tools;
 }
 
-Job build_chat_job(const ServedModel& m, const Engine& engine, const json& messages, const ChatShape& shape,
-                   const SamplingFields& f, const json& chat_template_kwargs) {
+Job build_chat_job(const ServedModel& m, const json& messages, const ChatShape& shape, const SamplingFields& f,
+                   const json& chat_template_kwargs) {
   if (!messages.is_array()) bad_request("messages", "expected a list of messages");
   if (messages.empty()) bad_request("messages", "must contain at least one message");
   json render = {{"messages", messages}, {"add_generation_prompt", true}};
@@ -242,10 +241,10 @@ Job build_chat_job(const ServedModel& m, const Engine& engine, const json& messa
     throw ApiError(400, msg, param);
   }
   std::vector<int> ids = m.tokenizer->encode(rendered.prompt);
-  check_prompt_fits(engine, static_cast<int64_t>(ids.size()));
+  check_prompt_fits(m, static_cast<int64_t>(ids.size()));
   const bool thinking = rendered.reasoning_open;
   Job job;
-  job.gen = sampling_request(m, engine, f, thinking, static_cast<int64_t>(ids.size()));
+  job.gen = sampling_request(m, f, thinking, static_cast<int64_t>(ids.size()));
   job.gen.prompt = std::move(ids);
   job.parse = chat::parse_options(m.format, rendered.reasoning_open);
   job.parse.tool_calls = job.parse.tool_calls && tools_on;
@@ -270,85 +269,16 @@ Job build_chat_job(const ServedModel& m, const Engine& engine, const json& messa
   return job;
 }
 
-Job build_completion_job(const ServedModel& m, const Engine& engine, std::vector<int> prompt, const SamplingFields& f) {
+Job build_completion_job(const ServedModel& m, std::vector<int> prompt, const SamplingFields& f) {
   if (prompt.empty()) bad_request("prompt", "the prompt is empty");
-  if (static_cast<int64_t>(prompt.size()) >= engine.context())
+  if (static_cast<int64_t>(prompt.size()) >= m.context)
     bad_request("prompt", "the prompt has " + std::to_string(prompt.size()) + " tokens but the context length is " +
-                              std::to_string(engine.context()));
+                              std::to_string(m.context));
   Job job;
   job.chat = false;
-  job.gen = sampling_request(m, engine, f, false, static_cast<int64_t>(prompt.size()));
+  job.gen = sampling_request(m, f, false, static_cast<int64_t>(prompt.size()));
   job.gen.prompt = std::move(prompt);
   return job;
-}
-
-std::shared_ptr<RequestHandle> submit_job(Engine& engine, const Job& job) {
-  try {
-    return engine.submit(job.gen);
-  } catch (const QueueFull&) {
-    throw ApiError(429, "the server is busy: the request queue is full, retry later");
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    if (msg.find("shutting down") != std::string::npos) throw ApiError(503, msg);
-    throw ApiError(400, msg);
-  }
-}
-
-JobStream::JobStream(std::shared_ptr<RequestHandle> handle, const Job& job)
-    : handle_(std::move(handle)), chat_(job.chat), parser_(job.parse) {}
-
-JobStream::~JobStream() {
-  if (!finished_) handle_->cancel();
-}
-
-bool JobStream::next(Update& out, std::chrono::milliseconds timeout) {
-  Progress p;
-  if (finished_ || !handle_->wait(p, timeout)) return false;
-  out = Update{};
-  if (chat_) {
-    out.delta = parser_.push(p.text);
-    if (p.done) {
-      chat::StreamDelta last = parser_.finish();
-      out.delta.reasoning += last.reasoning;
-      out.delta.content += last.content;
-      out.delta.tool_calls.insert(out.delta.tool_calls.end(), last.tool_calls.begin(), last.tool_calls.end());
-    }
-    if (!out.delta.tool_calls.empty()) saw_tool_calls_ = true;
-  } else {
-    out.text = std::move(p.text);
-  }
-  out.logprobs = std::move(p.logprobs);
-  out.prompt_tokens = p.prompt_tokens;
-  out.cached_tokens = p.cached_tokens;
-  out.completion_tokens = p.completion_tokens;
-  if (p.done) {
-    finished_ = true;
-    out.done = true;
-    out.error = p.error;
-    out.finish_reason = p.finish_reason;
-    if (out.finish_reason == "stop" && saw_tool_calls_) out.finish_reason = "tool_calls";
-  }
-  return true;
-}
-
-Completed run_to_end(Engine& engine, const Job& job) {
-  JobStream stream(submit_job(engine, job), job);
-  Completed c;
-  Update u;
-  while (!stream.finished()) {
-    if (!stream.next(u, std::chrono::milliseconds(1000))) continue;
-    c.text += u.text;
-    c.logprobs.insert(c.logprobs.end(), u.logprobs.begin(), u.logprobs.end());
-    if (u.done) {
-      if (u.finish_reason == "error") throw ApiError(u.error.find("shutting down") != std::string::npos ? 503 : 500, u.error);
-      c.finish_reason = u.finish_reason;
-      c.prompt_tokens = u.prompt_tokens;
-      c.cached_tokens = u.cached_tokens;
-      c.completion_tokens = u.completion_tokens;
-    }
-  }
-  if (job.chat) c.parsed = stream.accumulated();
-  return c;
 }
 
 }  // namespace exaone::server

@@ -35,7 +35,9 @@ class ApiError : public std::runtime_error {
 json error_body(int status, const std::string& message, const std::string& param = "", const std::string& type = "");
 
 struct ServedModel {
-  Model* model = nullptr;
+  Model* model = nullptr;      // null in the request-parser fuzzer
+  ModelConfig config;          // sampling defaults (generation_config.json)
+  int64_t context = 0;         // the engine's context length per sequence
   const Tokenizer* tokenizer = nullptr;
   chat::Format format = chat::Format::Exaone4;
   std::string name;            // what /v1/models and /api/tags list
@@ -85,15 +87,15 @@ struct ChatShape {
 
 // Renders `messages` (OpenAI shape) with the model's chat format and fills the engine request.
 // `extra_render` carries fields for the template (chat_template_kwargs).
-Job build_chat_job(const ServedModel& m, const Engine& engine, const json& messages, const ChatShape& shape,
-                   const SamplingFields& s, const json& chat_template_kwargs);
+Job build_chat_job(const ServedModel& m, const json& messages, const ChatShape& shape, const SamplingFields& s,
+                   const json& chat_template_kwargs);
 // A plain completion of `prompt` (no chat format).
-Job build_completion_job(const ServedModel& m, const Engine& engine, std::vector<int> prompt, const SamplingFields& s);
+Job build_completion_job(const ServedModel& m, std::vector<int> prompt, const SamplingFields& s);
 
 // The OpenAI tools list validated (type function, name, parameters object).
 json validate_tools(const json& tools, const char* param);
 
-// The output of a running job, parsed as it arrives.
+// The output of a running job, parsed as it arrives (job_stream.cpp).
 struct Update {
   chat::StreamDelta delta;          // chat jobs: reasoning / content / tool calls
   std::string text;                 // completion jobs: raw text

@@ -60,6 +60,8 @@ class Server {
                 EngineOptions{o.parallel, o.context, o.kv_type, o.max_queue, o.prefill_chunk}, &metrics_) {
     m_.model = &model;
     m_.tokenizer = &tok;
+    m_.config = model.config();
+    m_.context = engine_.context();
   }
 
   int run();
@@ -106,8 +108,8 @@ std::map<std::string, double> Server::gauges() const {
 void Server::chat_completions(const httplib::Request& req, httplib::Response& res, bool chat) {
   guarded(res, [&] {
     const json body = parse_body(req.body);
-    auto r = std::make_shared<openai::Request>(chat ? openai::parse_chat(m_, engine_, body)
-                                                    : openai::parse_completion(m_, engine_, body));
+    auto r = std::make_shared<openai::Request>(chat ? openai::parse_chat(m_, body)
+                                                    : openai::parse_completion(m_, body));
     with_deadline(r->job);
     if (!r->stream) {
       const Completed c = run_to_end(engine_, r->job);
@@ -147,8 +149,8 @@ void Server::ollama_generate(const httplib::Request& req, httplib::Response& res
   guarded(res, [&] {
     const json body = parse_body(req.body);
     bool load_only = false;
-    auto r = std::make_shared<ollama::Request>(chat ? ollama::parse_chat(m_, engine_, body)
-                                                    : ollama::parse_generate(m_, engine_, body, load_only));
+    auto r = std::make_shared<ollama::Request>(chat ? ollama::parse_chat(m_, body)
+                                                    : ollama::parse_generate(m_, body, load_only));
     auto writer = std::make_shared<ollama::Writer>(m_, *r);
     if (load_only) {
       res.set_content(writer->load_line(), "application/json");

@@ -109,7 +109,7 @@ json tool_calls_json(const std::vector<chat::ToolCall>& calls) {
 }
 
 json details(const ServedModel& m) {
-  const ModelConfig& c = m.model->config();
+  const ModelConfig& c = m.config;
   const double b = static_cast<double>(m.model->parameter_count());
   char size[32];
   if (b >= 1e9) std::snprintf(size, sizeof size, "%.1fB", b / 1e9);
@@ -134,7 +134,7 @@ std::string iso_time_now() {
   return buf;
 }
 
-Request parse_chat(const ServedModel& m, const Engine& engine, const json& body) {
+Request parse_chat(const ServedModel& m, const json& body) {
   Request r;
   r.chat = true;
   r.stream = field_bool(body, "stream").value_or(true);
@@ -143,11 +143,11 @@ Request parse_chat(const ServedModel& m, const Engine& engine, const json& body)
   if (auto it = body.find("tools"); it != body.end()) shape.tools = validate_tools(*it, "tools");
   format_field(body, shape);
   shape.enable_thinking = think_field(body);
-  r.job = build_chat_job(m, engine, messages, shape, options_fields(body), json::object());
+  r.job = build_chat_job(m, messages, shape, options_fields(body), json::object());
   return r;
 }
 
-Request parse_generate(const ServedModel& m, const Engine& engine, const json& body, bool& load_only) {
+Request parse_generate(const ServedModel& m, const json& body, bool& load_only) {
   Request r;
   r.chat = false;
   r.stream = field_bool(body, "stream").value_or(true);
@@ -162,7 +162,7 @@ Request parse_generate(const ServedModel& m, const Engine& engine, const json& b
   }
   const SamplingFields f = options_fields(body);
   if (field_bool(body, "raw").value_or(false)) {
-    r.job = build_completion_job(m, engine, m.tokenizer->encode(prompt), f);
+    r.job = build_completion_job(m, m.tokenizer->encode(prompt), f);
     return r;
   }
   json messages = json::array();
@@ -171,7 +171,7 @@ Request parse_generate(const ServedModel& m, const Engine& engine, const json& b
   ChatShape shape;
   format_field(body, shape);
   shape.enable_thinking = think_field(body);
-  r.job = build_chat_job(m, engine, messages, shape, f, json::object());
+  r.job = build_chat_job(m, messages, shape, f, json::object());
   r.job.parse.tool_calls = false;
   return r;
 }
@@ -252,7 +252,7 @@ json tags(const ServedModel& m) {
 }
 
 json show(const ServedModel& m) {
-  const ModelConfig& c = m.model->config();
+  const ModelConfig& c = m.config;
   json caps = json::array({"completion"});
   if (m.format == chat::Format::Exaone4 || m.format == chat::Format::KExaone) caps.push_back("tools");
   if (m.format != chat::Format::Exaone35) caps.push_back("thinking");

@@ -14,9 +14,9 @@ struct Request {
   Clock::time_point start = Clock::now();
 };
 
-Request parse_chat(const ServedModel& m, const Engine& engine, const json& body);
+Request parse_chat(const ServedModel& m, const json& body);
 // /api/generate. An empty prompt only "loads" the model: `load_only` is set and no job is built.
-Request parse_generate(const ServedModel& m, const Engine& engine, const json& body, bool& load_only);
+Request parse_generate(const ServedModel& m, const json& body, bool& load_only);
 
 // One NDJSON line (with "\n") per update while streaming; the done line carries the counts.
 class Writer {

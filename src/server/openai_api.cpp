@@ -200,7 +200,7 @@ json logprobs_content(const Tokenizer& tok, const std::vector<TokenLogprob>& lp)
   return content;
 }
 
-Request parse_chat(const ServedModel& m, const Engine& engine, const json& body) {
+Request parse_chat(const ServedModel& m, const json& body) {
   Request r;
   r.id = random_id("chatcmpl-");
   r.created = static_cast<int64_t>(std::time(nullptr));
@@ -223,13 +223,13 @@ Request parse_chat(const ServedModel& m, const Engine& engine, const json& body)
     if (kwargs.contains("enable_thinking") && !kwargs["enable_thinking"].is_boolean())
       bad_request("chat_template_kwargs.enable_thinking", "expected a boolean");
   }
-  r.job = build_chat_job(m, engine, messages, shape, f, kwargs);
+  r.job = build_chat_job(m, messages, shape, f, kwargs);
   r.job.gen.logit_bias = logit_bias(body);
   if (r.logprobs) r.job.gen.logprobs = r.top_logprobs;
   return r;
 }
 
-Request parse_completion(const ServedModel& m, const Engine& engine, const json& body) {
+Request parse_completion(const ServedModel& m, const json& body) {
   Request r;
   r.id = random_id("cmpl-");
   r.created = static_cast<int64_t>(std::time(nullptr));
@@ -261,7 +261,7 @@ Request parse_completion(const ServedModel& m, const Engine& engine, const json&
     r.logprobs = true;
     r.top_logprobs = static_cast<int>(*k);
   }
-  r.job = build_completion_job(m, engine, std::move(ids), sampling_fields(body));
+  r.job = build_completion_job(m, std::move(ids), sampling_fields(body));
   r.job.gen.logit_bias = logit_bias(body);
   if (r.logprobs) r.job.gen.logprobs = r.top_logprobs;
   return r;
@@ -375,7 +375,7 @@ std::string CompletionStreamWriter::error(const std::string& message) {
 json models_list(const ServedModel& m) {
   return {{"object", "list"},
           {"data", json::array({{{"id", m.name}, {"object", "model"}, {"created", m.created}, {"owned_by", "exaone.cpp"},
-                                 {"meta", {{"context_length", m.model->config().max_position},
+                                 {"meta", {{"context_length", m.config.max_position},
                                            {"parameters", m.model->parameter_count()}}}}})}};
 }
 

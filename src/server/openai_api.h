@@ -19,8 +19,8 @@ struct Request {
 };
 
 // Throws ApiError (4xx) naming the field for anything malformed or unsupported.
-Request parse_chat(const ServedModel& m, const Engine& engine, const json& body);
-Request parse_completion(const ServedModel& m, const Engine& engine, const json& body);
+Request parse_chat(const ServedModel& m, const json& body);
+Request parse_completion(const ServedModel& m, const json& body);
 
 // Non-streaming bodies.
 json chat_response(const ServedModel& m, const Request& r, const Completed& c);

@@ -80,6 +80,21 @@ TEST(Cli, ChatHandlesCommandsAndEndOfInput) {
   EXPECT_NE(r.err.find("unknown command /bogus"), std::string::npos);
 }
 
+TEST(Cli, ChatKeepsGoingPastTheContextByDroppingOldTurns) {
+  // Long answers fill a 512-token context after a few turns: the oldest turns go, with a notice.
+  std::string turns;
+  for (int i = 0; i < 6; ++i) turns += "turn " + std::to_string(i) + " of a long conversation\n";
+  auto r = run("chat -c 512 -n 200 --seed 1 --system 'be brief' --temp 1", turns);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("turn was dropped]"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
+  // A single message longer than the context is an error for that message only.
+  std::string huge(6000, 'x');
+  auto h = run("chat -c 512 -n 8", huge + "\nhello\n");
+  EXPECT_EQ(h.code, 0) << h.err;
+  EXPECT_NE(h.err.find("does not fit the context"), std::string::npos) << h.err;
+}
+
 }  // namespace
 
 namespace {

@@ -1,0 +1,76 @@
+// The engine side of the APIs: submitting a job and reading its output, parsed as it arrives.
+#include "server/api.h"
+#include "util/error.h"
+
+namespace exaone::server {
+
+std::shared_ptr<RequestHandle> submit_job(Engine& engine, const Job& job) {
+  try {
+    return engine.submit(job.gen);
+  } catch (const QueueFull&) {
+    throw ApiError(429, "the server is busy: the request queue is full, retry later");
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    if (msg.find("shutting down") != std::string::npos) throw ApiError(503, msg);
+    throw ApiError(400, msg);
+  }
+}
+
+JobStream::JobStream(std::shared_ptr<RequestHandle> handle, const Job& job)
+    : handle_(std::move(handle)), chat_(job.chat), parser_(job.parse) {}
+
+JobStream::~JobStream() {
+  if (!finished_) handle_->cancel();
+}
+
+bool JobStream::next(Update& out, std::chrono::milliseconds timeout) {
+  Progress p;
+  if (finished_ || !handle_->wait(p, timeout)) return false;
+  out = Update{};
+  if (chat_) {
+    out.delta = parser_.push(p.text);
+    if (p.done) {
+      chat::StreamDelta last = parser_.finish();
+      out.delta.reasoning += last.reasoning;
+      out.delta.content += last.content;
+      out.delta.tool_calls.insert(out.delta.tool_calls.end(), last.tool_calls.begin(), last.tool_calls.end());
+    }
+    if (!out.delta.tool_calls.empty()) saw_tool_calls_ = true;
+  } else {
+    out.text = std::move(p.text);
+  }
+  out.logprobs = std::move(p.logprobs);
+  out.prompt_tokens = p.prompt_tokens;
+  out.cached_tokens = p.cached_tokens;
+  out.completion_tokens = p.completion_tokens;
+  if (p.done) {
+    finished_ = true;
+    out.done = true;
+    out.error = p.error;
+    out.finish_reason = p.finish_reason;
+    if (out.finish_reason == "stop" && saw_tool_calls_) out.finish_reason = "tool_calls";
+  }
+  return true;
+}
+
+Completed run_to_end(Engine& engine, const Job& job) {
+  JobStream stream(submit_job(engine, job), job);
+  Completed c;
+  Update u;
+  while (!stream.finished()) {
+    if (!stream.next(u, std::chrono::milliseconds(1000))) continue;
+    c.text += u.text;
+    c.logprobs.insert(c.logprobs.end(), u.logprobs.begin(), u.logprobs.end());
+    if (u.done) {
+      if (u.finish_reason == "error") throw ApiError(u.error.find("shutting down") != std::string::npos ? 503 : 500, u.error);
+      c.finish_reason = u.finish_reason;
+      c.prompt_tokens = u.prompt_tokens;
+      c.cached_tokens = u.cached_tokens;
+      c.completion_tokens = u.completion_tokens;
+    }
+  }
+  if (job.chat) c.parsed = stream.accumulated();
+  return c;
+}
+
+}  // namespace exaone::server
