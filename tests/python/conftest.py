@@ -28,13 +28,13 @@ STOP_TIMEOUT = 30
 class Server:
     """One running `exaone serve` process."""
 
-    def __init__(self, *flags):
+    def __init__(self, *flags, env=None):
         if not os.access(BINARY, os.X_OK):
             pytest.fail(f"{BINARY} is not an executable (build the project or set EXAONE_BINARY)")
         self.flags = list(flags)
         cmd = [BINARY, "serve", "-m", MODEL, "--host", "127.0.0.1", "--port", "0", *self.flags]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, cwd=ROOT)
+                                     stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, **(env or {})})
         self.pid = self.proc.pid
         self.lines = []
         self.base_url = None
@@ -143,8 +143,8 @@ def start_server():
     """Factory: start_server("--api-key", "k") -> Server; each is stopped (clean exit asserted) after the test."""
     started = []
 
-    def start(*flags):
-        s = Server(*flags)
+    def start(*flags, env=None):
+        s = Server(*flags, env=env)
         started.append(s)
         return s
 

@@ -255,6 +255,36 @@ def test_queue_full_gives_429(start_server):
     assert wait_until(lambda: s.metric("exaone_queue_length") == 0 and s.metric("exaone_running_sequences") == 0)
 
 
+def test_connection_burst(server):
+    """128 clients connecting at the same moment all get answers (no connection refused or reset: the listen
+    backlog must hold a burst), 5 times."""
+    n, rounds = 128, 5
+    failures, ok = [], [0]
+    lock = threading.Lock()
+
+    def client(barrier, i):
+        barrier.wait()
+        try:
+            r = requests.post(server.base_url + CHAT, timeout=60,
+                              json=chat_ok(messages=user(f"burst {i}"), max_tokens=32, temperature=0))
+            assert r.status_code == 200, r.status_code
+            with lock:
+                ok[0] += 1
+        except Exception as e:  # noqa: BLE001 (collected and reported)
+            with lock:
+                failures.append(repr(e)[:200])
+
+    for _ in range(rounds):
+        barrier = threading.Barrier(n)
+        threads = [threading.Thread(target=client, args=(barrier, i)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    assert not failures, f"{len(failures)} of {n * rounds} requests failed, e.g. {failures[:3]}"
+    assert ok[0] == n * rounds
+
+
 def test_client_disconnect_frees_the_sequence(start_server):
     s = start_server("--parallel", "2")
     body = json.dumps(chat_ok(messages=user("Write forever."), max_tokens=2000, stream=True,
