@@ -164,6 +164,7 @@ GenerationRequest sampling_request(const ServedModel& m, const SamplingFields& f
                                   std::to_string(*f.max_tokens));
   g.max_tokens = f.max_tokens ? *f.max_tokens : std::min(limit, std::max<int64_t>(room, 1));
   g.stop = f.stop;
+  g.ignore_eos = f.ignore_eos;
   return g;
 }
 

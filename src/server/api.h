@@ -65,6 +65,7 @@ struct SamplingFields {
   std::optional<double> temperature, top_p, min_p, repetition_penalty, presence_penalty, frequency_penalty;
   std::optional<int64_t> top_k, seed, max_tokens;
   std::vector<std::string> stop;
+  bool ignore_eos = false;  // generate max_tokens whatever the model says (benchmarks; llama.cpp's and vLLM's field)
 };
 
 // A rendered chat or completion, ready for the engine.

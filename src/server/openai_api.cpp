@@ -22,6 +22,7 @@ SamplingFields sampling_fields(const json& body) {
                             ? "max_completion_tokens" : "max_tokens";
   f.max_tokens = field_int(body, max_key, 1, INT64_MAX);
   f.stop = field_stop(body, "stop");
+  f.ignore_eos = field_bool(body, "ignore_eos").value_or(false);
   return f;
 }
 

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Serving benchmark: exaone serve (and llama.cpp's llama-server on the same GGUF file, where it is
+installed) under 1, 2, 4, 8 and 16 concurrent streams, plus running streams' inter-token latency
+while a long prompt is read. Loopback only; every loop is bounded in count and time.
+
+For each model file it reports, in one run:
+  - exaone bench pp512 tok/s (the batched-decode target: aggregate tok/s at 8 streams >= 0.8 x pp512),
+  - per concurrency: aggregate generated tok/s, p50/p99 time to first token, p50/p99 inter-token latency,
+  - p99 inter-token latency of 4 running streams, idle and while a 2,000-token prompt is prefilled.
+
+Usage: bench/serve.py [--exaone build/exaone] [--llama-server PATH] [--threads 2] MODEL.gguf [...]
+Make the model files with scripts/make_bench_model.sh (BENCH=0 TYPES="q8_0 q4_0"); llama-server with
+scripts/peers-env.sh. Standard library only.
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    k = min(len(v) - 1, max(0, int(round(q / 100.0 * (len(v) - 1)))))
+    return v[k]
+
+
+class Server:
+    """A server process on 127.0.0.1, stopped with SIGTERM."""
+
+    def __init__(self, argv, env, ready_pattern, port=None, timeout=600):
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.port = port
+        deadline = time.time() + timeout
+        self.log = []
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("server exited: " + "".join(self.log[-20:]))
+            self.log.append(line)
+            m = re.search(ready_pattern, line)
+            if m:
+                if m.groups():
+                    self.port = int(m.group(1))
+                break
+        else:
+            raise RuntimeError("server did not become ready")
+        threading.Thread(target=self._drain, daemon=True).start()
+        self._wait_health()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.log.append(line)
+
+    def _wait_health(self):
+        for _ in range(600):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/health")
+                r = c.getresponse()
+                r.read()
+                if r.status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("server never answered /health")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def stream_completion(port, prompt, max_tokens, timeout=600):
+    """One streaming /v1/completions request; returns (ttft, chunk gaps, tokens, total seconds)."""
+    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+                       "ignore_eos": True, "stream_options": {"include_usage": True}})
+    t0 = time.perf_counter()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    if r.status != 200:
+        raise RuntimeError(f"HTTP {r.status}: {r.read()[:300]!r}")
+    times, tokens = [], None
+    for raw in r:
+        line = raw.decode("utf-8", "replace").strip()
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        j = json.loads(data)
+        if j.get("usage"):
+            tokens = j["usage"]["completion_tokens"]
+        for ch in j.get("choices", []):
+            if ch.get("text"):
+                times.append(time.perf_counter())
+    total = time.perf_counter() - t0
+    c.close()
+    if not times:
+        return None
+    ttft = times[0] - t0
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return ttft, gaps, tokens if tokens is not None else len(times), total
+
+
+def prompt_text(i, words=24):
+    rng = random.Random(i)
+    vocab = ["system", "river", "서울", "data", "model", "cloud", "노트", "light", "table", "orbit", "말씀", "token"]
+    return " ".join(rng.choice(vocab) for _ in range(words))
+
+
+def load_level(port, concurrency, max_tokens, requests_per_client, time_limit=900):
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def client(k):
+        for r in range(requests_per_client):
+            try:
+                res = stream_completion(port, prompt_text(k * 100 + r), max_tokens)
+                with lock:
+                    if res:
+                        results.append(res)
+            except Exception as e:  # recorded, reported
+                with lock:
+                    errors.append(str(e))
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(1, time_limit - (time.perf_counter() - t0)))
+    wall = time.perf_counter() - t0
+    tokens = sum(r[2] for r in results)
+    gaps = [g for r in results for g in r[1]]
+    return {"concurrency": concurrency, "requests": len(results), "errors": len(errors),
+            "agg_tok_s": tokens / wall if wall > 0 else 0.0,
+            "ttft_p50": percentile([r[0] for r in results], 50), "ttft_p99": percentile([r[0] for r in results], 99),
+            "itl_p50": percentile(gaps, 50), "itl_p99": percentile(gaps, 99),
+            "first_error": errors[0] if errors else None}
+
+
+def prefill_interference(port, long_prompt_words=2000, streams=4, max_tokens=96):
+    """p99 chunk gap of `streams` running streams, idle and while one long prompt is read."""
+    def run(with_long):
+        gaps, lock = [], threading.Lock()
+        started = threading.Event()
+
+        def stream(k):
+            res = stream_completion(port, prompt_text(9000 + k), max_tokens)
+            with lock:
+                if res:
+                    gaps.extend(res[1][len(res[1]) // 4:])  # past the streams' own start-up
+
+        threads = [threading.Thread(target=stream, args=(k,)) for k in range(streams)]
+        for t in threads:
+            t.start()
+        long_result = None
+        if with_long:
+            time.sleep(1.0)  # the streams are decoding
+            long_result = stream_completion(port, prompt_text(4242, long_prompt_words), 4)
+        for t in threads:
+            t.join(timeout=900)
+        return percentile(gaps, 99), long_result
+
+    idle_p99, _ = run(False)
+    busy_p99, long_res = run(True)
+    return {"itl_p99_idle": idle_p99, "itl_p99_during_prefill": busy_p99,
+            "long_prompt_ttft": long_res[0] if long_res else float("nan")}
+
+
+def exaone_pp512(exaone, model, threads):
+    out = subprocess.run([exaone, "bench", "-m", model, "-p", "512", "-n", "16", "-t", str(threads), "--json"],
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    j = json.loads(out.stdout)
+    for key in ("pp", "prefill_tok_s", "pp_tok_s"):
+        if key in j:
+            return j[key] if not isinstance(j[key], dict) else j[key].get("tok_s")
+    return j
+
+
+def bench_server(name, port, levels, max_tokens):
+    rows = []
+    for c in levels:
+        per_client = max(2, 16 // c)
+        row = load_level(port, c, max_tokens, per_client)
+        row["server"] = name
+        rows.append(row)
+        print(f"  {name:12s} c={c:2d} agg {row['agg_tok_s']:7.1f} tok/s  ttft p50/p99 {row['ttft_p50']*1e3:7.0f}/"
+              f"{row['ttft_p99']*1e3:7.0f} ms  itl p50/p99 {row['itl_p50']*1e3:6.1f}/{row['itl_p99']*1e3:6.1f} ms"
+              f"  ({row['requests']} requests, {row['errors']} errors)", flush=True)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--exaone", default="build/exaone")
+    ap.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER", ""))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--levels", default="1,2,4,8,16")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--json-out", default="")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    env = dict(os.environ, EXAONE_THREADS=str(args.threads))
+    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | sed 's/.*: *//'"], capture_output=True, text=True).stdout.strip()
+    print(f"CPU: {cpu}; {args.threads} threads; {time.strftime('%Y-%m-%d')}")
+    report = {"cpu": cpu, "threads": args.threads, "models": {}}
+    for model in args.models:
+        print(f"\n== {os.path.basename(model)}")
+        entry = {}
+        entry["pp512"] = exaone_pp512(args.exaone, model, args.threads)
+        print(f"  exaone bench pp512: {entry['pp512']}")
+        srv = Server([args.exaone, "serve", "-m", model, "--port", "0", "--parallel", "16", "--ctx", "4096"], env,
+                     r"listening on http://127\.0\.0\.1:(\d+)")
+        try:
+            entry["exaone"] = bench_server("exaone", srv.port, levels, args.max_tokens)
+            entry["exaone_prefill"] = prefill_interference(srv.port)
+            print(f"  exaone prefill interference: {entry['exaone_prefill']}")
+        finally:
+            srv.stop()
+        if args.llama_server and os.path.exists(args.llama_server):
+            port = 18000 + random.randint(0, 999)
+            srv = Server([args.llama_server, "-m", model, "-t", str(args.threads), "-np", "16", "-c", str(16 * 4096),
+                          "--port", str(port), "--host", "127.0.0.1"], env, r"(?:listening|server is listening)", port=port)
+            try:
+                entry["llama"] = bench_server("llama-server", srv.port, levels, args.max_tokens)
+                entry["llama_prefill"] = prefill_interference(srv.port)
+                print(f"  llama-server prefill interference: {entry['llama_prefill']}")
+            finally:
+                srv.stop()
+        else:
+            print("  llama-server: skipped (not installed; scripts/peers-env.sh builds it)")
+        report["models"][model] = entry
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
