@@ -225,8 +225,19 @@ bool number_can_end(const Frame& f) {
   return !s.bounded() || value_in_bounds(s, (f.c & 1) ? -f.value : f.value);
 }
 
+bool consume_number(Frame& f, uint8_t b);
+
 bool number_can_continue(const Frame& f) {
   const NumberSpec& s = f.node->number;
+  if (s.bounded() && (f.phase == N_ZERO || f.phase == N_INT || f.phase == N_FRAC)) {
+    // A complete number in range may admit no further digit ("120" under maximum 120): then nothing
+    // more can come, which must_end() reports.
+    for (uint8_t b : std::string_view("0123456789.")) {
+      Frame t = f;
+      if (consume_number(t, b)) return true;
+    }
+    return false;
+  }
   switch (f.phase) {
     case N_ZERO:
       return !s.integer;

@@ -81,7 +81,7 @@ inline constexpr size_t kMaxStacks = 512;
 inline constexpr uint32_t kMaxWhitespace = 20;  // consecutive whitespace bytes between JSON tokens
 inline constexpr uint32_t kMaxIntDigits = 19;
 inline constexpr uint32_t kMaxFracDigits = 20;
-inline constexpr uint32_t kMaxExpDigits = 3;
+inline constexpr uint32_t kMaxExpDigits = 2;  // values stay finite doubles (parsers reject 1e999)
 
 struct Config {
   std::vector<Frame> frames;  // every stack's frames, bottom first, one stack after another

@@ -39,15 +39,19 @@ NodePtr literal(std::string text);
 //   escapes). No `properties` and no additionalProperties: any object.
 // - Whitespace: at most 20 consecutive bytes (space, tab, CR, LF) at each place JSON allows it;
 //   none before or after the top-level value.
-// - Numbers: at most 19 integer digits, 20 fraction digits, 3 exponent digits. `integer` takes
+// - Numbers: at most 19 integer digits, 20 fraction digits, 2 exponent digits. `integer` takes
 //   no fraction or exponent. With minimum/maximum (or their exclusive forms) no exponent is
 //   allowed and every digit is checked to still reach a value in range (in double precision).
 // - Strings: minLength/maxLength count code points (an escape is one, a surrogate pair one);
-//   \uXXXX must form valid UTF-16 (lone surrogates do not parse); formats other than the four
-//   above are annotations. enum/const match the compact serialization (json::dump) exactly.
+//   \uXXXX must form valid UTF-16 (lone surrogates do not parse). With format date, time,
+//   date-time or uuid the string follows the format's shape (per-digit ranges, not a calendar)
+//   and minLength/maxLength are not checked; other formats are annotations. enum/const match the
+//   compact serialization (json::dump) exactly.
 // - oneOf is matched as anyOf. anyOf/oneOf/allOf/$ref take only annotation keywords beside them.
 // - Limits: schemas nest at most 64 levels deep; a $ref that loops back to itself without a
-//   container in between is an error; generated values nest at most about 150 levels.
+//   container in between is an error; generated values nest at most about 150 levels; at most
+//   512 parse alternatives are followed at once (more only arise from schemas with hundreds of
+//   anyOf branches sharing a prefix; the excess is dropped).
 NodePtr json_value(const json& schema);
 NodePtr sequence(std::vector<NodePtr> items);
 NodePtr choice(std::vector<NodePtr> alternatives);

@@ -204,7 +204,8 @@ class Compiler {
   }
   static void only_annotations_beside(const json& s, const std::string& keyword, const std::string& path,
                                       std::initializer_list<const char*> also_allowed = {}) {
-    for (const auto& [k, v] : s.items()) {
+    for (const auto& item : s.items()) {
+      const std::string& k = item.key();
       if (k == keyword || is_annotation(k)) continue;
       if (std::any_of(also_allowed.begin(), also_allowed.end(), [&](const char* a) { return k == a; })) continue;
       fail(path + ": '" + keyword + "' together with '" + k + "' is not supported");

@@ -216,6 +216,13 @@ TEST(JsonSchema, Numbers) {
   EXPECT_FALSE(Matcher(range).advance("121"));
   EXPECT_FALSE(Matcher(range).advance("130"));
   EXPECT_TRUE(Matcher(range).advance("13"));
+  Matcher at_max(range);
+  ASSERT_TRUE(at_max.advance("120"));
+  EXPECT_TRUE(at_max.must_end());  // no digit can follow
+  Matcher below(range);
+  ASSERT_TRUE(below.advance("12"));
+  EXPECT_TRUE(below.can_end());
+  EXPECT_FALSE(below.must_end());
   NodePtr number = schema(R"({"type": "number", "minimum": -1.5, "exclusiveMaximum": 2})");
   expect_language(number, {"-1.5", "0", "1.999", "-0.25"}, {"2", "2.0", "-1.51", "-2", "1e0"});
   NodePtr exclusive_int = schema(R"({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 5})");
