@@ -5,7 +5,8 @@
 // length), so while every stack has the same string-body frame on top the walk carries only that
 // frame and steps the full configuration again at '"' and '\\'. At a character boundary of a string
 // every token made of plain string bytes fits if its characters fit the length left: those come from
-// a list sorted by characters, and the walk covers only a second trie of the other tokens.
+// a list sorted by characters, and the walk covers only a second trie of the other tokens; deeper in
+// the walk, a subtree whose tokens all continue with plain content is taken whole.
 #include <algorithm>
 #include <cstring>
 
@@ -17,6 +18,20 @@ namespace exaone::grammar {
 
 namespace {
 
+// out[d]: s[d..] is plain string content from a character boundary (a character may be cut at the end).
+void plain_suffixes(std::string_view s, std::vector<char>& out) {
+  out.assign(s.size() + 1, 0);
+  out[s.size()] = 1;
+  for (size_t d = s.size(); d-- > 0;) {
+    uint8_t b = static_cast<uint8_t>(s[d]);
+    if (b == '"' || b == '\\') continue;
+    uint32_t state = string_body_byte(0, b);
+    size_t k = d + 1;
+    while (state != 0 && state != kBadUtf8 && k < s.size()) state = string_body_byte(state, static_cast<uint8_t>(s[k++]));
+    out[d] = state != kBadUtf8 && out[k];
+  }
+}
+
 // Tokens in preorder; node 0 is the empty prefix.
 struct Trie {
   std::vector<uint8_t> byte;
@@ -24,6 +39,9 @@ struct Trie {
   std::vector<uint32_t> skip;       // the node after this node's subtree
   std::vector<uint32_t> ids_begin;  // tokens ending at node i: ids[ids_begin[i] .. ids_begin[i + 1])
   std::vector<int> ids;
+  // plain_below[i]: every token below node i continues it with plain string content from a character
+  // boundary (see plain_string_chars), so in an unlimited string all of them fit.
+  std::vector<char> plain_below;
   uint32_t max_depth = 0;
 
   void build(const std::vector<std::string>& bytes, const std::vector<int>& members) {
@@ -33,6 +51,8 @@ struct Trie {
     byte.assign(1, 0);
     depth.assign(1, 0);
     ids_begin.assign(1, 0);
+    plain_below.assign(1, 1);
+    std::vector<char> plain_from;
     std::vector<uint32_t> path{0};  // path[d]: the node of the current token's first d bytes
     std::string_view prev;
     for (int id : order) {
@@ -45,7 +65,11 @@ struct Trie {
         byte.push_back(static_cast<uint8_t>(s[d - 1]));
         depth.push_back(static_cast<uint16_t>(d));
         ids_begin.push_back(static_cast<uint32_t>(ids.size()));
+        plain_below.push_back(1);
       }
+      plain_suffixes(s, plain_from);
+      for (size_t d = 0; d < s.size(); ++d)
+        if (!plain_from[d]) plain_below[path[d]] = 0;
       ids.push_back(id);  // sorted order: the token's node is always the newest one
       max_depth = std::max(max_depth, static_cast<uint32_t>(s.size()));
       prev = s;
@@ -78,40 +102,42 @@ int plain_string_chars(std::string_view s) {
   return chars;
 }
 
-// All stacks have the same top frame, in a string body: plain bytes then change only that frame.
-bool in_string_body(const Config& c) {
-  if (c.stacks() == 0) return false;
-  const Frame& top = c.frames[c.ends[0] - 1];
-  if (!is_string_body(top)) return false;
-  for (size_t k = 1; k < c.stacks(); ++k)
-    if (std::memcmp(&c.frames[c.ends[k] - 1], &top, sizeof(Frame)) != 0) return false;
-  return true;
-}
-
-// `from` with every stack's top replaced by `top`.
-void with_top(const Config& from, const Frame& top, Config& out) {
-  out = from;
-  out.accept = false;
-  for (size_t k = 0; k < out.stacks(); ++k) {
-    out.frames[out.ends[k] - 1] = top;
-    uint32_t begin = out.begin_of(k);
-    out.hashes[k] = hash_stack(out.frames.data() + begin, out.ends[k] - begin);
+// The stacks of `from` whose entry in `tops` is alive (node set), each with that top frame.
+void with_tops(const Config& from, const std::vector<Frame>& tops, Config& out) {
+  out.clear();
+  for (size_t k = 0; k < from.stacks(); ++k) {
+    if (!tops[k].node) continue;
+    uint32_t begin = from.begin_of(k), end = from.ends[k];
+    size_t at = out.frames.size();
+    out.frames.insert(out.frames.end(), from.frames.begin() + begin, from.frames.begin() + end - 1);
+    out.frames.push_back(tops[k]);
+    out.ends.push_back(static_cast<uint32_t>(out.frames.size()));
+    out.hashes.push_back(hash_stack(out.frames.data() + at, end - begin));
   }
 }
 
 struct Level {
   Config own;
   const Config* config = nullptr;  // own, or an ancestor's while in a string body
-  bool in_string = false;
-  bool top_changed = false;  // the stacks' top is `top`, not what *config holds
-  Frame top;
+  bool in_string = false;          // every stack's top is a string body: tops[k] (node null: rejected)
+  bool tops_changed = false;       // the tops differ from what *config holds
+  bool plain = false;              // some stack is a string body where any plain string content fits
+  std::vector<Frame> tops;
 };
 
 void enter(Level& level, const Config* config) {
   level.config = config;
-  level.in_string = in_string_body(*config);
-  level.top_changed = false;
-  if (level.in_string) level.top = config->frames[config->ends[0] - 1];
+  level.tops_changed = false;
+  level.in_string = config->stacks() > 0;
+  level.plain = false;
+  level.tops.clear();
+  for (size_t k = 0; k < config->stacks() && level.in_string; ++k) {
+    const Frame& top = config->frames[config->ends[k] - 1];
+    level.in_string = is_string_body(top);
+    level.plain = level.plain || plain_string_room(top) < 0;
+    level.tops.push_back(top);
+  }
+  level.plain = level.plain && level.in_string;
 }
 
 // Marks the tokens of `trie` that may follow `root`.
@@ -125,19 +151,28 @@ void walk(const Trie& trie, const Config& root, std::vector<char>& allowed) {
     Level& up = levels[trie.depth[i] - 1];
     Level& me = levels[trie.depth[i]];
     const uint8_t b = trie.byte[i];
-    bool ok;
+    bool ok = false;
     if (up.in_string && b != '"' && b != '\\') {
-      me.top = up.top;
-      ok = consume(me.top, b);
-      if (ok) {
-        me.config = up.config;
-        me.in_string = true;
-        me.top_changed = true;
+      // Plain bytes keep every stack in its string body: only the tops change.
+      me.tops.resize(up.tops.size());
+      me.plain = false;
+      for (size_t k = 0; k < up.tops.size(); ++k) {
+        Frame& t = me.tops[k];
+        t = up.tops[k];
+        if (t.node && consume(t, b)) {
+          ok = true;
+          me.plain = me.plain || plain_string_room(t) < 0;
+        } else {
+          t.node = nullptr;
+        }
       }
+      me.config = up.config;
+      me.in_string = true;
+      me.tops_changed = true;
     } else {
       const Config* from = up.config;
-      if (up.top_changed) {
-        with_top(*up.config, up.top, patched);
+      if (up.tops_changed) {
+        with_tops(*up.config, up.tops, patched);
         from = &patched;
       }
       ok = step(*from, b, me.own, sc);
@@ -147,15 +182,28 @@ void walk(const Trie& trie, const Config& root, std::vector<char>& allowed) {
       i = trie.skip[i];
       continue;
     }
+    if (me.plain && trie.plain_below[i]) {  // the whole subtree fits
+      for (uint32_t k = trie.ids_begin[i]; k < trie.ids_begin[trie.skip[i]]; ++k) allowed[trie.ids[k]] = 1;
+      i = trie.skip[i];
+      continue;
+    }
     for (uint32_t k = trie.ids_begin[i]; k < trie.ids_begin[i + 1]; ++k) allowed[trie.ids[k]] = 1;
     ++i;
   }
 }
 
-// When every stack has the same string-body frame on top, at a character boundary: how many characters
-// of plain string content may come (-1: any number); else 0.
+// When every stack's top is a string body at a character boundary (and not a key checked against declared
+// names): how many characters of plain string content may come (-1: any number); else 0.
 int64_t plain_string_room(const Config& c) {
-  return in_string_body(c) ? plain_string_room(c.frames[c.ends[0] - 1]) : 0;
+  if (c.stacks() == 0) return 0;
+  int64_t most = 0;
+  for (size_t k = 0; k < c.stacks(); ++k) {
+    const Frame& top = c.frames[c.ends[k] - 1];
+    if (!is_string_body(top) || top.a != 0 || top.d != 0) return 0;
+    int64_t room = plain_string_room(top);
+    most = room < 0 || most < 0 ? -1 : std::max(most, room);
+  }
+  return most;
 }
 
 }  // namespace

@@ -149,6 +149,10 @@ TEST(TokenFilter, AllowedAgreesWithAdvance) {
   NodePtr options = json_value(json::parse(R"({"anyOf": [
       {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]},
       {"type": "object", "properties": {"a": {"type": "string", "maxLength": 5}, "c": {"type": "boolean"}}, "required": ["a"]}]})"));
+  json wide = {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", true}};
+  for (int i = 0; i < 12; ++i) wide["properties"]["field_" + std::to_string(i)] = {{"type", "string"}};
+  NodePtr many_keys = json_value(wide);
+  NodePtr two_strings = json_value(json::parse(R"({"anyOf": [{"type": "string", "maxLength": 5}, {"type": "string", "minLength": 2}]})"));
   struct Case {
     NodePtr g;
     const char* prefix;
@@ -177,6 +181,12 @@ TEST(TokenFilter, AllowedAgreesWithAdvance) {
                                                    {short_strings, "{\"s\": \"x\", \"m"},
                                                    {short_strings, "{\"s\": \"x\", \"q"},
                                                    {options, "{\"a\": \"xy"},
+                                                   {many_keys, "{"},
+                                                   {many_keys, "{\"field_"},
+                                                   {many_keys, "{\"field_3\": \"x\", \"f"},
+                                                   {two_strings, "\""},
+                                                   {two_strings, "\"abc"},
+                                                   {two_strings, "\"abcde"},
                                                    {options, "{\"a\": \"xyzw"}}) {
     Matcher m(c.g);
     ASSERT_TRUE(m.advance(c.prefix)) << c.prefix;
@@ -336,12 +346,19 @@ TEST(TokenFilter, SpeedOnA100kVocabulary) {
       {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]},
       {"type": "object", "properties": {"a": {"type": "string"}, "c": {"type": "boolean"}}, "required": ["a"]},
       {"type": "object", "properties": {"a": {"type": "string"}, "d": {"type": "null"}}, "required": ["a"]}]})"));
+  NodePtr two_strings = json_value(json::parse(R"({"anyOf": [{"type": "string", "maxLength": 5}, {"type": "string", "minLength": 2}]})"));
+  json wide = {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", true}};
+  for (int i = 0; i < 30; ++i) wide["properties"]["field_" + std::to_string(i)] = {{"type", "string"}};
+  NodePtr many_keys = json_value(wide);
   struct Case {
     const char* name;
     NodePtr g;
     std::string prefix;
   };
   const std::vector<Case> cases = {
+      {"key start, 30 optional properties", many_keys, "{"},
+      {"inside a key, 30 optional properties", many_keys, "{\"field_"},
+      {"other key, 30 declared names", many_keys, "{\"field_3\": \"x\", \"f"},
       {"object start", person, ""},
       {"key start", person, "{"},
       {"value start (string)", person, "{\"name\": "},
@@ -355,6 +372,7 @@ TEST(TokenFilter, SpeedOnA100kVocabulary) {
       {"any value, inside a number", any, "{\"a\": [12"},
       {"tool call, inside arguments string", tools, "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Se"},
       {"anyOf of 3 objects, inside a string", options, "{\"a\": \"xy"},
+      {"anyOf of 2 different strings, inside", two_strings, "\"ab"},
   };
   double worst = 0;
   for (const Case& c : cases) {
