@@ -295,7 +295,9 @@ class Compiler {
       } else if (t.is_array() && !t.empty()) {
         for (const json& e : t) {
           if (!e.is_string()) fail(path + ".type: expected a string or an array of strings");
-          types.push_back(e.get<std::string>());
+          // Each listed type compiles the keywords again: a repeated one would only multiply the work.
+          if (std::find(types.begin(), types.end(), e.get<std::string>()) == types.end())
+            types.push_back(e.get<std::string>());
         }
       } else {
         fail(path + ".type: expected a string or an array of strings");
