@@ -48,12 +48,10 @@ Frame initial_frame(const Node* n) {
 bool narrow(const std::vector<std::string>& v, uint32_t& lo, uint32_t& hi, uint32_t pos, uint8_t b) {
   auto first = v.begin() + lo, last = v.begin() + hi;
   if (first->size() == pos) ++first;  // the one string that ends here sorts first
-  first = std::lower_bound(first, last, b, [pos](const std::string& s, uint8_t c) {
-    return static_cast<uint8_t>(s[pos]) < c;
-  });
-  last = std::upper_bound(first, last, b, [pos](uint8_t c, const std::string& s) {
-    return c < static_cast<uint8_t>(s[pos]);
-  });
+  first = std::lower_bound(first, last, b,
+                           [pos](const std::string& s, uint8_t c) { return static_cast<uint8_t>(s[pos]) < c; });
+  last = std::upper_bound(first, last, b,
+                          [pos](uint8_t c, const std::string& s) { return c < static_cast<uint8_t>(s[pos]); });
   lo = static_cast<uint32_t>(first - v.begin());
   hi = static_cast<uint32_t>(last - v.begin());
   return lo < hi;

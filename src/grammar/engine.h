@@ -42,7 +42,7 @@ struct NumberSpec {
 
 struct ObjectProp {
   std::string name;
-  const Node* key = nullptr;    // the quoted name as JSON writes it
+  const Node* key = nullptr;  // the quoted name as JSON writes it
   const Node* value = nullptr;
   bool required = false;
 };
@@ -56,9 +56,9 @@ struct Node {
   std::vector<const Node*> items;  // Sequence / Choice; Array prefix items
   const Node* item = nullptr;      // Repeat item; Ref target; Array items after the prefix (null: none)
   const Node* separator = nullptr;
-  int min = 0, max = -1;           // Repeat count, String length, Array length
+  int min = 0, max = -1;  // Repeat count, String length, Array length
   NumberSpec number;
-  std::vector<ObjectProp> props;   // in schema order
+  std::vector<ObjectProp> props;         // in schema order
   std::vector<uint32_t> first_required;  // first_required[i]: first required prop at or after i (props.size(): none)
   const Node* additional = nullptr;      // value of other keys (null: none allowed)
   const Node* additional_key = nullptr;  // the String node for other keys
@@ -70,7 +70,7 @@ struct Frame {
   const Node* node;
   uint32_t phase;  // position in a literal, index in a sequence, parser state of JSON frames
   uint32_t a, b, c, d, e;
-  double value;    // Number: the digits read so far
+  double value;  // Number: the digits read so far
 };
 static_assert(sizeof(Frame) == 40);
 
@@ -84,10 +84,10 @@ inline constexpr uint32_t kMaxFracDigits = 20;
 inline constexpr uint32_t kMaxExpDigits = 2;  // values stay finite doubles (parsers reject 1e999)
 
 struct Config {
-  std::vector<Frame> frames;  // every stack's frames, bottom first, one stack after another
-  std::vector<uint32_t> ends; // ends[k]: end of stack k in frames
+  std::vector<Frame> frames;   // every stack's frames, bottom first, one stack after another
+  std::vector<uint32_t> ends;  // ends[k]: end of stack k in frames
   std::vector<uint64_t> hashes;
-  bool accept = false;        // the text so far is a complete text of the grammar
+  bool accept = false;  // the text so far is a complete text of the grammar
 
   size_t stacks() const { return ends.size(); }
   uint32_t begin_of(size_t k) const { return k == 0 ? 0 : ends[k - 1]; }
@@ -119,7 +119,9 @@ bool consume(Frame& f, uint8_t byte);
 // String frames: a = UTF-8 decoder state (0: at a character boundary), b = characters (saturated),
 // c = \\u code unit, d = excluded names still matching (lo | hi << 16), e = bytes matched against them.
 enum StringPhase : uint32_t { S_OPEN, S_BODY, S_ESC, S_HEX, S_LOW_BS, S_LOW_U, S_LOW_HEX, S_DONE };
-inline constexpr uint32_t utf8_state(uint32_t remaining, uint32_t lo, uint32_t hi) { return remaining | lo << 8 | hi << 16; }
+inline constexpr uint32_t utf8_state(uint32_t remaining, uint32_t lo, uint32_t hi) {
+  return remaining | lo << 8 | hi << 16;
+}
 inline constexpr uint32_t kBadUtf8 = 0xFFFFFFFFu;
 
 // The UTF-8 decoder state after byte `b` of a string body (0: at a character boundary), or kBadUtf8.

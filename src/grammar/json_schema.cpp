@@ -23,34 +23,41 @@ struct Arena {
 
 bool is_annotation(const std::string& k) {
   static const std::set<std::string> names = {
-      "title",     "description", "default",    "examples",        "example",          "$schema",
-      "$id",       "$comment",    "deprecated", "readOnly",        "writeOnly",        "contentEncoding",
-      "$anchor",   "$dynamicAnchor", "$recursiveAnchor", "contentMediaType", "discriminator", "$defs",
-      "definitions", "strict",    "$vocabulary"};
+      "title",       "description",    "default",          "examples",         "example",       "$schema",
+      "$id",         "$comment",       "deprecated",       "readOnly",         "writeOnly",     "contentEncoding",
+      "$anchor",     "$dynamicAnchor", "$recursiveAnchor", "contentMediaType", "discriminator", "$defs",
+      "definitions", "strict",         "$vocabulary"};
   return names.count(k) > 0 || k.rfind("x-", 0) == 0;
 }
 
 // Keywords that constrain values in ways this compiler does not implement: silently ignoring them
 // would let the model write values the caller rejects.
 bool is_unsupported(const std::string& k) {
+  // clang-format off
   static const std::set<std::string> names = {
-      "pattern",       "patternProperties", "if",          "then",         "else",
-      "not",           "dependencies",      "dependentRequired", "dependentSchemas", "propertyNames",
-      "contains",      "minContains",       "maxContains", "multipleOf",   "minProperties",
-      "maxProperties", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
-      "contentSchema"};
+      "pattern", "patternProperties", "if", "then", "else", "not", "dependencies", "dependentRequired",
+      "dependentSchemas", "propertyNames", "contains", "minContains", "maxContains", "multipleOf", "minProperties",
+      "maxProperties", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema"};
+  // clang-format on
   return names.count(k) > 0;
 }
 
 const char* type_name(const json& j) {
   switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "array";
-    case json::value_t::object: return "object";
-    case json::value_t::discarded: return "discarded";
-    default: return "number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "boolean";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::array:
+      return "array";
+    case json::value_t::object:
+      return "object";
+    case json::value_t::discarded:
+      return "discarded";
+    default:
+      return "number";
   }
 }
 
@@ -58,8 +65,8 @@ bool matches_type(const json& v, const std::string& type) {
   if (type == "string") return v.is_string();
   if (type == "number") return v.is_number();
   if (type == "integer")
-    return v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) &&
-                                     std::floor(v.get<double>()) == v.get<double>());
+    return v.is_number_integer() ||
+           (v.is_number_float() && std::isfinite(v.get<double>()) && std::floor(v.get<double>()) == v.get<double>());
   if (type == "boolean") return v.is_boolean();
   if (type == "null") return v.is_null();
   if (type == "object") return v.is_object();
@@ -216,7 +223,8 @@ class Compiler {
 
   // Returns null for a schema no value satisfies (`false`).
   const Node* compile(const json& s, const std::string& path, int depth, std::vector<std::string>& head) {
-    if (depth > kMaxSchemaDepth) fail(path + ": schema nested too deeply (limit " + std::to_string(kMaxSchemaDepth) + ")");
+    if (depth > kMaxSchemaDepth)
+      fail(path + ": schema nested too deeply (limit " + std::to_string(kMaxSchemaDepth) + ")");
     if (s.is_boolean()) return s.get<bool>() ? any() : nullptr;
     if (!s.is_object()) fail(path + ": expected a schema (object or boolean), got " + type_name(s));
     for (const auto& [k, v] : s.items()) {
@@ -261,7 +269,8 @@ class Compiler {
   const Node* compile_ref(const json& ref_value, const std::string& path, int depth, std::vector<std::string>& head) {
     if (!ref_value.is_string()) fail(path + ": expected a string, got " + type_name(ref_value));
     const std::string ref = ref_value.get<std::string>();
-    if (ref != "#" && ref.rfind("#/", 0) != 0) fail(path + ": only local references (#/...) are supported, got '" + ref + "'");
+    if (ref != "#" && ref.rfind("#/", 0) != 0)
+      fail(path + ": only local references (#/...) are supported, got '" + ref + "'");
     if (std::find(head.begin(), head.end(), ref) != head.end())
       fail(path + ": '" + ref + "' refers back to itself before any object or array");
     if (auto it = refs_.find(ref); it != refs_.end()) return it->second;
@@ -322,12 +331,18 @@ class Compiler {
     }
     std::vector<const Node*> alts;
     for (const std::string& t : types) {
-      if (t == "string") alts.push_back(compile_string(s, path));
-      else if (t == "number" || t == "integer") alts.push_back(compile_number(s, path, t == "integer"));
-      else if (t == "boolean") alts.push_back(literal_set({"true", "false"}));
-      else if (t == "null") alts.push_back(lit("null"));
-      else if (t == "object") alts.push_back(compile_object(s, path, depth));
-      else if (t == "array") alts.push_back(compile_array(s, path, depth));
+      if (t == "string")
+        alts.push_back(compile_string(s, path));
+      else if (t == "number" || t == "integer")
+        alts.push_back(compile_number(s, path, t == "integer"));
+      else if (t == "boolean")
+        alts.push_back(literal_set({"true", "false"}));
+      else if (t == "null")
+        alts.push_back(lit("null"));
+      else if (t == "object")
+        alts.push_back(compile_object(s, path, depth));
+      else if (t == "array")
+        alts.push_back(compile_array(s, path, depth));
     }
     return alt(std::move(alts));
   }
@@ -344,7 +359,8 @@ class Compiler {
     }
     std::vector<std::string> texts;
     for (const json& v : values) {
-      bool ok = types.empty() || std::any_of(types.begin(), types.end(), [&](const std::string& t) { return matches_type(v, t); });
+      bool ok = types.empty() ||
+                std::any_of(types.begin(), types.end(), [&](const std::string& t) { return matches_type(v, t); });
       if (ok) texts.push_back(v.dump(-1, ' ', false, json::error_handler_t::replace));
     }
     if (texts.empty()) fail(where + ": no value matches the type");
@@ -374,7 +390,8 @@ class Compiler {
     auto time = [&] {
       const Node* fraction = rep(seq({lit("."), rep(digit(), 1, 9)}), 0, 1);
       const Node* offset = alt({lit("Z"), seq({bytes("++--"), bytes("02"), digit(), lit(":"), bytes("05"), digit()})});
-      return seq({bytes("02"), digit(), lit(":"), bytes("05"), digit(), lit(":"), bytes("06"), digit(), fraction, offset});
+      return seq(
+          {bytes("02"), digit(), lit(":"), bytes("05"), digit(), lit(":"), bytes("06"), digit(), fraction, offset});
     };
     auto hex = [&](int n) {
       std::vector<const Node*> items;
@@ -407,9 +424,7 @@ class Compiler {
       }
     };
     // Draft 4 spells exclusiveMinimum as a boolean beside minimum; later drafts as a number.
-    auto flag = [&](const char* key) {
-      return s.contains(key) && s[key].is_boolean() && s[key].get<bool>();
-    };
+    auto flag = [&](const char* key) { return s.contains(key) && s[key].is_boolean() && s[key].get<bool>(); };
     if (s.contains("minimum")) lower(number_keyword(s, "minimum", path), flag("exclusiveMinimum"));
     if (s.contains("maximum")) upper(number_keyword(s, "maximum", path), flag("exclusiveMaximum"));
     if (s.contains("exclusiveMinimum") && !s["exclusiveMinimum"].is_boolean())

@@ -27,7 +27,8 @@ void plain_suffixes(std::string_view s, std::vector<char>& out) {
     if (b == '"' || b == '\\') continue;
     uint32_t state = string_body_byte(0, b);
     size_t k = d + 1;
-    while (state != 0 && state != kBadUtf8 && k < s.size()) state = string_body_byte(state, static_cast<uint8_t>(s[k++]));
+    while (state != 0 && state != kBadUtf8 && k < s.size())
+      state = string_body_byte(state, static_cast<uint8_t>(s[k++]));
     out[d] = state != kBadUtf8 && out[k];
   }
 }
@@ -213,10 +214,10 @@ struct TokenFilter::Impl {
   std::vector<std::string> bytes;  // by id; empty: never allowed
   std::vector<char> is_end;
   std::vector<int> end_ids;
-  std::vector<int> plain_chars;    // by id: see plain_string_chars
-  std::vector<int> plain_ids;      // the ids of plain string content, fewest characters first
-  Trie all;                        // every token
-  Trie other;                      // the tokens that are not plain string content
+  std::vector<int> plain_chars;  // by id: see plain_string_chars
+  std::vector<int> plain_ids;    // the ids of plain string content, fewest characters first
+  Trie all;                      // every token
+  Trie other;                    // the tokens that are not plain string content
 
   Impl(std::vector<std::string> tokens, std::vector<int> ends) {
     int size = static_cast<int>(tokens.size());

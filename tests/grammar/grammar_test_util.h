@@ -76,7 +76,8 @@ inline size_t code_points(const std::string& s) {
 inline bool format_ok(const std::string& format, const std::string& s) {
   static const std::regex date(R"(\d{4}-[01]\d-[0-3]\d)");
   static const std::regex time(R"([0-2]\d:[0-5]\d:[0-6]\d(\.\d{1,9})?(Z|[+-][0-2]\d:[0-5]\d))");
-  static const std::regex date_time(R"(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\d(\.\d{1,9})?(Z|[+-][0-2]\d:[0-5]\d))");
+  static const std::regex date_time(
+      R"(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\d(\.\d{1,9})?(Z|[+-][0-2]\d:[0-5]\d))");
   static const std::regex uuid(R"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})");
   if (format == "date") return std::regex_match(s, date);
   if (format == "time") return std::regex_match(s, time);
@@ -220,12 +221,24 @@ inline std::string generate(const TokenFilter& filter, const NodePtr& g, const s
 inline std::vector<std::string> small_vocab() {
   std::vector<std::string> v;
   for (int c = 1; c < 0x100; ++c) v.push_back(std::string(1, static_cast<char>(c)));
-  for (const char* t : {"{\"", "\":", "\", \"", "\":\"", "\"}", "}}", "]}", "[{",
-                        "true", "false", "null", "12", "3.5", "-0", "e+", "E-", "\\u00", "\\ud83d", "\\ude00", "\\\"",
-                        "\\n", "\\u", "\xED\x95\x9C", "\xEA\xB5\xAD\xEC\x96\xB4", "\xED\x95", "\x9C", "\xF0\x9F\x98\x80",
-                        "\xF0\x9F", "\x98\x80", "name", "\"name\"", "age", "value", "children", "kind", "circle", "rect",
-                        "  ", "\n  ", "    ", "2024-", "-01", "T12:", "00Z", "123e4567", "-e89b", "<tool_call>",
-                        "</tool_call>", "get_weather", "search", "arguments", "city"})
+  for (const char* t : {"{\"",         "\":",          "\", \"",
+                        "\":\"",       "\"}",          "}}",
+                        "]}",          "[{",           "true",
+                        "false",       "null",         "12",
+                        "3.5",         "-0",           "e+",
+                        "E-",          "\\u00",        "\\ud83d",
+                        "\\ude00",     "\\\"",         "\\n",
+                        "\\u",         "\xED\x95\x9C", "\xEA\xB5\xAD\xEC\x96\xB4",
+                        "\xED\x95",    "\x9C",         "\xF0\x9F\x98\x80",
+                        "\xF0\x9F",    "\x98\x80",     "name",
+                        "\"name\"",    "age",          "value",
+                        "children",    "kind",         "circle",
+                        "rect",        "  ",           "\n  ",
+                        "    ",        "2024-",        "-01",
+                        "T12:",        "00Z",          "123e4567",
+                        "-e89b",       "<tool_call>",  "</tool_call>",
+                        "get_weather", "search",       "arguments",
+                        "city"})
     v.push_back(t);
   return v;
 }

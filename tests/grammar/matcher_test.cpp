@@ -86,12 +86,50 @@ TEST(Combinators, NullArgumentsAreErrors) {
 TEST(JsonAny, AcceptsJsonValues) {
   NodePtr g = schema("{}");
   expect_language(g,
-                  {"null", "true", "false", "0", "-0", "12", "-3.25", "1e5", "1.5E-3", "2e+10", R"("")", R"("a\"b")",
-                   R"("\\ \/ \b \f \n \r \t")", R"("\u00e9\uD83D\uDE00")", "[]", "[1, [2, []], {}]", "{}",
-                   R"({"a": {"b": [null]}, "c": "d"})", "{\n  \"k\": 1\n}", "[ 1 ,2 ]"},
-                  {"", "nul", "True", "01", "-", "1.", ".5", "1e", "+1", R"("abc)", R"("\x")", R"("\u12")", "[1,]",
-                   "[,1]", R"({"a"})", R"({"a":})", R"({"a":1,})", R"({a:1})", "{} ", " {}", "[1 2]",
-                   R"("\uDE00")", R"("\uD83Dx")", R"("\uD83D\u0041")"});
+                  {"null",
+                   "true",
+                   "false",
+                   "0",
+                   "-0",
+                   "12",
+                   "-3.25",
+                   "1e5",
+                   "1.5E-3",
+                   "2e+10",
+                   R"("")",
+                   R"("a\"b")",
+                   R"("\\ \/ \b \f \n \r \t")",
+                   R"("\u00e9\uD83D\uDE00")",
+                   "[]",
+                   "[1, [2, []], {}]",
+                   "{}",
+                   R"({"a": {"b": [null]}, "c": "d"})",
+                   "{\n  \"k\": 1\n}",
+                   "[ 1 ,2 ]"},
+                  {"",
+                   "nul",
+                   "True",
+                   "01",
+                   "-",
+                   "1.",
+                   ".5",
+                   "1e",
+                   "+1",
+                   R"("abc)",
+                   R"("\x")",
+                   R"("\u12")",
+                   "[1,]",
+                   "[,1]",
+                   R"({"a"})",
+                   R"({"a":})",
+                   R"({"a":1,})",
+                   R"({a:1})",
+                   "{} ",
+                   " {}",
+                   "[1 2]",
+                   R"("\uDE00")",
+                   R"("\uD83Dx")",
+                   R"("\uD83D\u0041")"});
   expect_language(json_value(json(true)), {"[]", "1"}, {"x"});
 }
 
@@ -112,7 +150,8 @@ TEST(JsonAny, StringBytes) {
 
 TEST(JsonAny, UnicodeAcceptedInPiecesLikeBpeTokens) {
   NodePtr g = schema(R"({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]})");
-  const std::string text = "{\"city\": \"\xEC\x84\x9C\xEC\x9A\xB8 \xEA\xB0\x95\xEB\x82\xA8\xEA\xB5\xAC\"}";  // 서울 강남구
+  const std::string text =
+      "{\"city\": \"\xEC\x84\x9C\xEC\x9A\xB8 \xEA\xB0\x95\xEB\x82\xA8\xEA\xB5\xAC\"}";  // 서울 강남구
   Matcher m(g);
   // Cut inside characters, as byte-level BPE tokens do.
   for (std::string_view piece : {std::string_view(text).substr(0, 11), std::string_view(text).substr(11, 2),
@@ -122,8 +161,8 @@ TEST(JsonAny, UnicodeAcceptedInPiecesLikeBpeTokens) {
   EXPECT_TRUE(m.must_end());
   Matcher bad(g);
   ASSERT_TRUE(bad.advance("{\"city\": \"\xEC\x84"));
-  EXPECT_FALSE(bad.advance("\""));      // the character is not finished
-  EXPECT_FALSE(bad.advance("\xEC"));    // a lead byte where a continuation byte must come
+  EXPECT_FALSE(bad.advance("\""));    // the character is not finished
+  EXPECT_FALSE(bad.advance("\xEC"));  // a lead byte where a continuation byte must come
   EXPECT_TRUE(bad.advance("\x9C\""));
 }
 
@@ -133,16 +172,17 @@ TEST(JsonSchema, ObjectPropertiesInOrder) {
     "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}},
     "required": ["name"]
   })");
-  expect_language(g,
-                  {R"({"name": "Kim"})", R"({"name":"Kim","age":30})", R"({"name": "Kim", "tags": ["a", "b"]})",
-                   R"({"name": "Kim", "age": 3, "tags": []})", "{\n  \"name\": \"Kim\",\n  \"age\": 30\n}"},
-                  {"{}", R"({"age": 30})", R"({"age": 30, "name": "Kim"})", R"({"name": "Kim", "other": 1})",
-                   R"({"name": 5})", R"({"name": "Kim", "age": 3.5})", R"({"name": "Kim", "name": "Lee"})",
-                   R"({"name": "Kim",})"});
+  expect_language(
+      g,
+      {R"({"name": "Kim"})", R"({"name":"Kim","age":30})", R"({"name": "Kim", "tags": ["a", "b"]})",
+       R"({"name": "Kim", "age": 3, "tags": []})", "{\n  \"name\": \"Kim\",\n  \"age\": 30\n}"},
+      {"{}", R"({"age": 30})", R"({"age": 30, "name": "Kim"})", R"({"name": "Kim", "other": 1})", R"({"name": 5})",
+       R"({"name": "Kim", "age": 3.5})", R"({"name": "Kim", "name": "Lee"})", R"({"name": "Kim",})"});
 }
 
 TEST(JsonSchema, AdditionalProperties) {
-  NodePtr open = schema(R"({"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": true})");
+  NodePtr open =
+      schema(R"({"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": true})");
   expect_language(open, {R"({"a": 1, "b": [true]})", R"({"x": null})", "{}"}, {R"({"a": "s"})"});
   NodePtr typed = schema(R"({"type": "object", "additionalProperties": {"type": "number"}})");
   expect_language(typed, {R"({"x": 1, "y": 2.5})", "{}"}, {R"({"x": "1"})"});
@@ -169,9 +209,11 @@ TEST(JsonSchema, PropertyNamesAreEscaped) {
 TEST(JsonSchema, Arrays) {
   NodePtr g = schema(R"({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3})");
   expect_language(g, {"[1]", "[1, 2, 3]", "[ 1 ]"}, {"[]", "[1, 2, 3, 4]", "[1, \"a\"]"});
-  NodePtr tuple = schema(R"({"type": "array", "prefixItems": [{"type": "string"}, {"type": "boolean"}], "items": false})");
+  NodePtr tuple =
+      schema(R"({"type": "array", "prefixItems": [{"type": "string"}, {"type": "boolean"}], "items": false})");
   expect_language(tuple, {"[]", R"(["a"])", R"(["a", true])"}, {R"([true])", R"(["a", true, 1])"});
-  NodePtr tuple_rest = schema(R"({"type": "array", "prefixItems": [{"type": "string"}], "items": {"type": "null"}, "minItems": 2})");
+  NodePtr tuple_rest =
+      schema(R"({"type": "array", "prefixItems": [{"type": "string"}], "items": {"type": "null"}, "minItems": 2})");
   expect_language(tuple_rest, {R"(["a", null])", R"(["a", null, null])"}, {R"(["a"])", R"(["a", "b"])"});
   NodePtr draft4 = schema(R"({"type": "array", "items": [{"type": "integer"}], "additionalItems": false})");
   expect_language(draft4, {"[1]", "[]"}, {"[1, 2]"});
@@ -210,7 +252,7 @@ TEST(JsonSchema, Numbers) {
   Matcher m(range);
   EXPECT_TRUE(m.advance("1"));
   EXPECT_FALSE(m.can_end());
-  EXPECT_TRUE(Matcher(range).advance("2"));    // "2" alone is too small, but 20..29 fit
+  EXPECT_TRUE(Matcher(range).advance("2"));  // "2" alone is too small, but 20..29 fit
   EXPECT_FALSE(Matcher(range).advance("-"));
   EXPECT_FALSE(Matcher(range).advance("0"));
   EXPECT_FALSE(Matcher(range).advance("121"));
@@ -265,11 +307,14 @@ TEST(JsonSchema, RefsAndRecursion) {
     "$ref": "#/$defs/node"})");
   expect_language(tree, {R"({"value": 1})", R"({"value": 1, "children": [{"value": 2, "children": [{"value": 3}]}]})"},
                   {R"({"value": 1, "children": [{"children": []}]})", R"({"value": 1, "children": [1]})"});
-  NodePtr root_ref = schema(R"({"type": "object", "properties": {"next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}}})");
+  NodePtr root_ref =
+      schema(R"({"type": "object", "properties": {"next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}}})");
   expect_language(root_ref, {R"({"next": {"next": {"next": null}}})", "{}"}, {R"({"next": 1})"});
-  NodePtr definitions = schema(R"({"definitions": {"id": {"type": "integer"}}, "type": "array", "items": {"$ref": "#/definitions/id"}})");
+  NodePtr definitions =
+      schema(R"({"definitions": {"id": {"type": "integer"}}, "type": "array", "items": {"$ref": "#/definitions/id"}})");
   expect_language(definitions, {"[1, 2]"}, {R"(["1"])"});
-  NodePtr all_of = schema(R"({"$defs": {"c": {"enum": ["r", "g"]}}, "allOf": [{"$ref": "#/$defs/c"}], "description": "colour"})");
+  NodePtr all_of =
+      schema(R"({"$defs": {"c": {"enum": ["r", "g"]}}, "allOf": [{"$ref": "#/$defs/c"}], "description": "colour"})");
   expect_language(all_of, {R"("r")"}, {R"("b")"});
   // Mutual recursion through arrays.
   NodePtr mutual = schema(R"({"$defs": {"a": {"type": "array", "items": {"$ref": "#/$defs/b"}},
@@ -311,17 +356,18 @@ TEST(JsonSchema, ToolCallBlocks) {
               {"required", {"name", "arguments"}}};
     return sequence({literal("<tool_call>"), json_value(s), literal("</tool_call>")});
   };
-  NodePtr weather = call("get_weather", R"({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})");
+  NodePtr weather =
+      call("get_weather", R"({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})");
   NodePtr time = call("get_time", R"({"type": "object", "properties": {}})");
   NodePtr g = repeat(choice({weather, time}), 1, -1, literal("\n"));
-  expect_language(g,
-                  {R"(<tool_call>{"name": "get_weather", "arguments": {"city": "Seoul"}}</tool_call>)",
-                   "<tool_call>{\"name\": \"get_time\", \"arguments\": {}}</tool_call>\n"
-                   "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"\xEB\xB6\x80\xEC\x82\xB0\"}}</tool_call>"},
-                  {R"(<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>)",
-                   R"(<tool_call>{"name": "other", "arguments": {}}</tool_call>)",
-                   R"({"name": "get_time", "arguments": {}})", "",
-                   "<tool_call>{\"name\": \"get_time\", \"arguments\": {}}</tool_call>\n"});
+  expect_language(
+      g,
+      {R"(<tool_call>{"name": "get_weather", "arguments": {"city": "Seoul"}}</tool_call>)",
+       "<tool_call>{\"name\": \"get_time\", \"arguments\": {}}</tool_call>\n"
+       "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"\xEB\xB6\x80\xEC\x82\xB0\"}}</tool_call>"},
+      {R"(<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>)",
+       R"(<tool_call>{"name": "other", "arguments": {}}</tool_call>)", R"({"name": "get_time", "arguments": {}})", "",
+       "<tool_call>{\"name\": \"get_time\", \"arguments\": {}}</tool_call>\n"});
   Matcher m(g);
   ASSERT_TRUE(m.advance(R"(<tool_call>{"name": "get_time", "arguments": {}}</tool_call>)"));
   EXPECT_TRUE(m.can_end());
@@ -358,16 +404,20 @@ TEST(JsonSchema, ErrorsNameTheSchemaPath) {
             "schema.properties.age.type: unknown type 'int'");
   EXPECT_EQ(error_of(R"({"type": "array", "items": {"not": {}}})"), "schema.items: unsupported keyword 'not'");
   EXPECT_EQ(error_of(R"({"if": {}, "then": {}})"), "schema: unsupported keyword 'if'");
-  EXPECT_EQ(error_of(R"({"type": "object", "patternProperties": {}})"), "schema: unsupported keyword 'patternProperties'");
+  EXPECT_EQ(error_of(R"({"type": "object", "patternProperties": {}})"),
+            "schema: unsupported keyword 'patternProperties'");
   EXPECT_EQ(error_of(R"({"anyOf": [{"type": "string"}, {"type": "string", "minLength": -1}]})"),
             "schema.anyOf[1].minLength: expected a non-negative integer, got -1");
   EXPECT_EQ(error_of(R"({"properties": []})"), "schema.properties: expected an object, got array");
   EXPECT_EQ(error_of(R"({"$ref": "#/$defs/missing"})"), "schema.$ref: '#/$defs/missing' not found");
   EXPECT_EQ(error_of(R"({"$ref": "http://example.com/s.json"})"),
             "schema.$ref: only local references (#/...) are supported, got 'http://example.com/s.json'");
-  EXPECT_EQ(error_of(R"({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"anyOf": [{"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"})"),
-            "schema.$defs.b.anyOf[0].$ref: '#/$defs/a' refers back to itself before any object or array");
-  EXPECT_EQ(error_of(R"({"type": "string", "minLength": 3, "maxLength": 2})"), "schema: minLength is greater than maxLength");
+  EXPECT_EQ(
+      error_of(
+          R"({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"anyOf": [{"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"})"),
+      "schema.$defs.b.anyOf[0].$ref: '#/$defs/a' refers back to itself before any object or array");
+  EXPECT_EQ(error_of(R"({"type": "string", "minLength": 3, "maxLength": 2})"),
+            "schema: minLength is greater than maxLength");
   EXPECT_EQ(error_of(R"({"type": "integer", "minimum": 3, "maximum": 2.5})"),
             "schema: no number lies between minimum and maximum");
   EXPECT_EQ(error_of("false"), "schema: false allows no value");
@@ -382,7 +432,8 @@ TEST(JsonSchema, ErrorsNameTheSchemaPath) {
   for (int i = 0; i < 100; ++i) deep = R"({"type": "array", "items": )" + deep + "}";
   EXPECT_NE(error_of(deep.c_str()).find("nested too deeply"), std::string::npos);
   // Annotations are fine.
-  EXPECT_NO_THROW(schema(R"({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "t", "description": "d",
+  EXPECT_NO_THROW(
+      schema(R"({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "t", "description": "d",
                              "type": "string", "default": "x", "examples": ["y"], "$id": "z", "format": "email"})"));
 }
 

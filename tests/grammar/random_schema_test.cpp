@@ -17,15 +17,25 @@ class SchemaMaker {
   json make(int depth) {
     int pick = static_cast<int>(rng_() % (depth >= 3 ? 7 : 12));
     switch (pick) {
-      case 0: return string_schema();
-      case 1: return integer_schema();
-      case 2: return number_schema();
-      case 3: return json{{"type", one_of({"boolean", "null"})}};
-      case 4: return enum_schema();
-      case 5: return json{{"$ref", "#/$defs/shared"}};
-      case 6: return json{{"type", json::array({"string", "null"})}, {"maxLength", 4}};
-      case 7: case 8: return object_schema(depth);
-      case 9: return array_schema(depth);
+      case 0:
+        return string_schema();
+      case 1:
+        return integer_schema();
+      case 2:
+        return number_schema();
+      case 3:
+        return json{{"type", one_of({"boolean", "null"})}};
+      case 4:
+        return enum_schema();
+      case 5:
+        return json{{"$ref", "#/$defs/shared"}};
+      case 6:
+        return json{{"type", json::array({"string", "null"})}, {"maxLength", 4}};
+      case 7:
+      case 8:
+        return object_schema(depth);
+      case 9:
+        return array_schema(depth);
       case 10: {
         json alts = json::array();
         int n = 2 + rng_() % 2;
@@ -43,8 +53,9 @@ class SchemaMaker {
   json root() {
     json s = make(0);
     s["$defs"] = json{{"shared", json{{"type", "object"},
-                                      {"properties", {{"v", {{"type", "integer"}}},
-                                                      {"next", {{"anyOf", {{{"$ref", "#/$defs/shared"}}, {{"type", "null"}}}}}}}},
+                                      {"properties",
+                                       {{"v", {{"type", "integer"}}},
+                                        {"next", {{"anyOf", {{{"$ref", "#/$defs/shared"}}, {{"type", "null"}}}}}}}},
                                       {"required", {"v"}}}}};
     return s;
   }
@@ -120,7 +131,8 @@ class SchemaMaker {
 
 TEST(RandomSchemas, GeneratedTextsParseAndValidate) {
   std::vector<std::string> vocab = testing::small_vocab();
-  for (const char* t : {"\"x y\"", "\"q\\\"t\"", "\"\xED\x95\x9C\xEA\xB8\x80\"", "\"a\"", "\"b\"", "\"v\"", "\"next\"", "\"k\""})
+  for (const char* t :
+       {"\"x y\"", "\"q\\\"t\"", "\"\xED\x95\x9C\xEA\xB8\x80\"", "\"a\"", "\"b\"", "\"v\"", "\"next\"", "\"k\""})
     vocab.push_back(t);
   const int eos = static_cast<int>(vocab.size());
   vocab.push_back("");
@@ -169,14 +181,52 @@ TEST(RandomSchemas, GeneratedTextsParseAndValidate) {
 // exaone::Error; a compiled one takes random bytes without trouble.
 TEST(RandomSchemas, AnyJsonInputIsHandled) {
   std::mt19937 rng(5);
-  const std::vector<std::string> keys = {"type", "properties", "required", "additionalProperties", "items", "prefixItems",
-                                         "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs",
-                                         "minLength", "maxLength", "format", "minimum", "maximum", "exclusiveMinimum",
-                                         "exclusiveMaximum", "nullable", "title", "a", "definitions", "pattern"};
-  const std::vector<json> leaves = {json("string"), json("object"), json("array"), json("integer"), json("#"),
-                                    json("#/$defs/a"), json("#/definitions/a"), json(-1), json(0), json(3), json(1e300),
-                                    json(2.5), json(true), json(false), json(nullptr), json::array(), json::object(),
-                                    json("date"), json("a")};
+  const std::vector<std::string> keys = {"type",
+                                         "properties",
+                                         "required",
+                                         "additionalProperties",
+                                         "items",
+                                         "prefixItems",
+                                         "minItems",
+                                         "maxItems",
+                                         "enum",
+                                         "const",
+                                         "anyOf",
+                                         "oneOf",
+                                         "allOf",
+                                         "$ref",
+                                         "$defs",
+                                         "minLength",
+                                         "maxLength",
+                                         "format",
+                                         "minimum",
+                                         "maximum",
+                                         "exclusiveMinimum",
+                                         "exclusiveMaximum",
+                                         "nullable",
+                                         "title",
+                                         "a",
+                                         "definitions",
+                                         "pattern"};
+  const std::vector<json> leaves = {json("string"),
+                                    json("object"),
+                                    json("array"),
+                                    json("integer"),
+                                    json("#"),
+                                    json("#/$defs/a"),
+                                    json("#/definitions/a"),
+                                    json(-1),
+                                    json(0),
+                                    json(3),
+                                    json(1e300),
+                                    json(2.5),
+                                    json(true),
+                                    json(false),
+                                    json(nullptr),
+                                    json::array(),
+                                    json::object(),
+                                    json("date"),
+                                    json("a")};
   std::function<json(int)> random_value = [&](int depth) -> json {
     int r = rng() % 10;
     if (depth > 4 || r < 4) return leaves[rng() % leaves.size()];

@@ -99,8 +99,8 @@ void expect_filter_consistent(const TokenFilter& filter, const Matcher& m, const
     bool expect = !vocab[id].empty() && copy.advance(vocab[id]);
     bool ok = allowed[id] == expect && filter.accepts(m, static_cast<int>(id)) == expect;
     if (!ok && ++mismatches <= 5)
-      ADD_FAILURE() << what << ": token " << id << " '" << vocab[id] << "' allowed " << int(allowed[id])
-                    << ", advance " << expect;
+      ADD_FAILURE() << what << ": token " << id << " '" << vocab[id] << "' allowed " << int(allowed[id]) << ", advance "
+                    << expect;
   }
 }
 
@@ -134,8 +134,8 @@ NodePtr tool_call_grammar() {
 
 TEST(TokenFilter, AllowedAgreesWithAdvance) {
   std::vector<std::string> vocab = synthetic_vocab(6000, 7);
-  for (const char* extra : {"{\"", "\":", "\", \"", "\"}", "<tool_call>", "</tool_call>", "{\"name\": \"", "get_weather",
-                            "\\u00", "\\ud83d", "\\\"", "true", "null", "\"\n"})
+  for (const char* extra : {"{\"", "\":", "\", \"", "\"}", "<tool_call>", "</tool_call>", "{\"name\": \"",
+                            "get_weather", "\\u00", "\\ud83d", "\\\"", "true", "null", "\"\n"})
     vocab.push_back(extra);
   vocab.push_back("");  // an id without a token
   const int eos = static_cast<int>(vocab.size());
@@ -144,7 +144,8 @@ TEST(TokenFilter, AllowedAgreesWithAdvance) {
   NodePtr person = json_value(json::parse(kPersonSchema));
   NodePtr any = json_value(json::object());
   NodePtr tools = tool_call_grammar();
-  NodePtr short_strings = json_value(json::parse(R"({"type": "object", "properties": {"s": {"type": "string", "maxLength": 3},
+  NodePtr short_strings =
+      json_value(json::parse(R"({"type": "object", "properties": {"s": {"type": "string", "maxLength": 3},
       "m": {"type": "string", "minLength": 2}}, "additionalProperties": true})"));
   NodePtr options = json_value(json::parse(R"({"anyOf": [
       {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]},
@@ -152,42 +153,44 @@ TEST(TokenFilter, AllowedAgreesWithAdvance) {
   json wide = {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", true}};
   for (int i = 0; i < 12; ++i) wide["properties"]["field_" + std::to_string(i)] = {{"type", "string"}};
   NodePtr many_keys = json_value(wide);
-  NodePtr two_strings = json_value(json::parse(R"({"anyOf": [{"type": "string", "maxLength": 5}, {"type": "string", "minLength": 2}]})"));
+  NodePtr two_strings =
+      json_value(json::parse(R"({"anyOf": [{"type": "string", "maxLength": 5}, {"type": "string", "minLength": 2}]})"));
   struct Case {
     NodePtr g;
     const char* prefix;
   };
-  for (const Case& c : std::initializer_list<Case>{{person, ""},
-                                                   {person, "{"},
-                                                   {person, "{\"name\": "},
-                                                   {person, "{\"name\": \"Kim \xEA\xB0"},
-                                                   {person, "{\"name\": \"Kim\", \"age\": 4"},
-                                                   {person, "{\"name\": \"Kim\", \"age\": 42"},
-                                                   {person, "{\"name\": \"Kim\", \"age\": 42, \"city\": \"Seo"},
-                                                   {person, "{\"name\": \"K\", \"age\": 1, \"tags\": [\"a\", "},
-                                                   {any, ""},
-                                                   {any, "[1, {\"a\": \"b\\u00"},
-                                                   {any, "{\"x\": 1.5e"},
-                                                   {tools, ""},
-                                                   {tools, "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Se"},
-                                                   {tools, "<tool_call>{\"name\": \"search\", \"arguments\": {}}</tool_call>"},
-                                                   {short_strings, "{"},
-                                                   {short_strings, "{\"s\": \"a"},
-                                                   {short_strings, "{\"s\": \"ab"},
-                                                   {short_strings, "{\"s\": \"a\xEA\xB0\x80"},
-                                                   {short_strings, "{\"s\": \"abc"},
-                                                   {short_strings, "{\"m\": \""},
-                                                   {short_strings, "{\"s\": \"x\", \""},
-                                                   {short_strings, "{\"s\": \"x\", \"m"},
-                                                   {short_strings, "{\"s\": \"x\", \"q"},
-                                                   {options, "{\"a\": \"xy"},
-                                                   {many_keys, "{"},
-                                                   {many_keys, "{\"field_"},
-                                                   {many_keys, "{\"field_3\": \"x\", \"f"},
-                                                   {two_strings, "\""},
-                                                   {two_strings, "\"abc"},
-                                                   {two_strings, "\"abcde"},
-                                                   {options, "{\"a\": \"xyzw"}}) {
+  for (const Case& c :
+       std::initializer_list<Case>{{person, ""},
+                                   {person, "{"},
+                                   {person, "{\"name\": "},
+                                   {person, "{\"name\": \"Kim \xEA\xB0"},
+                                   {person, "{\"name\": \"Kim\", \"age\": 4"},
+                                   {person, "{\"name\": \"Kim\", \"age\": 42"},
+                                   {person, "{\"name\": \"Kim\", \"age\": 42, \"city\": \"Seo"},
+                                   {person, "{\"name\": \"K\", \"age\": 1, \"tags\": [\"a\", "},
+                                   {any, ""},
+                                   {any, "[1, {\"a\": \"b\\u00"},
+                                   {any, "{\"x\": 1.5e"},
+                                   {tools, ""},
+                                   {tools, "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Se"},
+                                   {tools, "<tool_call>{\"name\": \"search\", \"arguments\": {}}</tool_call>"},
+                                   {short_strings, "{"},
+                                   {short_strings, "{\"s\": \"a"},
+                                   {short_strings, "{\"s\": \"ab"},
+                                   {short_strings, "{\"s\": \"a\xEA\xB0\x80"},
+                                   {short_strings, "{\"s\": \"abc"},
+                                   {short_strings, "{\"m\": \""},
+                                   {short_strings, "{\"s\": \"x\", \""},
+                                   {short_strings, "{\"s\": \"x\", \"m"},
+                                   {short_strings, "{\"s\": \"x\", \"q"},
+                                   {options, "{\"a\": \"xy"},
+                                   {many_keys, "{"},
+                                   {many_keys, "{\"field_"},
+                                   {many_keys, "{\"field_3\": \"x\", \"f"},
+                                   {two_strings, "\""},
+                                   {two_strings, "\"abc"},
+                                   {two_strings, "\"abcde"},
+                                   {options, "{\"a\": \"xyzw"}}) {
     Matcher m(c.g);
     ASSERT_TRUE(m.advance(c.prefix)) << c.prefix;
     expect_filter_consistent(filter, m, vocab, c.prefix, eos);
@@ -286,7 +289,8 @@ TEST(TokenFilter, RealVocabularyOfTheBundledModel) {
   EXPECT_EQ(filter.vocab_size(), tok.vocab_size());
   NodePtr tools = tool_call_grammar();
   const std::string text =
-      "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"\xEC\x84\x9C\xEC\x9A\xB8\xED\x8A\xB9\xEB\xB3\x84"
+      "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+      "\"\xEC\x84\x9C\xEC\x9A\xB8\xED\x8A\xB9\xEB\xB3\x84"
       "\xEC\x8B\x9C \xEA\xB0\x95\xEB\x82\xA8\xEA\xB5\xAC\", \"unit\": \"c\"}}</tool_call>";  // 서울특별시 강남구
   std::vector<int> ids = tok.encode(text);
   Matcher m(tools);
@@ -346,7 +350,8 @@ TEST(TokenFilter, SpeedOnA100kVocabulary) {
       {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]},
       {"type": "object", "properties": {"a": {"type": "string"}, "c": {"type": "boolean"}}, "required": ["a"]},
       {"type": "object", "properties": {"a": {"type": "string"}, "d": {"type": "null"}}, "required": ["a"]}]})"));
-  NodePtr two_strings = json_value(json::parse(R"({"anyOf": [{"type": "string", "maxLength": 5}, {"type": "string", "minLength": 2}]})"));
+  NodePtr two_strings =
+      json_value(json::parse(R"({"anyOf": [{"type": "string", "maxLength": 5}, {"type": "string", "minLength": 2}]})"));
   json wide = {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", true}};
   for (int i = 0; i < 30; ++i) wide["properties"]["field_" + std::to_string(i)] = {{"type", "string"}};
   NodePtr many_keys = json_value(wide);
@@ -370,7 +375,8 @@ TEST(TokenFilter, SpeedOnA100kVocabulary) {
       {"any value start", any, ""},
       {"any value, inside a string", any, "{\"a\": [\"xy"},
       {"any value, inside a number", any, "{\"a\": [12"},
-      {"tool call, inside arguments string", tools, "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Se"},
+      {"tool call, inside arguments string", tools,
+       "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Se"},
       {"anyOf of 3 objects, inside a string", options, "{\"a\": \"xy"},
       {"anyOf of 2 different strings, inside", two_strings, "\"ab"},
   };
