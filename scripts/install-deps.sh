@@ -6,7 +6,8 @@ pkgs=(build-essential cmake pkg-config git python3
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libpcre2-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       clang libclang-rt-14-dev
-      chromium)  # chromium: headless rendering test of the comply report (skipped when absent)
+      python3-venv
+      chromium chromium-driver)  # chromium: headless tests of the comply report and the web chat page (skipped when absent)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

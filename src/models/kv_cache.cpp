@@ -18,7 +18,10 @@ KVCache::KVCache(const ModelConfig& cfg, int64_t max_context, DType kv_type)
          std::to_string(dtype_block_elems(kv_type)) + " (head_dim is " + std::to_string(cfg.head_dim) + ")");
   row_bytes_ = dtype_bytes_for(kv_type, kv_dim_);
   for (int64_t l = 0; l < cfg.n_layers; ++l)
-    if (cfg.layer_sliding[l] && cfg.sliding_window > 0) layers_[l].ring = cfg.sliding_window;
+    if (cfg.layer_sliding[l] && cfg.sliding_window > 0) {
+      layers_[l].window = cfg.sliding_window;
+      layers_[l].ring = cfg.sliding_window + kRingSlack;
+    }
 }
 
 PastKV KVCache::past(int64_t layer) const {
@@ -101,8 +104,9 @@ void KVCache::release() {
 
 bool KVCache::truncate(int64_t n) {
   if (n >= n_past_) return n == n_past_;
+  // The next position n needs keys n - window + 1 .. n - 1; the ring holds the last `ring` positions.
   for (const Layer& L : layers_)
-    if (L.ring > 0 && n_past_ > L.ring && n < n_past_ - 1) return false;
+    if (L.ring > 0 && n_past_ > L.ring && n - L.window + 1 < n_past_ - L.ring) return false;
   n_past_ = n;
   return true;
 }
@@ -116,7 +120,8 @@ size_t KVCache::bytes_allocated() const {
 size_t KVCache::bytes_for_context(const ModelConfig& cfg, int64_t context, DType kv_type) {
   size_t b = 0;
   for (int64_t l = 0; l < cfg.n_layers; ++l) {
-    const int64_t pos = (cfg.layer_sliding[l] && cfg.sliding_window > 0) ? std::min(context, cfg.sliding_window) : context;
+    const int64_t pos =
+        (cfg.layer_sliding[l] && cfg.sliding_window > 0) ? std::min(context, cfg.sliding_window + kRingSlack) : context;
     b += 2 * static_cast<size_t>(pos) * dtype_bytes_for(kv_type, cfg.kv_dim());
   }
   return b;

@@ -12,6 +12,10 @@ namespace exaone {
 
 class KVCache {
  public:
+  // Positions a sliding layer's ring keeps beyond its window, so a cache can be cut back by that
+  // many positions (the server's prefix reuse after a short answer, a retried last turn).
+  static constexpr int64_t kRingSlack = 256;
+
   KVCache(const ModelConfig& cfg, int64_t max_context, DType kv_type = DType::F32);
 
   int64_t n_past() const { return n_past_; }
@@ -38,7 +42,8 @@ class KVCache {
 
  private:
   struct Layer {
-    int64_t ring = 0;  // 0: linear
+    int64_t ring = 0;    // 0: linear; else ring capacity (window + kRingSlack)
+    int64_t window = 0;  // sliding window of the layer
     std::vector<uint8_t> k, v;
   };
   void write_row(uint8_t* dst, const float* src) const;

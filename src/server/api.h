@@ -104,6 +104,7 @@ struct Update {
   bool done = false;
   std::string finish_reason;        // stop | length | tool_calls | error | cancelled
   std::string error;
+  int error_status = 500;           // HTTP status of `error`: 408 timed out in the queue, 503 shutting down
   int64_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
 };
 

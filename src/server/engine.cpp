@@ -185,7 +185,7 @@ void Engine::admit() {
       s->handle->publish("", {}, 0, true, "cancelled", "");
       s.reset();
     } else if (Clock::now() >= s->req.deadline) {
-      s->handle->publish("", {}, 0, true, "error", "the request timed out waiting in the queue");
+      s->handle->publish("", {}, 0, true, "timeout", "the request timed out waiting in the queue (--request-timeout)");
       s.reset();
     }
   }

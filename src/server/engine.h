@@ -63,7 +63,7 @@ struct Progress {
   int64_t completion_tokens = 0;      // totals so far
   int64_t prompt_tokens = 0, cached_tokens = 0;
   bool done = false;
-  std::string finish_reason;          // when done: "stop", "length"; "error" with `error`
+  std::string finish_reason;          // when done: "stop", "length"; "error" or "timeout" with `error`
   std::string error;
 };
 

@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <csignal>
@@ -286,6 +287,13 @@ int Server::run() {
   svr.set_read_timeout(30);
   svr.set_write_timeout(30);
   svr.set_tcp_nodelay(true);
+  // The library listens with a backlog of 5: a burst of clients connecting at once would see resets.
+  // Remember the listening socket so its backlog can be raised once it is bound.
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = sock;
+  });
   const std::string key = o_.api_key;
   svr.set_pre_routing_handler([key](const httplib::Request& req, httplib::Response& res) {
     res.set_header("Access-Control-Allow-Origin", "*");
@@ -344,6 +352,7 @@ int Server::run() {
   } else if (!svr.bind_to_port(o_.host, port)) {
     fail("cannot bind " + o_.host + ":" + std::to_string(port) + " (in use, or not an address of this machine)");
   }
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
   // Signals only set a flag; this thread stops the engine (in-flight streams end with an error
   // event) and then the listener.
   std::signal(SIGPIPE, SIG_IGN);

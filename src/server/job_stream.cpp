@@ -49,6 +49,12 @@ bool JobStream::next(Update& out, std::chrono::milliseconds timeout) {
     out.error = p.error;
     out.finish_reason = p.finish_reason;
     if (out.finish_reason == "stop" && saw_tool_calls_) out.finish_reason = "tool_calls";
+    if (out.finish_reason == "timeout") {
+      out.finish_reason = "error";
+      out.error_status = 408;
+    } else if (out.error.find("shutting down") != std::string::npos) {
+      out.error_status = 503;
+    }
   }
   return true;
 }
@@ -62,7 +68,7 @@ Completed run_to_end(Engine& engine, const Job& job) {
     c.text += u.text;
     c.logprobs.insert(c.logprobs.end(), u.logprobs.begin(), u.logprobs.end());
     if (u.done) {
-      if (u.finish_reason == "error") throw ApiError(u.error.find("shutting down") != std::string::npos ? 503 : 500, u.error);
+      if (u.finish_reason == "error") throw ApiError(u.error_status, u.error);
       c.finish_reason = u.finish_reason;
       c.prompt_tokens = u.prompt_tokens;
       c.cached_tokens = u.cached_tokens;

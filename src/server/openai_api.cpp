@@ -331,7 +331,7 @@ std::string ChatStreamWriter::update(const Update& u) {
   }
   if (!lp.is_null()) put(json::object());  // logprobs of tokens whose text is still held back
   if (u.done) {
-    if (u.finish_reason == "error") return out + error(u.error);
+    if (u.finish_reason == "error") return out + error(u.error, u.error_status);
     out += sse(chunk(json::object(), u.finish_reason));
     if (r_.include_usage) {
       json usage = {{"id", r_.id}, {"object", "chat.completion.chunk"}, {"created", r_.created}, {"model", m_.name},
@@ -343,8 +343,8 @@ std::string ChatStreamWriter::update(const Update& u) {
   return out;
 }
 
-std::string ChatStreamWriter::error(const std::string& message) {
-  return sse(error_body(500, message)) + "data: [DONE]\n\n";
+std::string ChatStreamWriter::error(const std::string& message, int status) {
+  return sse(error_body(status, message)) + "data: [DONE]\n\n";
 }
 
 std::string CompletionStreamWriter::update(const Update& u) {
@@ -359,7 +359,7 @@ std::string CompletionStreamWriter::update(const Update& u) {
   json lp = r_.logprobs && !u.logprobs.empty() ? completion_logprobs(*m_.tokenizer, u.logprobs, offset) : json(nullptr);
   if (!u.text.empty() || !lp.is_null()) out += chunk(u.text, nullptr, lp);
   if (u.done) {
-    if (u.finish_reason == "error") return out + error(u.error);
+    if (u.finish_reason == "error") return out + error(u.error, u.error_status);
     out += chunk("", u.finish_reason, nullptr);
     if (r_.include_usage)
       out += sse({{"id", r_.id}, {"object", "text_completion"}, {"created", r_.created}, {"model", m_.name},
@@ -369,8 +369,8 @@ std::string CompletionStreamWriter::update(const Update& u) {
   return out;
 }
 
-std::string CompletionStreamWriter::error(const std::string& message) {
-  return sse(error_body(500, message)) + "data: [DONE]\n\n";
+std::string CompletionStreamWriter::error(const std::string& message, int status) {
+  return sse(error_body(status, message)) + "data: [DONE]\n\n";
 }
 
 json models_list(const ServedModel& m) {

@@ -34,7 +34,7 @@ class ChatStreamWriter {
   ChatStreamWriter(const ServedModel& m, const Request& r) : m_(m), r_(r) {}
   std::string start();
   std::string update(const Update& u);
-  std::string error(const std::string& message);
+  std::string error(const std::string& message, int status = 500);
 
  private:
   json chunk(json delta, const json& finish_reason) const;
@@ -47,7 +47,7 @@ class CompletionStreamWriter {
  public:
   CompletionStreamWriter(const ServedModel& m, const Request& r) : m_(m), r_(r) {}
   std::string update(const Update& u);
-  std::string error(const std::string& message);
+  std::string error(const std::string& message, int status = 500);
 
  private:
   const ServedModel& m_;

@@ -158,14 +158,15 @@ TEST(KVCacheMemory, SlidingLayersStopGrowingAtTheWindow) {
     for (int64_t l = 0; l < cfg.n_layers; ++l) {
       PastKV p = cache->past(l);
       if (cfg.layer_sliding[l]) {
-        EXPECT_EQ(p.ring, cfg.sliding_window);
+        EXPECT_EQ(p.ring, cfg.sliding_window + KVCache::kRingSlack);
       }
     }
   }
-  // Sliding layers hold exactly `window` positions; only global layers grow.
+  // Sliding layers hold their window and a fixed slack (KVCache::kRingSlack); only global layers grow.
   const size_t per_pos = static_cast<size_t>(2 * cfg.kv_dim()) * sizeof(float);
   EXPECT_EQ(KVCache::bytes_for_context(cfg, 300),
-            per_pos * (n_global * 300 + n_sliding * cfg.sliding_window));
+            per_pos * (n_global * 300 + n_sliding * std::min<int64_t>(300, cfg.sliding_window + KVCache::kRingSlack)));
+  EXPECT_EQ(KVCache::bytes_for_context(cfg, 100000) - KVCache::bytes_for_context(cfg, 99000), per_pos * n_global * 1000);
   EXPECT_GT(after_window, 0u);
   EXPECT_LE(cache->bytes_allocated(), 2 * KVCache::bytes_for_context(cfg, 300) + per_pos * 256 * cfg.n_layers);
 }
