@@ -139,6 +139,7 @@ def test_load(start_server):
         assert not diffs, (f"{len(diffs)} {name} responses differ from the same request alone; first #{diffs[0]}: "
                            f"alone {alone[diffs[0]]!r} vs {results[diffs[0]]!r}")
     assert s.metric("exaone_requests_total", status="200") - ok_before >= 2 * len(reqs)
-    assert rss_after <= rss_warm * 1.10, f"RSS grew from {rss_warm} KiB after the warm-up to {rss_after} KiB"
+    # 10%, or 16 MiB for the allocator arenas of the HTTP threads on a small model, whichever is more.
+    assert rss_after <= max(rss_warm * 1.10, rss_warm + 16384), f"RSS grew from {rss_warm} KiB after the warm-up to {rss_after} KiB"
     print(f"\nload: alone {t_alone:.1f} s, warm-up {t_warm:.1f} s, load {t_load:.1f} s, "
           f"RSS {rss_warm} -> {rss_after} KiB")
