@@ -15,6 +15,7 @@
 #include "models/model.h"
 #include "server/engine.h"
 #include "server/metrics.h"
+#include "server/tool_stream.h"
 #include "tokenizer/tokenizer.h"
 #include "util/json_file.h"
 
@@ -38,6 +39,8 @@ struct ServedModel {
   Model* model = nullptr;      // null in the request-parser fuzzer
   ModelConfig config;          // sampling defaults (generation_config.json)
   int64_t context = 0;         // the engine's context length per sequence
+  int64_t parameters = 0;      // for /v1/models and /api/show
+  std::string weight_types;    // "Q4_0+F32", for /api/tags
   const Tokenizer* tokenizer = nullptr;
   chat::Format format = chat::Format::Exaone4;
   std::string name;            // what /v1/models and /api/tags list
@@ -99,6 +102,7 @@ json validate_tools(const json& tools, const char* param);
 // The output of a running job, parsed as it arrives (job_stream.cpp).
 struct Update {
   chat::StreamDelta delta;          // chat jobs: reasoning / content / tool calls
+  std::vector<ToolCallDelta> tool_deltas;  // streamed tool calls (grammar-constrained jobs, streaming)
   std::string text;                 // completion jobs: raw text
   std::vector<TokenLogprob> logprobs;
   bool done = false;
@@ -110,7 +114,9 @@ struct Update {
 
 class JobStream {
  public:
-  JobStream(std::shared_ptr<RequestHandle> handle, const Job& job);
+  // `stream_tool_arguments`: a streaming client gets grammar-constrained tool calls piece by piece
+  // (Update::tool_deltas) instead of whole ones.
+  JobStream(std::shared_ptr<RequestHandle> handle, const Job& job, bool stream_tool_arguments = false);
   ~JobStream();  // cancels the request if it has not finished (client gone)
   // Waits up to `timeout` for output; false when nothing arrived.
   bool next(Update& out, std::chrono::milliseconds timeout);
@@ -124,6 +130,7 @@ class JobStream {
   std::shared_ptr<RequestHandle> handle_;
   bool chat_;
   chat::StreamParser parser_;
+  std::optional<ToolCallStreamer> tools_;  // set when tool arguments stream
   bool finished_ = false;
   bool saw_tool_calls_ = false;
 };

@@ -62,6 +62,8 @@ class Server {
     m_.model = &model;
     m_.tokenizer = &tok;
     m_.config = model.config();
+    m_.parameters = model.parameter_count();
+    m_.weight_types = model.weight_dtype_summary();
     m_.context = engine_.context();
   }
 
@@ -117,7 +119,7 @@ void Server::chat_completions(const httplib::Request& req, httplib::Response& re
       send_json(res, 200, chat ? openai::chat_response(m_, *r, c) : openai::completion_response(m_, *r, c));
       return;
     }
-    auto stream = std::make_shared<JobStream>(submit_job(engine_, r->job), r->job);
+    auto stream = std::make_shared<JobStream>(submit_job(engine_, r->job), r->job, /*stream_tool_arguments=*/true);
     auto chat_writer = std::make_shared<openai::ChatStreamWriter>(m_, *r);
     auto text_writer = std::make_shared<openai::CompletionStreamWriter>(m_, *r);
     auto started = std::make_shared<bool>(false);

@@ -16,8 +16,21 @@ std::shared_ptr<RequestHandle> submit_job(Engine& engine, const Job& job) {
   }
 }
 
-JobStream::JobStream(std::shared_ptr<RequestHandle> handle, const Job& job)
-    : handle_(std::move(handle)), chat_(job.chat), parser_(job.parse) {}
+namespace {
+chat::ParseOptions without_tool_calls(chat::ParseOptions o) {
+  o.tool_calls = false;
+  return o;
+}
+}  // namespace
+
+JobStream::JobStream(std::shared_ptr<RequestHandle> handle, const Job& job, bool stream_tool_arguments)
+    : handle_(std::move(handle)),
+      chat_(job.chat),
+      // Constrained tool calls: the parser leaves the blocks in the content and ToolCallStreamer
+      // turns them into pieces as they are written.
+      parser_(stream_tool_arguments && job.tool_choice_forced ? without_tool_calls(job.parse) : job.parse) {
+  if (stream_tool_arguments && job.tool_choice_forced) tools_.emplace();
+}
 
 JobStream::~JobStream() {
   if (!finished_) handle_->cancel();
@@ -34,6 +47,11 @@ bool JobStream::next(Update& out, std::chrono::milliseconds timeout) {
       out.delta.reasoning += last.reasoning;
       out.delta.content += last.content;
       out.delta.tool_calls.insert(out.delta.tool_calls.end(), last.tool_calls.begin(), last.tool_calls.end());
+    }
+    if (tools_) {
+      out.tool_deltas = tools_->push(out.delta.content);
+      out.delta.content.clear();
+      if (tools_->calls() > 0) saw_tool_calls_ = true;
     }
     if (!out.delta.tool_calls.empty()) saw_tool_calls_ = true;
   } else {

@@ -110,7 +110,7 @@ json tool_calls_json(const std::vector<chat::ToolCall>& calls) {
 
 json details(const ServedModel& m) {
   const ModelConfig& c = m.config;
-  const double b = static_cast<double>(m.model->parameter_count());
+  const double b = static_cast<double>(m.parameters);
   char size[32];
   if (b >= 1e9) std::snprintf(size, sizeof size, "%.1fB", b / 1e9);
   else std::snprintf(size, sizeof size, "%.1fM", b / 1e6);
@@ -120,7 +120,7 @@ json details(const ServedModel& m) {
           {"family", c.model_type},
           {"families", json::array({c.model_type})},
           {"parameter_size", size},
-          {"quantization_level", m.model->weight_dtype_summary()}};
+          {"quantization_level", m.weight_types}};
 }
 
 }  // namespace
@@ -176,6 +176,18 @@ Request parse_generate(const ServedModel& m, const json& body, bool& load_only) 
   return r;
 }
 
+// The last line's fields: why it ended, token counts and durations (nanoseconds, as ollama reports them;
+// prompt reading is not timed apart from generation here).
+void Writer::add_counts(json& j, const std::string& finish_reason, int64_t prompt_tokens, int64_t completion_tokens) const {
+  j["done_reason"] = finish_reason == "tool_calls" ? "stop" : finish_reason;
+  j["total_duration"] = ns_since(r_.start);
+  j["load_duration"] = 0;
+  j["prompt_eval_count"] = prompt_tokens;
+  j["prompt_eval_duration"] = 0;
+  j["eval_count"] = completion_tokens;
+  j["eval_duration"] = ns_since(r_.start);
+}
+
 json Writer::base(bool done) const {
   return {{"model", m_.name}, {"created_at", iso_time_now()}, {"done", done}};
 }
@@ -202,13 +214,7 @@ std::string Writer::update(const Update& u) {
     json j = base(true);
     if (r_.chat) j["message"] = {{"role", "assistant"}, {"content", ""}};
     else j["response"] = "";
-    j["done_reason"] = u.finish_reason == "tool_calls" ? "stop" : u.finish_reason;
-    j["total_duration"] = ns_since(r_.start);
-    j["load_duration"] = 0;
-    j["prompt_eval_count"] = u.prompt_tokens;
-    j["prompt_eval_duration"] = 0;
-    j["eval_count"] = u.completion_tokens;
-    j["eval_duration"] = ns_since(r_.start);
+    add_counts(j, u.finish_reason, u.prompt_tokens, u.completion_tokens);
     out += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   return out;
@@ -225,13 +231,7 @@ json Writer::final_object(const Completed& c) const {
     j["response"] = r_.job.chat ? c.parsed.content : c.text;
     if (!c.parsed.reasoning.empty()) j["thinking"] = c.parsed.reasoning;
   }
-  j["done_reason"] = c.finish_reason == "tool_calls" ? "stop" : c.finish_reason;
-  j["total_duration"] = ns_since(r_.start);
-  j["load_duration"] = 0;
-  j["prompt_eval_count"] = c.prompt_tokens;
-  j["prompt_eval_duration"] = 0;
-  j["eval_count"] = c.completion_tokens;
-  j["eval_duration"] = ns_since(r_.start);
+  add_counts(j, c.finish_reason, c.prompt_tokens, c.completion_tokens);
   return j;
 }
 
@@ -262,7 +262,7 @@ json show(const ServedModel& m) {
           {"template", m.chat_template},
           {"details", details(m)},
           {"model_info", {{"general.architecture", c.model_type},
-                          {"general.parameter_count", m.model->parameter_count()},
+                          {"general.parameter_count", m.parameters},
                           {c.model_type + ".context_length", c.max_position},
                           {c.model_type + ".embedding_length", c.hidden},
                           {c.model_type + ".block_count", c.n_layers}}},

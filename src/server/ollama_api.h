@@ -28,6 +28,7 @@ class Writer {
 
  private:
   json base(bool done) const;
+  void add_counts(json& j, const std::string& finish_reason, int64_t prompt_tokens, int64_t completion_tokens) const;
   const ServedModel& m_;
   const Request& r_;
 };

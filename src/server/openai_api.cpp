@@ -26,11 +26,16 @@ SamplingFields sampling_fields(const json& body) {
   return f;
 }
 
-void common_checks(const json& body) {
+// Checks every OpenAI endpoint shares, and a fresh id.
+Request new_request(const char* id_prefix, const json& body) {
+  Request r;
+  r.id = random_id(id_prefix);
+  r.created = static_cast<int64_t>(std::time(nullptr));
   if (auto n = field_int(body, "n", INT64_MIN, INT64_MAX); n && *n != 1)
     bad_request("n", "only n=1 is supported (one choice per request), got " + std::to_string(*n));
   if (auto b = field_int(body, "best_of", INT64_MIN, INT64_MAX); b && *b != 1)
     bad_request("best_of", "only best_of=1 is supported, got " + std::to_string(*b));
+  return r;
 }
 
 void stream_fields(const json& body, Request& r) {
@@ -202,10 +207,7 @@ json logprobs_content(const Tokenizer& tok, const std::vector<TokenLogprob>& lp)
 }
 
 Request parse_chat(const ServedModel& m, const json& body) {
-  Request r;
-  r.id = random_id("chatcmpl-");
-  r.created = static_cast<int64_t>(std::time(nullptr));
-  common_checks(body);
+  Request r = new_request("chatcmpl-", body);
   if (auto model = body.find("model"); model != body.end() && !model->is_null() && !model->is_string())
     bad_request("model", "expected a string");
   json messages = normalise_messages(body);
@@ -231,10 +233,7 @@ Request parse_chat(const ServedModel& m, const json& body) {
 }
 
 Request parse_completion(const ServedModel& m, const json& body) {
-  Request r;
-  r.id = random_id("cmpl-");
-  r.created = static_cast<int64_t>(std::time(nullptr));
-  common_checks(body);
+  Request r = new_request("cmpl-", body);
   if (body.contains("suffix") && !body["suffix"].is_null()) bad_request("suffix", "is not supported");
   if (field_bool(body, "echo").value_or(false)) bad_request("echo", "is not supported");
   auto it = body.find("prompt");
@@ -322,6 +321,17 @@ std::string ChatStreamWriter::update(const Update& u) {
   };
   if (!u.delta.reasoning.empty()) put({{"reasoning_content", u.delta.reasoning}});
   if (!u.delta.content.empty()) put({{"content", u.delta.content}});
+  for (const auto& d : u.tool_deltas) {
+    json fn = {{"arguments", d.arguments}};
+    json call = {{"index", d.index}};
+    if (d.first) {
+      fn["name"] = d.name;
+      call["id"] = random_id("call_");
+      call["type"] = "function";
+    }
+    call["function"] = fn;
+    put({{"tool_calls", json::array({call})}});
+  }
   for (const auto& call : u.delta.tool_calls) {
     put({{"tool_calls", json::array({{{"index", tool_index_},
                                       {"id", random_id("call_")},
@@ -377,7 +387,7 @@ json models_list(const ServedModel& m) {
   return {{"object", "list"},
           {"data", json::array({{{"id", m.name}, {"object", "model"}, {"created", m.created}, {"owned_by", "exaone.cpp"},
                                  {"meta", {{"context_length", m.config.max_position},
-                                           {"parameters", m.model->parameter_count()}}}}})}};
+                                           {"parameters", m.parameters}}}}})}};
 }
 
 }  // namespace exaone::server::openai

@@ -170,9 +170,25 @@ async function send() {
     const body = { messages: history, stream: true, stream_options: { include_usage: true },
                    chat_template_kwargs: { enable_thinking: think.checked } };
     if (modelName) body.model = modelName;
-    const res = await fetch("/v1/chat/completions", { method: "POST", headers: headers(),
-                                                      body: JSON.stringify(body), signal: controller.signal });
-    if (!res.ok) throw new Error(errorText(res.status, await res.text()));
+    // A conversation longer than the context loses its oldest turns (the server says so with a 400
+    // naming the context length); the notice stays in the page.
+    let res, dropped = 0;
+    for (;;) {
+      res = await fetch("/v1/chat/completions", { method: "POST", headers: headers(),
+                                                  body: JSON.stringify(body), signal: controller.signal });
+      if (res.ok) break;
+      const text = await res.text();
+      const next = history.findIndex((m, i) => i > 0 && m.role === "user");
+      if (res.status === 400 && /context length/.test(text) && next > 0) {
+        history.splice(0, next);
+        dropped++;
+        continue;
+      }
+      throw new Error(errorText(res.status, text));
+    }
+    if (dropped)
+      a.m.insertBefore(el("div", "meta", "the oldest " + dropped + (dropped === 1 ? " turn was" : " turns were") +
+                          " dropped to fit the context"), a.content);
 
     const reader = res.body.getReader();
     const decoder = new TextDecoder("utf-8");

@@ -201,3 +201,19 @@ def test_api_key_and_error_display(driver, start_server):
     send_and_wait(d, "Hi again", 1)
     bodies = d.execute_script("return window.__bodies;")
     assert bodies[-1]["messages"] == [{"role": "user", "content": "Hi again"}]  # the failed turn was dropped
+
+
+def test_long_conversation_drops_oldest_turns(driver, start_server):
+    # A 256-token context: each turn of ~60 tokens plus a 64-token answer soon fills it; the page drops the
+    # oldest turns, says so, and the conversation goes on.
+    d = driver
+    s = start_server("--ctx", "256")
+    open_page(d, s.base_url, max_tokens=48)
+    long_turn = "이것은 긴 메시지입니다. " * 6
+    notices = []
+    for i in range(5):
+        msg = send_and_wait(d, f"{i}: {long_turn}", i)
+        notices += [text_of(m) for m in msg.find_elements("css selector", ".meta") if "dropped" in text_of(m)]
+    assert notices, "no turn was dropped in a conversation longer than the context"
+    bodies = d.execute_script("return window.__bodies;")
+    assert bodies[-1]["messages"][-1]["content"].startswith("4: ")
