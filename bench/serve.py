@@ -9,8 +9,11 @@ For each model file it reports, in one run:
   - p99 inter-token latency of 4 running streams, idle and while a 2,000-token prompt is prefilled.
 
 Usage: bench/serve.py [--exaone build/exaone] [--llama-server PATH] [--threads 2] MODEL.gguf [...]
-Make the model files with scripts/make_bench_model.sh (BENCH=0 TYPES="q8_0 q4_0"); llama-server with
-scripts/peers-env.sh. Standard library only.
+       bench/serve.py --prepare models/exaone4-1.2b-bench [--types q4_0,q8_0]
+The random-weight checkpoint comes from scripts/make_bench_model.sh (BENCH=0); it has no tokenizer, so --prepare
+writes a serving copy beside it (models/exaone4-1.2b-bench-serve/) with the bundled model's tokenizer padded to the
+checkpoint's vocabulary (unreachable filler tokens, so both servers load it) and GGUF files of the given types.
+llama-server comes from scripts/peers-env.sh. Standard library only.
 """
 import argparse
 import http.client
@@ -207,9 +210,45 @@ def bench_server(name, port, levels, max_tokens):
     return rows
 
 
+def prepare(exaone, hf_dir, types):
+    """A serving copy of a tokenizer-less random checkpoint: config and weights linked, the bundled tiny
+    model's tokenizer padded to the vocabulary with filler tokens no merge produces, GGUF files converted."""
+    out = hf_dir.rstrip("/") + "-serve"
+    os.makedirs(out, exist_ok=True)
+    tiny = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "exaone4-tiny")
+    with open(os.path.join(hf_dir, "config.json")) as f:
+        cfg = json.load(f)
+    for name in os.listdir(hf_dir):
+        if name.endswith(".safetensors") or name.endswith(".json"):
+            dst = os.path.join(out, name)
+            if not os.path.exists(dst):
+                os.symlink(os.path.abspath(os.path.join(hf_dir, name)), dst)
+    with open(os.path.join(tiny, "tokenizer.json")) as f:
+        tok = json.load(f)
+    used = set(tok["model"]["vocab"].values()) | {a["id"] for a in tok["added_tokens"]}
+    for i in range(cfg["vocab_size"]):
+        if i not in used:
+            tok["model"]["vocab"][f"<filler_{i}>"] = i
+    with open(os.path.join(out, "tokenizer.json"), "w") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    for name in ("tokenizer_config.json", "chat_template.jinja"):
+        with open(os.path.join(tiny, name)) as src, open(os.path.join(out, name), "w") as dst:
+            dst.write(src.read())
+    files = []
+    for t in types:
+        gguf = os.path.join(out, f"{t}.gguf")
+        if not os.path.exists(gguf):
+            subprocess.run([exaone, "convert", "-m", out, "-o", gguf, "-t", t], check=True, stdout=subprocess.DEVNULL)
+        files.append(gguf)
+    print("prepared: " + " ".join(files))
+    return files
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+")
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--prepare", default="", help="random checkpoint folder to make serving GGUF files of")
+    ap.add_argument("--types", default="q4_0,q8_0")
     ap.add_argument("--exaone", default="build/exaone")
     ap.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER", ""))
     ap.add_argument("--threads", type=int, default=2)
@@ -217,6 +256,9 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--json-out", default="")
     args = ap.parse_args()
+    if args.prepare:
+        prepare(args.exaone, args.prepare, args.types.split(","))
+        return 0
     levels = [int(x) for x in args.levels.split(",")]
     env = dict(os.environ, EXAONE_THREADS=str(args.threads))
     cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | sed 's/.*: *//'"], capture_output=True, text=True).stdout.strip()
