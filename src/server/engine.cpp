@@ -235,13 +235,17 @@ void Engine::step() {
   // Decode tokens (one per sequence past its prompt) always go; prompt chunks share a budget that
   // keeps a step with them within about twice a decode-only step, so streams keep their pace
   // while a long prompt is read. With no stream running, prompts go in full chunks.
-  int64_t n_decode = 0;
-  for (const auto& s : running_) n_decode += s->fed >= s->prompt_size;
+  // When more requests wait for their first token than streams are running (a burst of arrivals),
+  // the budget grows by that ratio: every user's wait counts the same, and a lone stream does not
+  // hold back many prompts.
+  int64_t n_decode = 0, n_reading = 0;
+  for (const auto& s : running_) (s->fed >= s->prompt_size ? n_decode : n_reading)++;
   int64_t budget = opt_.prefill_chunk;
   if (n_decode > 0) {
     budget = 16;
     if (decode_step_seconds_ > 0 && prefill_token_seconds_ > 0)
       budget = static_cast<int64_t>(decode_step_seconds_ / prefill_token_seconds_);
+    budget *= std::max<int64_t>(1, n_reading / n_decode);
     budget = std::clamp<int64_t>(budget, 1, opt_.prefill_chunk);
   }
   std::vector<SequenceChunk> chunks;
