@@ -84,6 +84,7 @@ Engine::Engine(Model& model, const Tokenizer& tokenizer, EngineOptions options, 
     eos_ids_.push_back(*e);
   filter_ = std::make_unique<grammar::TokenFilter>(tokenizer, eos_ids_);
   slots_.resize(static_cast<size_t>(opt_.parallel));
+  decode_step_seconds_.assign(static_cast<size_t>(opt_.parallel) + 1, 0.0);
   for (Slot& s : slots_) s.cache = model.new_cache(context_, opt_.kv_type);  // memory grows on use
   set_batch_invariant(true);
   thread_ = std::thread([this] { loop(); });
@@ -243,8 +244,8 @@ void Engine::step() {
   int64_t budget = opt_.prefill_chunk;
   if (n_decode > 0) {
     budget = 16;
-    if (decode_step_seconds_ > 0 && prefill_token_seconds_ > 0)
-      budget = static_cast<int64_t>(decode_step_seconds_ / prefill_token_seconds_);
+    const double decode_step = decode_step_seconds_[n_decode];
+    if (decode_step > 0 && prefill_token_seconds_ > 0) budget = static_cast<int64_t>(decode_step / prefill_token_seconds_);
     budget *= std::max<int64_t>(1, n_reading / n_decode);
     budget = std::clamp<int64_t>(budget, 1, opt_.prefill_chunk);
   }
@@ -280,9 +281,12 @@ void Engine::step() {
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   constexpr double kAlpha = 0.2;
   auto average = [&](double& avg, double v) { avg = avg == 0 ? v : (1 - kAlpha) * avg + kAlpha * v; };
-  if (n_prefill == 0) average(decode_step_seconds_, seconds);
-  else if (n_decode == 0 || decode_step_seconds_ == 0) average(prefill_token_seconds_, seconds / n_prefill);
-  else average(prefill_token_seconds_, std::max(0.0, seconds - decode_step_seconds_) / n_prefill);
+  // A decode step's cost depends on how many streams it carries: one average per stream count, so a
+  // mixed step's excess over the decode-only cost of as many streams is what its prompt tokens cost.
+  double& decode_step = decode_step_seconds_[n_decode];
+  if (n_prefill == 0) average(decode_step, seconds);
+  else if (n_decode == 0) average(prefill_token_seconds_, seconds / n_prefill);
+  else if (decode_step > 0) average(prefill_token_seconds_, std::max(0.0, seconds - decode_step) / n_prefill);
 
   const int64_t V = model_.config().vocab_size;
   for (size_t i = 0; i < chunks.size(); ++i) {

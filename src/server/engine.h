@@ -164,7 +164,7 @@ class Engine {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<Sequence>> running_;
   uint64_t clock_ = 0;
-  double decode_step_seconds_ = 0;   // moving average of steps with decode tokens only
+  std::vector<double> decode_step_seconds_;  // moving average of decode-only steps, by stream count
   double prefill_token_seconds_ = 0; // moving average cost of one prompt token in a mixed step
   std::atomic<size_t> running_count_{0}, kv_bytes_{0};
 };
