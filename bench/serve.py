@@ -208,6 +208,16 @@ def bench_server(name, port, levels, max_tokens):
     return rows
 
 
+def measure(entry, name, srv, levels, max_tokens):
+    """The load levels and the prefill-interference test against one running server, which is then stopped."""
+    try:
+        entry[name] = bench_server(name, srv.port, levels, max_tokens)
+        entry[name + "_prefill"] = prefill_interference(srv.port)
+        print(f"  {name} prefill interference: {entry[name + '_prefill']}")
+    finally:
+        srv.stop()
+
+
 def prepare(exaone, hf_dir, types):
     """A serving copy of a tokenizer-less random checkpoint: config and weights linked, the bundled tiny
     model's tokenizer padded to the vocabulary with filler tokens no merge produces, GGUF files converted."""
@@ -269,24 +279,14 @@ def main():
         print(f"  exaone bench pp512: {entry['pp512']:.1f} tok/s")
         srv = Server([args.exaone, "serve", "-m", model, "--port", "0", "--parallel", "16", "--ctx", "4096"], env,
                      r"listening on http://127\.0\.0\.1:(\d+)")
-        try:
-            entry["exaone"] = bench_server("exaone", srv.port, levels, args.max_tokens)
-            entry["exaone_prefill"] = prefill_interference(srv.port)
-            print(f"  exaone prefill interference: {entry['exaone_prefill']}")
-        finally:
-            srv.stop()
+        measure(entry, "exaone", srv, levels, args.max_tokens)
         if args.llama_server and os.path.exists(args.llama_server):
             port = 18000 + random.randint(0, 999)
             lib_dir = os.path.dirname(os.path.abspath(args.llama_server))  # the package keeps its libraries beside it
             llama_env = dict(env, LD_LIBRARY_PATH=lib_dir + ":" + env.get("LD_LIBRARY_PATH", ""))
             srv = Server([args.llama_server, "-m", model, "-t", str(args.threads), "-np", "16", "-c", str(16 * 4096),
                           "--port", str(port), "--host", "127.0.0.1"], llama_env, None, port=port)
-            try:
-                entry["llama"] = bench_server("llama-server", srv.port, levels, args.max_tokens)
-                entry["llama_prefill"] = prefill_interference(srv.port)
-                print(f"  llama-server prefill interference: {entry['llama_prefill']}")
-            finally:
-                srv.stop()
+            measure(entry, "llama-server", srv, levels, args.max_tokens)
         else:
             print("  llama-server: skipped (not installed; scripts/peers-env.sh builds it)")
         report["models"][model] = entry
