@@ -28,15 +28,48 @@ void Session::feed(std::span<const int32_t> toks, std::vector<float>& logits) {
   }
 }
 
-void Session::prefill(const std::vector<int>& prompt, GenerateResult& r, std::vector<float>& logits) {
-  size_t common = 0;
-  while (common < prompt.size() && common < tokens_.size() && prompt[common] == tokens_[common]) ++common;
-  if (common == prompt.size()) --common;  // the last prompt token must be fed to get its logits
-  if (!cache_->truncate(static_cast<int64_t>(common))) {
-    cache_->clear();
+size_t common_prefix(const std::vector<int>& a, const std::vector<int>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+size_t reuse_cached_prefix(KVCache& cache, std::vector<int>& cached, const std::vector<int>& prompt) {
+  size_t common = common_prefix(prompt, cached);
+  if (common == prompt.size() && common > 0) --common;  // the last prompt token must be fed to get its logits
+  if (!cache.truncate(static_cast<int64_t>(common))) {
+    cache.clear();
     common = 0;
   }
-  tokens_.resize(common);
+  cached.resize(common);
+  return common;
+}
+
+std::string StopStringFilter::push(std::string_view piece, bool& stopped) {
+  held_ += piece;
+  for (const auto& s : stops_) {
+    if (s.empty()) continue;
+    if (auto at = held_.find(s); at != std::string::npos) {
+      std::string out = held_.substr(0, at);
+      held_.clear();
+      stopped = true;
+      return out;
+    }
+  }
+  const size_t hold = stop_prefix_overlap(held_, stops_);
+  std::string out = held_.substr(0, held_.size() - hold);
+  held_.erase(0, held_.size() - hold);
+  return out;
+}
+
+std::string StopStringFilter::flush() {
+  std::string out;
+  out.swap(held_);
+  return out;
+}
+
+void Session::prefill(const std::vector<int>& prompt, GenerateResult& r, std::vector<float>& logits) {
+  const size_t common = reuse_cached_prefix(*cache_, tokens_, prompt);
   r.reused_tokens = static_cast<int64_t>(common);
   std::vector<int32_t> rest(prompt.begin() + common, prompt.end());
   feed(rest, logits);
@@ -68,28 +101,18 @@ GenerateResult Session::generate(const std::vector<int>& prompt, const GenerateO
   prefill(prompt, r, logits);
 
   StreamingDecoder decoder(tok_, /*skip_special=*/true);
-  std::string pending;  // decoded text not yet passed on (may be the start of a stop string)
+  StopStringFilter stops(options.stop);
   bool stopped_by_caller = false;
   auto emit = [&](std::string_view s) {
     if (s.empty()) return;
     r.text.append(s);
     if (on_text && !on_text(s)) stopped_by_caller = true;
   };
+  bool stopped_by_string = false;
   // Returns true when a stop string was found (text before it emitted).
   auto push_text = [&](const std::string& piece) {
-    pending += piece;
-    for (const auto& s : options.stop) {
-      if (s.empty()) continue;
-      if (auto at = pending.find(s); at != std::string::npos) {
-        emit(std::string_view(pending).substr(0, at));
-        pending.clear();
-        return true;
-      }
-    }
-    const size_t hold = stop_prefix_overlap(pending, options.stop);
-    emit(std::string_view(pending).substr(0, pending.size() - hold));
-    pending.erase(0, pending.size() - hold);
-    return false;
+    emit(stops.push(piece, stopped_by_string));
+    return stopped_by_string;
   };
 
   const int64_t V = model_.config().vocab_size;
@@ -114,9 +137,9 @@ GenerateResult Session::generate(const std::vector<int>& prompt, const GenerateO
     feed(one, logits);
     tokens_.push_back(id);
   }
-  if (r.finish_reason != "stop" || !pending.empty()) {
-    // Flush the decoder's incomplete character and any held-back stop-string prefix.
-    if (!push_text(decoder.flush())) emit(pending);
+  if (!stopped_by_string) {
+    // The decoder's incomplete character and any held-back start of a stop string.
+    if (!push_text(decoder.flush())) emit(stops.flush());
   }
   return r;
 }

@@ -59,4 +59,26 @@ class Session {
 // Longest suffix of `text` that is a proper prefix of one of `stops` (held back while streaming).
 size_t stop_prefix_overlap(std::string_view text, const std::vector<std::string>& stops);
 
+// Streamed text with stop strings cut out: push() returns what can be shown now (text that may
+// start a stop string is held back) and sets `stopped` once a stop string is complete (the text
+// before it is returned, nothing after); flush() returns what is held at the end.
+class StopStringFilter {
+ public:
+  explicit StopStringFilter(const std::vector<std::string>& stops) : stops_(stops) {}
+  std::string push(std::string_view piece, bool& stopped);
+  std::string flush();
+
+ private:
+  const std::vector<std::string>& stops_;
+  std::string held_;
+};
+
+// Prepares `cache`, which holds `cached` tokens, to continue into `prompt`: keeps the longest
+// common prefix (less the prompt's last token, which must be fed again for its logits), or clears
+// the cache when a sliding layer can no longer go back that far. Trims `cached` to match and
+// returns how many prompt tokens are reused.
+size_t reuse_cached_prefix(KVCache& cache, std::vector<int>& cached, const std::vector<int>& prompt);
+// Length of the common prefix of two token lists.
+size_t common_prefix(const std::vector<int>& a, const std::vector<int>& b);
+
 }  // namespace exaone

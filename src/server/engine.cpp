@@ -64,7 +64,7 @@ struct Engine::Sequence {
   std::vector<int> generated;
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<StreamingDecoder> decoder;
-  std::string held;         // decoded text held back: it may be the start of a stop string
+  std::unique_ptr<StopStringFilter> stops;
   std::string recent;       // tail of the text, to find `grammar_after`
   std::optional<grammar::Matcher> matcher;  // set once the grammar applies
   bool stopped_by_string = false;
@@ -123,6 +123,7 @@ std::shared_ptr<RequestHandle> Engine::submit(GenerationRequest request) {
   seq->prompt_size = n;
   if (request.grammar && request.grammar_after.empty()) seq->matcher.emplace(request.grammar);
   seq->req = std::move(request);
+  seq->stops = std::make_unique<StopStringFilter>(seq->req.stop);  // refers to the request's list, moved in above
   auto handle = seq->handle;
   {
     std::lock_guard lock(mu_);
@@ -200,8 +201,7 @@ void Engine::admit() {
     for (size_t i = 0; i < slots_.size(); ++i) {
       const Slot& sl = slots_[i];
       if (sl.busy) continue;
-      size_t c = 0;
-      while (c < prompt.size() && c < sl.tokens.size() && prompt[c] == sl.tokens[c]) ++c;
+      const size_t c = common_prefix(prompt, sl.tokens);
       if (best < 0 || c > best_common || (c == best_common && sl.last_used < slots_[best].last_used)) {
         best = static_cast<int>(i);
         best_common = c;
@@ -211,13 +211,7 @@ void Engine::admit() {
     auto seq = std::move(waiting_.front());
     waiting_.pop_front();
     Slot& sl = slots_[best];
-    size_t common = best_common;
-    if (common == prompt.size()) --common;  // the last prompt token is fed again for its logits
-    if (!sl.cache->truncate(static_cast<int64_t>(common))) {
-      sl.cache->clear();
-      common = 0;
-    }
-    sl.tokens.resize(common);
+    const size_t common = reuse_cached_prefix(*sl.cache, sl.tokens, seq->tokens);
     sl.busy = true;
     sl.last_used = ++clock_;
     seq->slot = best;
@@ -302,22 +296,7 @@ void Engine::step() {
 }
 
 void Engine::emit_text(Sequence& s, const std::string& piece, bool& stop_found) {
-  s.held += piece;
-  std::string out;
-  for (const auto& stop : s.req.stop) {
-    if (stop.empty()) continue;
-    if (auto at = s.held.find(stop); at != std::string::npos) {
-      out = s.held.substr(0, at);
-      s.held.clear();
-      stop_found = true;
-      break;
-    }
-  }
-  if (!stop_found) {
-    const size_t hold = stop_prefix_overlap(s.held, s.req.stop);
-    out = s.held.substr(0, s.held.size() - hold);
-    s.held.erase(0, s.held.size() - hold);
-  }
+  const std::string out = s.stops->push(piece, stop_found);
   if (!out.empty()) s.handle->publish(out, {}, static_cast<int64_t>(s.generated.size()), false, "", "");
 }
 
@@ -410,16 +389,9 @@ void Engine::finish(Sequence& s, const std::string& reason, const std::string& e
   std::string tail;
   if (reason != "cancelled" && reason != "error" && !s.stopped_by_string) {
     // The decoder's unfinished character and any held-back start of a stop string.
-    bool stop_found = false;
-    s.held += s.decoder->flush();
-    for (const auto& stop : s.req.stop)
-      if (!stop.empty())
-        if (auto at = s.held.find(stop); at != std::string::npos) {
-          s.held.resize(at);
-          stop_found = true;
-        }
-    tail = s.held;
-    (void)stop_found;
+    bool stopped = false;
+    tail = s.stops->push(s.decoder->flush(), stopped);
+    if (!stopped) tail += s.stops->flush();
   }
   if (metrics_) {
     metrics_->prompt_tokens += static_cast<uint64_t>(s.prompt_size);
