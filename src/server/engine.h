@@ -13,6 +13,7 @@
 // (matmul.h), attention tiles are aligned to absolute positions and K/V are rounded through the
 // cache type before use, so a request's logits are bit-identical alone or among others.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>

@@ -83,10 +83,9 @@ class Server {
       send_error(res, ApiError(500, std::string("internal error: ") + e.what()));
     }
   }
-  GenerationRequest& with_deadline(Job& job) {
+  void with_deadline(Job& job) {
     job.gen.arrival = Clock::now();
     job.gen.deadline = job.gen.arrival + std::chrono::milliseconds(static_cast<int64_t>(o_.request_timeout_s * 1000));
-    return job.gen;
   }
   void routes(httplib::Server& svr);
   void chat_completions(const httplib::Request& req, httplib::Response& res, bool chat);
