@@ -37,10 +37,12 @@ void register_serve_commands(CLI::App& app) {
   cmd->add_option("--max-queue", o.max_queue, "requests that may wait for a slot before 429 (default 256)");
   cmd->add_option("--max-tokens-limit", o.max_tokens_limit, "most tokens one request may ask for (default: the context)");
   cmd->add_option("--model-name", o.model_name, "name the APIs list (default: the model folder's name)");
-  cmd->add_option("--max-body-bytes", o.max_body_bytes, "largest request body accepted (default 8 MiB)");
+  cmd->add_option("--max-body-bytes", o.max_body_bytes, "largest request body accepted (default 8 MiB)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 34));
   cmd->add_option("--prefill-chunk", o.prefill_chunk, "most prompt tokens read per step (default 512)")
       ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--request-timeout", o.request_timeout_s, "seconds a request may take, queue included (default 600)");
+  cmd->add_option("--request-timeout", o.request_timeout_s, "seconds a request may take, queue included (default 600)")
+      ->check(CLI::Range(0.001, 1e7));
   cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads (default: enough for every slot and queue place)");
   cmd->callback([] {
     o.kv_type = parse_kv_type(kv_type);
