@@ -40,6 +40,7 @@ const CpuFeatures& cpu_features() {
     }
     c.avx512f = __builtin_cpu_supports("avx512f");
     c.avx512bw = __builtin_cpu_supports("avx512bw");
+    c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
 #if defined(__GNUC__) && __GNUC__ >= 12
     c.avx512bf16 = __builtin_cpu_supports("avx512bf16");
@@ -60,6 +61,7 @@ std::string CpuFeatures::summary() const {
   add(f16c, "f16c");
   add(avx512f, "avx512f");
   add(avx512bw, "avx512bw");
+  add(avx512vl, "avx512vl");
   add(avx512vnni, "avx512vnni");
   add(avx512bf16, "avx512bf16");
   add(amx_tile, "amx_tile");
@@ -73,17 +75,36 @@ std::atomic<int>& scalar_override() {
   static std::atomic<int> v{-1};  // -1: follow EXAONE_KERNELS
   return v;
 }
+std::atomic<int>& avx2_override() {
+  static std::atomic<int> v{-1};  // -1: follow EXAONE_KERNELS
+  return v;
+}
+bool kernels_env_is(const char* name) {
+  const char* e = std::getenv("EXAONE_KERNELS");
+  return e && std::strcmp(e, name) == 0;
+}
 }  // namespace
 
 bool force_scalar_kernels() {
-  static const bool from_env = [] {
-    const char* e = std::getenv("EXAONE_KERNELS");
-    return e && std::strcmp(e, "scalar") == 0;
-  }();
+  static const bool from_env = kernels_env_is("scalar");
   const int o = scalar_override().load(std::memory_order_relaxed);
   return o < 0 ? from_env : o != 0;
 }
 
 void set_force_scalar_kernels(bool on) { scalar_override().store(on ? 1 : 0, std::memory_order_relaxed); }
+
+bool force_avx2_kernels() {
+  static const bool from_env = kernels_env_is("avx2");
+  const int o = avx2_override().load(std::memory_order_relaxed);
+  return o < 0 ? from_env : o != 0;
+}
+
+bool use_avx512vnni() {
+  const CpuFeatures& f = cpu_features();
+  if (!(f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx2 && f.fma && f.f16c)) return false;
+  return !force_scalar_kernels() && !force_avx2_kernels();
+}
+
+void set_force_avx2_kernels(bool on) { avx2_override().store(on ? 1 : 0, std::memory_order_relaxed); }
 
 }  // namespace exaone

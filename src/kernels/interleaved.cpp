@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/quant.h"
 #include "kernels/quant_dot.h"
 #include "kernels/simd_avx2.h"
@@ -282,6 +283,234 @@ EXAONE_AVX2 void gemv_q6_k_avx2(const BlockQ6_Kx8* w, int64_t nb, const void* ac
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
 }
 
+// ---------------------------------------------------------------- AVX-512 VNNI (256-bit vpdpbusd)
+//
+// The same layouts and the same per-block float steps as the AVX2 kernels above; only the
+// integer block sums change: one vpdpbusd (u8 x s8, 4 products summed into each int32 lane) stands
+// for maddubs + madd + add. The integer sums are exact in both, so the outputs are bit-identical.
+// ymm only: Zen 4 splits zmm ops in two, and the win here is the instruction count.
+
+#define EXAONE_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+// Q4_0: nibbles are u8 already; the -8 offset starts the sum (-8 Σx), as the AVX2 kernel subtracts it.
+// Low and high nibbles go to separate chains so dpbusd latency does not serialise a block.
+template <int NT>
+EXAONE_VNNI void gemv_q4_0_vnni(const BlockQ4_0x8* w, int64_t nb, const void* act, size_t stride, float* y,
+                                int64_t ldy) {
+  __m256 acc[NT];
+  const BlockQ8A* a[NT];
+  start_rows<NT>(act, stride, acc, a);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b, sizeof(BlockQ4_0x8));
+    __m256i s[NT], s_hi[NT];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      s[t] = _mm256_set1_epi32(-8 * a[t][b].sum);
+      s_hi[t] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = load256(w[b].qs + 32 * c);
+      const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t) {
+        s[t] = _mm256_dpbusd_epi32(s[t], lo, broadcast4(a[t][b].qs + 4 * c));
+        s_hi[t] = _mm256_dpbusd_epi32(s_hi[t], hi, broadcast4(a[t][b].qs + 16 + 4 * c));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].d)));
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      const __m256i p = _mm256_add_epi32(s[t], s_hi[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d)), _mm256_cvtepi32_ps(p), acc[t]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// Q8_0: w + 128 (one xor, shared by the NT rows) is u8, so Σ w x = Σ (w + 128) x - 128 Σ x with the
+// activation sum the block carries: cheaper than moving the sign onto every activation row.
+// |Σ (w + 128) x| <= 32 * 255 * 127, far inside int32.
+template <int NT>
+EXAONE_VNNI void gemv_q8_0_vnni(const BlockQ8_0x8* w, int64_t nb, const void* act, size_t stride, float* y,
+                                int64_t ldy) {
+  __m256 acc[NT];
+  const BlockQ8A* a[NT];
+  start_rows<NT>(act, stride, acc, a);
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b, sizeof(BlockQ8_0x8));
+    __m256i s[NT], s_odd[NT];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      s[t] = _mm256_set1_epi32(-128 * a[t][b].sum);
+      s_odd[t] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) {
+      const __m256i u = _mm256_xor_si256(load256(w[b].qs + 32 * c), bias);
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t) {
+        __m256i& dst = c % 2 ? s_odd[t] : s[t];
+        dst = _mm256_dpbusd_epi32(dst, u, broadcast4(a[t][b].qs + 4 * c));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].d)));
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d)),
+                               _mm256_cvtepi32_ps(_mm256_add_epi32(s[t], s_odd[t])), acc[t]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// pshufb control that, in every 32-bit lane, zero-extends byte j of that lane to the whole lane.
+EXAONE_VNNI inline __m256i lane_byte_to_dword(int j) {
+  alignas(32) uint8_t c[32];
+  for (int i = 0; i < 32; ++i) c[i] = i % 4 ? 0x80 : static_cast<uint8_t>((i % 16) / 4 * 4 + j);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
+}
+
+// Q4_K: each sub-block's sum comes out of vpdpbusd in int32, so its 6-bit scale multiplies it as an
+// int32 (vpmulld) instead of an int16 pair; the mins use vpdpwssd (madd + add in one).
+template <int NT>
+EXAONE_VNNI void gemv_q4_k_vnni(const BlockQ4_Kx8* w, int64_t nb, const void* act, size_t stride, float* y,
+                                int64_t ldy) {
+  __m256 acc[NT];
+  const BlockQ8K* a[NT];
+  start_rows<NT>(act, stride, acc, a);
+  const __m256i low4 = _mm256_set1_epi8(0x0f), k6 = _mm256_set1_epi8(0x3f), k2 = _mm256_set1_epi8(0x03);
+  __m256i scale_of[4], mins_of[2];  // byte j of a lane -> dword; bytes (2i, 2i+1) -> int16 pair
+  for (int j = 0; j < 4; ++j) scale_of[j] = lane_byte_to_dword(j);
+  for (int i = 0; i < 2; ++i) mins_of[i] = lane_bytes_to_pair(2 * i, 2 * i + 1);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b, sizeof(BlockQ4_Kx8));
+    const __m256i u0 = load256(w[b].scales), u1 = load256(w[b].scales + 32), u2 = load256(w[b].scales + 64);
+    const __m256i s_lo = _mm256_and_si256(u0, k6), m_lo = _mm256_and_si256(u1, k6);
+    const __m256i s_hi = _mm256_or_si256(_mm256_and_si256(u2, low4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(u0, 6), k2), 4));
+    const __m256i m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u2, 4), low4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(u1, 6), k2), 4));
+    __m256i sumi[NT];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      __m256i lo_sum[NT], hi_sum[NT];
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t) lo_sum[t] = hi_sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int m = 0; m < 8; ++m) {
+        const __m256i v = load256(w[b].qs + 256 * c + 32 * m);
+        const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t) {
+          lo_sum[t] = _mm256_dpbusd_epi32(lo_sum[t], lo, broadcast4(a[t][b].qs + 64 * c + 4 * m));
+          hi_sum[t] = _mm256_dpbusd_epi32(hi_sum[t], hi, broadcast4(a[t][b].qs + 64 * c + 32 + 4 * m));
+        }
+      }
+      const __m256i src = c < 2 ? s_lo : s_hi;
+      const __m256i sc0 = _mm256_shuffle_epi8(src, scale_of[(2 * c) % 4]);
+      const __m256i sc1 = _mm256_shuffle_epi8(src, scale_of[(2 * c + 1) % 4]);
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t)
+        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_mullo_epi32(lo_sum[t], sc0),
+                                                             _mm256_mullo_epi32(hi_sum[t], sc1)));
+    }
+    const __m256i mp[4] = {_mm256_shuffle_epi8(m_lo, mins_of[0]), _mm256_shuffle_epi8(m_lo, mins_of[1]),
+                           _mm256_shuffle_epi8(m_hi, mins_of[0]), _mm256_shuffle_epi8(m_hi, mins_of[1])};
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].d)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].dmin)));
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      const __m256i bs = load256(a[t][b].bsums);
+      const __m256i s = _mm256_broadcastsi128_si256(
+          _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
+      __m256i summ = _mm256_madd_epi16(mp[0], _mm256_shuffle_epi32(s, 0x00));
+      summ = _mm256_dpwssd_epi32(summ, mp[1], _mm256_shuffle_epi32(s, 0x55));
+      summ = _mm256_dpwssd_epi32(summ, mp[2], _mm256_shuffle_epi32(s, 0xaa));
+      summ = _mm256_dpwssd_epi32(summ, mp[3], _mm256_shuffle_epi32(s, 0xff));
+      const __m256 da = _mm256_set1_ps(a[t][b].d);
+      // The AVX2 kernel's float steps, in its order.
+      const __m256 block = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(sumi[t])),
+                                         _mm256_mul_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(summ)));
+      acc[t] = _mm256_add_ps(acc[t], block);
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
+// Q6_K: the four groups m of a 16-element scale group accumulate in one int32 chain (vpdpbusd of
+// the 6-bit quants), then one vpmulld by the rows' int8 scale; the -32 offset as in the AVX2
+// kernel, with vpdpwssd.
+template <int NT>
+EXAONE_VNNI void gemv_q6_k_vnni(const BlockQ6_Kx8* w, int64_t nb, const void* act, size_t stride, float* y,
+                                int64_t ldy) {
+  __m256 acc[NT];
+  const BlockQ8K* a[NT];
+  start_rows<NT>(act, stride, acc, a);
+  // Groups 2k and 2k+1 of the 8 rows (bytes 16k..16k+15) as int16, zipped to (s_2k, s_2k+1) per row lane.
+  const __m256i zip = _mm256_setr_epi16(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  for (int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(w + b, sizeof(BlockQ6_Kx8));
+    __m256i sumi[NT];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {  // groups m = 4 half .. 4 half + 3 share a scale
+        __m256i s32[NT][4];
+#pragma GCC unroll 4
+        for (int mm = 0; mm < 4; ++mm) {
+          const int m = 4 * half + mm;
+          const __m256i ql0 = load256(w[b].ql + 512 * h + 32 * m), ql1 = load256(w[b].ql + 512 * h + 256 + 32 * m);
+          const __m256i qh = load256(w[b].qh + 256 * h + 32 * m);
+          __m256i q[4];
+          simd::q6_k_quarters(ql0, ql1, qh, q);
+#pragma GCC unroll 4
+          for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i)
+              s32[t][i] = _mm256_dpbusd_epi32(mm == 0 ? _mm256_setzero_si256() : s32[t][i], q[i],
+                                              broadcast4(a[t][b].qs + 128 * h + 32 * i + 4 * m));
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+          const __m256i sc = _mm256_cvtepi8_epi32(
+              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w[b].scales + 8 * (8 * h + 2 * i + half))));
+#pragma GCC unroll 4
+          for (int t = 0; t < NT; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(s32[t][i], sc));
+        }
+      }
+    }
+    __m256i pairs[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k)
+      pairs[k] = _mm256_permutexvar_epi16(
+          zip, _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales + 16 * k))));
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].d)));
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) {
+      __m256i offset = _mm256_setzero_si256();
+      const int16_t* bsums = a[t][b].bsums;
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        int32_t two;
+        std::memcpy(&two, bsums + 2 * k, 4);
+        offset = _mm256_dpwssd_epi32(offset, pairs[k], _mm256_set1_epi32(two));
+      }
+      const __m256i p = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a[t][b].d)), _mm256_cvtepi32_ps(p), acc[t]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
+}
+
 template <typename Block, int64_t kElems, void (*K1)(const Block*, int64_t, const void*, size_t, float*, int64_t),
           void (*K2)(const Block*, int64_t, const void*, size_t, float*, int64_t),
           void (*K3)(const Block*, int64_t, const void*, size_t, float*, int64_t),
@@ -431,6 +660,38 @@ void gemv_interleaved_avx2(DType t, const void* packed, int64_t cols, int64_t g,
                       gemv_q6_k_avx2<4>>(packed, cols, g, act, act_stride, nt, y, ldy);
     default: fail(std::string("interleaved GEMV: no kernel for ") + dtype_name(t));
   }
+}
+
+void gemv_interleaved_avx512vnni(DType t, const void* packed, int64_t cols, int64_t g, const void* act,
+                                 size_t act_stride, int nt, float* y, int64_t ldy) {
+  switch (t) {
+    case DType::Q4_0:
+      return dispatch<BlockQ4_0x8, kQBlock, gemv_q4_0_vnni<1>, gemv_q4_0_vnni<2>, gemv_q4_0_vnni<3>, gemv_q4_0_vnni<4>>(
+          packed, cols, g, act, act_stride, nt, y, ldy);
+    case DType::Q8_0:
+      return dispatch<BlockQ8_0x8, kQBlock, gemv_q8_0_vnni<1>, gemv_q8_0_vnni<2>, gemv_q8_0_vnni<3>, gemv_q8_0_vnni<4>>(
+          packed, cols, g, act, act_stride, nt, y, ldy);
+    case DType::Q4_K:
+      return dispatch<BlockQ4_Kx8, kQKBlock, gemv_q4_k_vnni<1>, gemv_q4_k_vnni<2>, gemv_q4_k_vnni<3>,
+                      gemv_q4_k_vnni<4>>(packed, cols, g, act, act_stride, nt, y, ldy);
+    case DType::Q6_K:
+      return dispatch<BlockQ6_Kx8, kQKBlock, gemv_q6_k_vnni<1>, gemv_q6_k_vnni<2>, gemv_q6_k_vnni<3>,
+                      gemv_q6_k_vnni<4>>(packed, cols, g, act, act_stride, nt, y, ldy);
+    default: fail(std::string("interleaved GEMV: no kernel for ") + dtype_name(t));
+  }
+}
+
+InterleavedGemvFn interleaved_gemv() {
+  if (force_scalar_kernels()) return gemv_interleaved_scalar;
+  if (use_avx512vnni()) return gemv_interleaved_avx512vnni;
+  const CpuFeatures& f = cpu_features();
+  if (f.avx2 && f.fma && f.f16c) return gemv_interleaved_avx2;
+  return gemv_interleaved_scalar;
+}
+
+const char* interleaved_gemv_name() {
+  const InterleavedGemvFn fn = interleaved_gemv();
+  return fn == gemv_interleaved_avx512vnni ? "avx512-vnni" : fn == gemv_interleaved_avx2 ? "avx2" : "scalar";
 }
 
 }  // namespace exaone

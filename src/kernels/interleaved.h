@@ -67,10 +67,20 @@ void interleave_rows(DType t, const void* file_rows, int64_t cols, int64_t r0, i
 void dequantize_interleaved(DType t, const void* packed, int64_t cols, int64_t r, int64_t k0, int64_t len, float* out);
 
 // y[t * ldy + i] = row (8 g + i) · x_t for the 8 rows of group g and nt (1..4) activation rows
-// (BlockQ8A, act_stride bytes apart; quant_dot.h). AVX2; scalar reference below.
+// (BlockQ8A or BlockQ8K, act_stride bytes apart; quant_dot.h). AVX2; scalar reference below.
 void gemv_interleaved_avx2(DType t, const void* packed, int64_t cols, int64_t g, const void* act, size_t act_stride,
                            int nt, float* y, int64_t ldy);
 void gemv_interleaved_scalar(DType t, const void* packed, int64_t cols, int64_t g, const void* act, size_t act_stride,
                              int nt, float* y, int64_t ldy);
+// AVX-512 VNNI (vpdpbusd on ymm): the AVX2 kernels' integer sums in fewer instructions, with their
+// float steps in the same order, so the results are bit-identical to gemv_interleaved_avx2.
+void gemv_interleaved_avx512vnni(DType t, const void* packed, int64_t cols, int64_t g, const void* act,
+                                 size_t act_stride, int nt, float* y, int64_t ldy);
+
+// The kernel matmul uses for packed matrices: VNNI where the CPU has it (unless EXAONE_KERNELS or
+// set_force_avx2_kernels says otherwise, cpu_features.h), else AVX2, else the scalar reference.
+using InterleavedGemvFn = void (*)(DType, const void*, int64_t, int64_t, const void*, size_t, int, float*, int64_t);
+InterleavedGemvFn interleaved_gemv();
+const char* interleaved_gemv_name();  // "avx512-vnni", "avx2" or "scalar"
 
 }  // namespace exaone

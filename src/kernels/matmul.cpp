@@ -315,7 +315,7 @@ void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
 QuantDotFn quant_dot_for(DType t, bool scalar) {
   QuantDotFn dot = nullptr;
   if (!scalar) {
-    if (cpu_features().avx512vnni && cpu_features().avx512bw) dot = quant_dot_avx512vnni(t);
+    if (use_avx512vnni()) dot = quant_dot_avx512vnni(t);
     if (!dot && use_avx2()) dot = quant_dot_avx2(t);
   }
   return dot ? dot : quant_dot_scalar(t);
@@ -343,6 +343,7 @@ void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, 
     first_block[m + 1] = first_block[m] + (ws[m].rows + kRowBlock - 1) / kRowBlock;
   }
   const int64_t nblocks = first_block[ws.size()];
+  const InterleavedGemvFn gemv_packed = interleaved_gemv();
   // Prefill: a chunk's weight rows are walked once per tile of tokens, so the tile's activations
   // (64 x K int8) stay in L2 while the rows stream past them.
   constexpr int64_t kTokenTile = 64;
@@ -363,8 +364,8 @@ void matmul_quantized(const float* x, int64_t T, std::span<const MatrixRef> ws, 
         const int nt = static_cast<int>(std::min(kTokens, tile_end - t0));
         if (packed[m]) {  // 8 rows per call, results straight into y
           for (int64_t g = r0 / kInterleaveRows; g < r1 / kInterleaveRows; ++g)
-            gemv_interleaved_avx2(w.dtype, w.packed, K, g, act.data() + t0 * act_bytes, act_bytes, nt,
-                                  y + t0 * N + g * kInterleaveRows, N);
+            gemv_packed(w.dtype, w.packed, K, g, act.data() + t0 * act_bytes, act_bytes, nt,
+                        y + t0 * N + g * kInterleaveRows, N);
           continue;
         }
         for (int64_t r = r0; r < r1; ++r) {
@@ -426,7 +427,7 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
   }
   if (T <= 0) return;
   const bool scalar = !use_avx2();
-  const bool vnni = cpu_features().avx512vnni && cpu_features().avx512bw;
+  const bool vnni = !scalar && use_avx512vnni();
   // On AVX2 the file-layout int8 dots (maddubs+madd+convert per block, token and row) lose to a
   // dequantised float panel reused across tokens for prefill; the 8-row interleaved kernels share
   // that work across 8 rows and beat the float panel about 2x (measured: docs/benchmarks.md), so

@@ -5,7 +5,7 @@
 //  - Q8_0/Q4_0/Q4_K/Q6_K: activations are quantised to int8 once per call (32-blocks, or 256-blocks
 //    with sums for the K-quants) and multiplied with integer dot products, up to 4 tokens per weight
 //    row so each unpacked weight block is reused (decode = 1 token, prefill = tiles of 4 tokens
-//    inside tiles of 64 that stay in L2). With the 8-row interleaved copy (MatrixRef::packed, AVX2)
+//    inside tiles of 64 that stay in L2). With the 8-row interleaved copy (MatrixRef::packed, AVX2/VNNI)
 //    8 rows share each step too, and this path serves every T.
 //  - F16/BF16, few tokens: fused dots that widen in registers (no buffer pass).
 //    On CPUs without AVX-512 VNNI, file-layout quantised weights with T >= 16 tokens take the float

@@ -161,7 +161,7 @@ TEST_P(QuantizedPaths, MatchInt8ReferenceAndFloatReference) {
 TEST_P(QuantizedPaths, PrefillOnDequantisedPanelsMatchesFloatReference) {
   const DType type = GetParam();
   const int64_t bs = dtype_block_elems(type);
-  if (force_scalar_kernels() || !cpu_features().avx2 || (cpu_features().avx512vnni && cpu_features().avx512bw))
+  if (force_scalar_kernels() || !cpu_features().avx2 || use_avx512vnni())
     GTEST_SKIP() << "the dequantised-panel prefill is the AVX2-without-VNNI path";
   std::mt19937 rng(13);
   set_quantized_prefill_min_tokens(2);  // reach the panel path with small T too
