@@ -46,6 +46,36 @@ size_t partial_tag_suffix(std::string_view s, std::string_view tag) {
   return 0;
 }
 
+}  // namespace
+
+// Finds the close tag of a tool-call block. A body that opens like JSON ("{" first) is closed only
+// by a tag outside its JSON strings, so an argument that contains the text "</tool_call>" stays in
+// the call; any other body closes at the first tag. The first tag seen inside a string is kept as
+// the fallback for a text that never closes outside one.
+size_t ToolCallCloseScanner::scan(std::string_view body, size_t limit) {
+  for (; pos < limit; ++pos) {
+    const char c = body[pos];
+    const bool at_tag = c == '<' && body.substr(pos, kCallClose.size()) == kCallClose;
+    if (opens_json < 0 && !is_sep_space(c)) opens_json = c == '{';
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      else if (at_tag && first_tag == std::string_view::npos)
+        first_tag = pos;
+      continue;
+    }
+    if (at_tag) return pos;
+    if (opens_json == 1 && c == '"') in_string = true;
+  }
+  return std::string_view::npos;
+}
+
+namespace {
+
 size_t skip_newlines(std::string_view s) {
   size_t k = 0;
   while (k < s.size() && (s[k] == '\n' || s[k] == '\r')) ++k;
@@ -104,7 +134,11 @@ ParsedOutput parse_output(std::string_view text, const ParseOptions& opt) {
     }
     add_text(rest.substr(i, p - i));
     size_t body_at = p + kCallOpen.size();
-    size_t q = rest.find(kCallClose, body_at);
+    ToolCallCloseScanner scanner;
+    const std::string_view tail = rest.substr(body_at);
+    size_t q = scanner.scan(tail, tail.size());
+    if (q == std::string_view::npos) q = scanner.first_tag;
+    if (q != std::string_view::npos) q += body_at;
     size_t end = q == std::string_view::npos ? rest.size() : q + kCallClose.size();
     std::string_view body = rest.substr(body_at, (q == std::string_view::npos ? rest.size() : q) - body_at);
     if (auto call = parse_call_body(body)) {
@@ -259,7 +293,7 @@ void StreamParser::run(bool final, StreamDelta& out) {
           content_text(std::string_view(buf_).substr(0, p), out);
           buf_.erase(0, p + kCallOpen.size());
           state_ = State::InToolCall;
-          scan_from_ = 0;
+          close_scanner_ = ToolCallCloseScanner{};
           continue;
         }
         size_t keep = final ? 0 : partial_tag_suffix(buf_, kCallOpen);
@@ -268,7 +302,10 @@ void StreamParser::run(bool final, StreamDelta& out) {
         return;
       }
       case State::InToolCall: {
-        size_t q = buf_.find(kCallClose, scan_from_);
+        // Bytes that may begin a close tag wait for the next push.
+        const size_t limit = final ? buf_.size() : buf_.size() - std::min(buf_.size(), kCallClose.size() - 1);
+        size_t q = close_scanner_.scan(buf_, limit);
+        if (q == std::string::npos && final) q = close_scanner_.first_tag;
         if (q != std::string::npos) {
           resolve_block(std::string_view(buf_).substr(0, q), true, out);
           buf_.erase(0, q + kCallClose.size());
@@ -281,7 +318,6 @@ void StreamParser::run(bool final, StreamDelta& out) {
           state_ = State::Content;
           continue;
         }
-        scan_from_ = buf_.size() >= kCallClose.size() ? buf_.size() - (kCallClose.size() - 1) : 0;
         return;
       }
       case State::Done: return;

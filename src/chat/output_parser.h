@@ -51,6 +51,19 @@ ParsedOutput parse_output(std::string_view text, const ParseOptions& options);
 // content is null when empty and tool calls exist; reasoning_content is omitted when empty.
 json to_openai_message(const ParsedOutput& parsed, const std::string& tool_call_id_prefix = "call_");
 
+// Where a tool-call block ends: scans the text after "<tool_call>" once, resumably (the stream
+// parser feeds it as text arrives). A body that opens with "{" ends at the first close tag outside
+// its JSON strings (an argument may contain the text "</tool_call>"); any other body at the first
+// tag. When the text ends without such a tag, the first tag inside a string (first_tag) closes it.
+struct ToolCallCloseScanner {
+  size_t pos = 0;
+  bool in_string = false, escaped = false;
+  int opens_json = -1;  // unknown until the first non-space byte
+  size_t first_tag = std::string_view::npos;
+  // Scans body[pos, limit); the position of the accepted close tag, or npos.
+  size_t scan(std::string_view body, size_t limit);
+};
+
 struct StreamDelta {
   std::string reasoning;
   std::string content;
@@ -84,7 +97,7 @@ class StreamParser {
   ParseOptions opt_;
   State state_;
   std::string buf_;            // unprocessed input
-  size_t scan_from_ = 0;       // InToolCall: where to resume looking for the close tag
+  ToolCallCloseScanner close_scanner_;  // InToolCall: where the block ends
   std::string pending_ws_;     // content whitespace that may precede a tool call
   bool after_block_ = false;   // drop whitespace that follows a tool call
   std::string utf8_reasoning_; // decided text held only to avoid splitting a character

@@ -84,6 +84,11 @@ const std::vector<std::string>& corpus() {
       "<tool_call>[1, 2]</tool_call>",
       "plan\n</think>\n\n<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Seoul\", \"days\": 3, \"metric\": true}}</tool_call>",
       "x\n</thought>\n\ny</think>",
+      "<tool_call>{\"name\": \"w\", \"arguments\": {\"s\": \"a</tool_call>b\"}}</tool_call>\nafter",
+      "<tool_call>{\"name\": \"w\", \"arguments\": {\"s\": \"q\\\"</tool_call>\\\\\"}}</tool_call>",
+      "<tool_call>{\"name\": \"w\", \"arguments\": {\"s\": \"</tool_call> never closed",
+      "<tool_call>{\"name\": \"w\", \"arguments\": {\"s\": \"x</tool_call> <tool_call>{\"name\": \"v\"}</tool_call>",
+      "<tool_call>say \"</tool_call>\" ok",
       "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb</thought>\n\xf0\x9f\x9a\x80",
   };
   return texts;
@@ -140,6 +145,26 @@ TEST(ParseOutput, UnclosedAndInvalidBlocks) {
   r = parse_output("<tool_call>{\"name\": \"now\"}</tool_call>", opts(false));  // no arguments -> {}
   ASSERT_EQ(r.tool_calls.size(), 1u);
   EXPECT_EQ(r.tool_calls[0].arguments_json(), "{}");
+}
+
+// An argument may contain the close tag as text: only a tag outside the JSON strings ends the call.
+TEST(ParseOutput, CloseTagInsideArgumentString) {
+  ParsedOutput r = parse_output(
+      "<tool_call>{\"name\": \"write\", \"arguments\": {\"text\": \"end with </tool_call> \\\"q\\\"\"}}</tool_call>\nok",
+      opts(false));
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].arguments["text"], "end with </tool_call> \"q\"");
+  EXPECT_EQ(r.content, "ok");
+  // Never closed outside a string: the first tag closes the block (invalid -> content), and what
+  // follows is parsed again, so a later valid call still counts.
+  r = parse_output("<tool_call>{\"name\": \"a\", \"arguments\": {\"s\": \"x</tool_call> <tool_call>{\"name\": \"b\"}</tool_call>",
+                   opts(false));
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].name, "b");
+  ASSERT_EQ(r.invalid_tool_calls.size(), 1u);
+  // A body that is not JSON closes at the first tag, quotes or not.
+  r = parse_output("<tool_call>say \"</tool_call>\" ok", opts(false));
+  EXPECT_EQ(r.content, "<tool_call>say \"</tool_call>\" ok");
 }
 
 TEST(ParseOutput, DeepUsesThoughtAndNoTools) {
