@@ -21,6 +21,7 @@ KVCache::KVCache(const ModelConfig& cfg, int64_t max_context, DType kv_type)
     if (cfg.layer_sliding[l] && cfg.sliding_window > 0) {
       layers_[l].window = cfg.sliding_window;
       layers_[l].ring = cfg.sliding_window + kRingSlack;
+      has_ring_ = true;
     }
 }
 
@@ -54,6 +55,7 @@ void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
       L.k.resize(need);
       L.v.resize(need);
     }
+    if (checkpoint_ >= 0) save_before_overwrite(L, T);
     const int64_t first = std::max<int64_t>(0, T - L.ring);  // only the last `ring` positions survive
     for (int64_t t = first; t < T; ++t) {
       const int64_t slot = (n_past_ + t) % L.ring;
@@ -96,24 +98,76 @@ void KVCache::round_rows(float* rows, int64_t T) const {
 
 void KVCache::release() {
   n_past_ = 0;
+  checkpoint_ = -1;
   for (Layer& L : layers_) {
     std::vector<uint8_t>().swap(L.k);
     std::vector<uint8_t>().swap(L.v);
+    std::vector<uint8_t>().swap(L.saved_k);
+    std::vector<uint8_t>().swap(L.saved_v);
+    std::vector<char>().swap(L.saved);
   }
+}
+
+void KVCache::checkpoint() {
+  drop_checkpoint();
+  if (has_ring_) checkpoint_ = n_past_;
+}
+
+void KVCache::drop_checkpoint() {
+  if (checkpoint_ < 0) return;
+  checkpoint_ = -1;
+  for (Layer& L : layers_) std::fill(L.saved.begin(), L.saved.end(), 0);
+}
+
+// The rows positions n_past_ .. n_past_ + T - 1 overwrite: saved if they hold a position below the
+// checkpoint (the ring's content at the checkpoint) and were not saved yet.
+void KVCache::save_before_overwrite(Layer& L, int64_t T) {
+  const int64_t first = std::max(n_past_, L.ring);  // earlier positions fill empty slots
+  const int64_t last = std::min(n_past_ + T, checkpoint_ + L.ring);  // later ones overwrite post-checkpoint rows
+  for (int64_t p = first; p < last; ++p) {
+    const int64_t slot = p % L.ring;
+    if (L.saved.empty()) {
+      L.saved.assign(static_cast<size_t>(L.ring), 0);
+      L.saved_k.resize(static_cast<size_t>(L.ring) * row_bytes_);
+      L.saved_v.resize(static_cast<size_t>(L.ring) * row_bytes_);
+    }
+    if (L.saved[slot]) continue;
+    std::memcpy(L.saved_k.data() + slot * row_bytes_, L.k.data() + slot * row_bytes_, row_bytes_);
+    std::memcpy(L.saved_v.data() + slot * row_bytes_, L.v.data() + slot * row_bytes_, row_bytes_);
+    L.saved[slot] = 1;
+  }
+}
+
+// Whether every ring, holding the positions before `end`, still has the keys position n needs
+// (n - window + 1 .. n - 1; a ring holds the last `ring` positions).
+bool KVCache::ring_holds(int64_t n, int64_t end) const {
+  for (const Layer& L : layers_)
+    if (L.ring > 0 && end > L.ring && n - L.window + 1 < end - L.ring) return false;
+  return true;
 }
 
 bool KVCache::truncate(int64_t n) {
   if (n >= n_past_) return n == n_past_;
-  // The next position n needs keys n - window + 1 .. n - 1; the ring holds the last `ring` positions.
-  for (const Layer& L : layers_)
-    if (L.ring > 0 && n_past_ > L.ring && n - L.window + 1 < n_past_ - L.ring) return false;
+  if (!ring_holds(n, n_past_)) {
+    if (checkpoint_ < 0 || n > checkpoint_ || !ring_holds(n, checkpoint_)) return false;
+    for (Layer& L : layers_) {  // the rings as they were at the checkpoint
+      for (size_t slot = 0; slot < L.saved.size(); ++slot) {
+        if (!L.saved[slot]) continue;
+        std::memcpy(L.k.data() + slot * row_bytes_, L.saved_k.data() + slot * row_bytes_, row_bytes_);
+        std::memcpy(L.v.data() + slot * row_bytes_, L.saved_v.data() + slot * row_bytes_, row_bytes_);
+        L.saved[slot] = 0;
+      }
+    }
+  }
   n_past_ = n;
+  // Positions from n on will be written anew: rows saved for them would be stale.
+  if (n < checkpoint_) drop_checkpoint();
   return true;
 }
 
 size_t KVCache::bytes_allocated() const {
   size_t b = 0;
-  for (const Layer& L : layers_) b += L.k.capacity() + L.v.capacity();
+  for (const Layer& L : layers_) b += L.k.capacity() + L.v.capacity() + L.saved_k.capacity() + L.saved_v.capacity();
   return b;
 }
 

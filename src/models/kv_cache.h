@@ -32,9 +32,22 @@ class KVCache {
   // Frees the memory of a cleared cache (clear() keeps it for reuse).
   void release();
   // Forgets positions >= n. Returns false (and changes nothing) when a sliding layer has
-  // already overwritten positions that the next token would need; the caller then clears.
+  // already overwritten positions that the next token would need and no checkpoint brings them
+  // back; the caller then clears.
   bool truncate(int64_t n);
-  void clear() { n_past_ = 0; }
+  // Keeps what the sliding layers' rings hold now (at n_past(), the end of a prompt), so truncate()
+  // can come back to any n in [checkpoint - kRingSlack, checkpoint] however long the answer that
+  // followed: a ring row is saved the first time it is overwritten after the checkpoint (memory:
+  // up to one ring per sliding layer, as rows are overwritten). Why: the next turn of a chat shares
+  // its prompt up to about the end of this one, and without the saved rows an answer longer than
+  // the slack made it recompute everything. One checkpoint at a time; a later call replaces it,
+  // clear() and a truncate below it drop it. No-op without sliding layers.
+  void checkpoint();
+  int64_t checkpoint_position() const { return checkpoint_; }  // -1 when none
+  void clear() {
+    n_past_ = 0;
+    drop_checkpoint();
+  }
   size_t bytes_allocated() const;
   // Bytes a cache holding `context` positions needs (for `exaone info`).
   static size_t bytes_for_context(const ModelConfig& cfg, int64_t context, DType kv_type = DType::F32);
@@ -45,13 +58,21 @@ class KVCache {
     int64_t ring = 0;    // 0: linear; else ring capacity (window + kRingSlack)
     int64_t window = 0;  // sliding window of the layer
     std::vector<uint8_t> k, v;
+    // Ring rows as they were at the checkpoint, saved before their first overwrite.
+    std::vector<uint8_t> saved_k, saved_v;
+    std::vector<char> saved;  // per ring slot
   };
   void write_row(uint8_t* dst, const float* src) const;
+  void save_before_overwrite(Layer& L, int64_t T);
+  bool ring_holds(int64_t n, int64_t end) const;
+  void drop_checkpoint();
   int64_t kv_dim_;
   DType type_;
   size_t row_bytes_;
   int64_t max_context_;
   int64_t n_past_ = 0;
+  int64_t checkpoint_ = -1;
+  bool has_ring_ = false;
   std::vector<Layer> layers_;
 };
 

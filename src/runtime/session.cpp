@@ -38,8 +38,13 @@ size_t reuse_cached_prefix(KVCache& cache, std::vector<int>& cached, const std::
   size_t common = common_prefix(prompt, cached);
   if (common == prompt.size() && common > 0) --common;  // the last prompt token must be fed to get its logits
   if (!cache.truncate(static_cast<int64_t>(common))) {
-    cache.clear();
-    common = 0;
+    const int64_t mark = cache.checkpoint_position();
+    if (mark >= 0 && mark < static_cast<int64_t>(common) && cache.truncate(mark)) {
+      common = static_cast<size_t>(mark);
+    } else {
+      cache.clear();
+      common = 0;
+    }
   }
   cached.resize(common);
   return common;
@@ -74,6 +79,7 @@ void Session::prefill(const std::vector<int>& prompt, GenerateResult& r, std::ve
   std::vector<int32_t> rest(prompt.begin() + common, prompt.end());
   feed(rest, logits);
   tokens_.insert(tokens_.end(), rest.begin(), rest.end());
+  cache_->checkpoint();  // the next turn shares this prompt
 }
 
 size_t stop_prefix_overlap(std::string_view text, const std::vector<std::string>& stops) {

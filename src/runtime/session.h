@@ -75,8 +75,9 @@ class StopStringFilter {
 
 // Prepares `cache`, which holds `cached` tokens, to continue into `prompt`: keeps the longest
 // common prefix (less the prompt's last token, which must be fed again for its logits), or clears
-// the cache when a sliding layer can no longer go back that far. Trims `cached` to match and
-// returns how many prompt tokens are reused.
+// the cache when a sliding layer can no longer go back that far. When it cannot, but the cache has
+// a checkpoint (the end of the last prompt) inside the common prefix, it goes back to that instead.
+// Trims `cached` to match and returns how many prompt tokens are reused.
 size_t reuse_cached_prefix(KVCache& cache, std::vector<int>& cached, const std::vector<int>& prompt);
 // Length of the common prefix of two token lists.
 size_t common_prefix(const std::vector<int>& a, const std::vector<int>& b);

@@ -228,8 +228,9 @@ void Engine::admit() {
 
 void Engine::step() {
   // Decode tokens (one per sequence past its prompt) always go; prompt chunks share a budget that
-  // keeps a step with them within about twice a decode-only step, so streams keep their pace
-  // while a long prompt is read. With no stream running, prompts go in full chunks.
+  // keeps a step with them within about 1.6 decode-only steps, so streams keep their pace while a
+  // long prompt is read (the margin under 2x absorbs the step-to-step noise that p99 sees). With no
+  // stream running, prompts go in full chunks.
   // When more requests wait for their first token than streams are running (a burst of arrivals),
   // the budget grows by that ratio: every user's wait counts the same, and a lone stream does not
   // hold back many prompts.
@@ -239,7 +240,9 @@ void Engine::step() {
   if (n_decode > 0) {
     budget = 16;
     const double decode_step = decode_step_seconds_[n_decode];
-    if (decode_step > 0 && prefill_token_seconds_ > 0) budget = static_cast<int64_t>(decode_step / prefill_token_seconds_);
+    constexpr double kPromptShareOfDecodeStep = 0.6;
+    if (decode_step > 0 && prefill_token_seconds_ > 0)
+      budget = static_cast<int64_t>(kPromptShareOfDecodeStep * decode_step / prefill_token_seconds_);
     budget *= std::max<int64_t>(1, n_reading / n_decode);
     budget = std::clamp<int64_t>(budget, 1, opt_.prefill_chunk);
   }
@@ -289,6 +292,7 @@ void Engine::step() {
     sl.tokens.insert(sl.tokens.end(), chunks[i].tokens.begin(), chunks[i].tokens.end());
     s.fed += static_cast<int64_t>(chunks[i].tokens.size());
     if (s.fed < static_cast<int64_t>(s.tokens.size())) continue;  // more of the prompt to read
+    if (s.fed == s.prompt_size) sl.cache->checkpoint();  // a later request may share this prompt
     sample_next(s, std::span<float>(logits.data() + i * V, static_cast<size_t>(V)));
   }
   std::erase_if(running_, [](const auto& s) { return s->slot < 0; });

@@ -80,13 +80,19 @@ TEST(Engine, OutputIsTheSameAloneAndInAFullBatch) {
     {
       Engine e(*f.model, f.tok, EngineOptions{1, 0, DType::F32, 64, 512});
       int i = 0;
-      for (const auto& p : prompts()) alone.push_back(collect(e.submit(request(p, 20 + (i++ % 4) * 10, temperature, i))));
+      for (const auto& p : prompts()) {
+        alone.push_back(collect(e.submit(request(p, 20 + (i % 4) * 10, temperature, i + 1))));
+        ++i;
+      }
     }
     // Eight slots, prompts read 3 tokens per step: requests join and leave the batch mid-way.
     Engine e(*f.model, f.tok, EngineOptions{8, 0, DType::F32, 64, 3});
     std::vector<std::shared_ptr<RequestHandle>> handles;
     int i = 0;
-    for (const auto& p : prompts()) handles.push_back(e.submit(request(p, 20 + (i++ % 4) * 10, temperature, i)));
+    for (const auto& p : prompts()) {
+      handles.push_back(e.submit(request(p, 20 + (i % 4) * 10, temperature, i + 1)));
+      ++i;
+    }
     for (size_t k = 0; k < handles.size(); ++k)
       expect_same(alone[k], collect(handles[k]), "request " + std::to_string(k) + " at temperature " + std::to_string(temperature));
   }
