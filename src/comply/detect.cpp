@@ -85,7 +85,26 @@ struct Context {
       if (before.find(w) != std::string::npos) return true;
     return false;
   }
+  // End of the last of `words` before the candidate, or -1.
+  long last_before(std::initializer_list<const char*> words) const {
+    long best = -1;
+    for (const char* w : words) {
+      size_t p = before.rfind(w);
+      if (p != std::string::npos) best = std::max(best, static_cast<long>(p + std::strlen(w)));
+    }
+    return best;
+  }
 };
+
+// Whether the candidate belongs to the label `mine` rather than `other` (the end positions from
+// last_before): the label nearest before it decides, and one after it counts only when no label
+// precedes. "문서번호 841-532-230680" after "신한은행 …" in the same line is a document number.
+bool nearest_label(const Context& c, long mine, long other, std::initializer_list<const char*> mine_words) {
+  if (mine >= 0 || other >= 0) return mine > other;
+  for (const char* w : mine_words)
+    if (c.after.find(w) != std::string::npos) return true;
+  return false;
+}
 
 // Context stays within the candidate's line and sentence: a keyword in the next sentence
 // describes something else ("... 주민등록번호 X. 법인등록번호 Y").
@@ -114,12 +133,13 @@ Context context_of(std::string_view t, size_t s, size_t e, size_t nb = 72, size_
 }
 
 #define KW_RRN {"주민등록", "주민번호", "주민 번호", "resident registration", "rrn"}
-#define KW_FRN {"외국인등록", "외국인 등록", "foreigner registration", "alien registration", "frn"}
+#define KW_FRN {"외국인", "foreigner registration", "alien registration", "frn"}
 #define KW_CRN {"법인등록", "법인번호", "법인 등록", "corporate registration", "corporation registration", "company registration no"}
 #define KW_BRN {"사업자", "business registration", "brn", "tax id", "tax registration"}
 #define KW_NEG {"주문", "order", "invoice", "송장", "운송장", "tracking", "접수번호", "일련번호", "serial", "거래번호", \
                "transaction", "문서번호", "참조번호", "reference", "예약번호", "booking", "승인번호", "관리번호", "모델", \
                "model", "ticket", "티켓", "영수증", "receipt", "sku", "part no", "부품"}
+#define KW_CARD {"카드", "card", "visa", "master", "amex", "결제", "credit", "debit", "신용", "체크"}
 #define KW_PASSPORT {"여권", "passport"}
 #define KW_DRIVER {"운전면허", "면허번호", "면허증", "driver", "driving licen", "driving permit"}
 #define KW_BANK {"계좌", "입금", "송금", "이체", "예금주", "account", "bank", "은행", "농협", "신한", "카카오뱅크", "토스뱅크", \
@@ -228,6 +248,7 @@ namespace {
 // ---------------------------------------------------------------- the scanner
 struct Group {
   size_t s, e;
+  char sep;  // separator before the group ('-', '.', ' ' or ')'); 0 for the first
 };
 
 class Scanner {
@@ -240,8 +261,9 @@ class Scanner {
     out_.push_back(Finding{type, s, e, conf, rule});
   }
   size_t numeric_token(size_t i);
-  bool classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool plus82);
-  bool try_phone(const std::vector<std::string>& parts, char sep, bool contiguous, size_t s, size_t e, bool intl);
+  size_t intl_phone(size_t i, bool plus);
+  bool classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool phone_only);
+  bool try_phone(const std::vector<std::string>& parts, char sep, bool contiguous, size_t s, size_t e);
   bool try_address(size_t tok_start, const std::vector<Group>& g);
   bool try_driver_region_name(const std::vector<Group>& g, size_t a, size_t k, char sep);
   size_t ascii_word(size_t i);
@@ -280,28 +302,64 @@ void Scanner::run() {
 // ---------------------------------------------------------------- numbers
 size_t Scanner::numeric_token(size_t i) {
   size_t n = t_.size();
+  // A number glued to letters is part of a code word ("A12345", "v1.2.3", "INV-2023...").
+  bool left_letter = i > 0 && (is_alpha(t_[i - 1]) || t_[i - 1] == '_');
+  bool left_code = i >= 2 && (t_[i - 1] == '-' || t_[i - 1] == '.' || t_[i - 1] == '/') && is_alnum(t_[i - 2]);
+  if (left_code && t_[i - 1] == '.' && is_alpha(t_[i - 2])) {
+    // "Tel.010-…", "No.1234…": a letter word and a dot is an abbreviation, unless it names a version.
+    size_t w = i - 2;
+    while (w > 0 && is_alpha(t_[w - 1])) --w;
+    std::string word(t_.substr(w, i - 1 - w));
+    for (char& ch : word) ch = static_cast<char>(is_upper(ch) ? ch - 'A' + 'a' : ch);
+    left_code = word == "v" || word == "ver" || word == "version" || word == "rev" || word == "r";
+  }
+  if (left_letter) {  // passports are handled by ascii_word
+    while (i < n && (is_digit(t_[i]) ||
+                     ((t_[i] == '-' || t_[i] == '.' || t_[i] == ' ' || t_[i] == ')') && i + 1 < n && is_digit(t_[i + 1]))))
+      ++i;
+    return i;
+  }
+  // International form of Korean numbers: "+82 10-1234-5678", "+82 (0)2 123 4567", "82-10-…".
+  if (t_[i] == '8' && i + 2 < n && t_[i + 1] == '2') {
+    bool plus = i > 0 && t_[i - 1] == '+';
+    if (plus || !left_code)
+      if (size_t e = intl_phone(i, plus)) return e;
+  }
+
   std::vector<Group> g;
   size_t p = i;
+  char sep_before = 0;
   while (true) {
     size_t s = p;
     while (p < n && is_digit(t_[p])) ++p;
-    g.push_back({s, p});
+    g.push_back({s, p, sep_before});
     if (g.size() >= 8) break;
     if (p + 1 < n && (t_[p] == '-' || t_[p] == '.' || t_[p] == ' ' || t_[p] == ')') && is_digit(t_[p + 1])) {
+      sep_before = t_[p];
       ++p;
+      continue;
+    }
+    // "(02) 123-4567": an area code in parentheses, then a space; recorded as "02)123-4567".
+    if (g.size() == 1 && i > 0 && t_[i - 1] == '(' && t_[i] == '0' && p - i >= 2 && p - i <= 4 && p + 2 < n &&
+        t_[p] == ')' && t_[p + 1] == ' ' && is_digit(t_[p + 2])) {
+      sep_before = ')';
+      p += 2;
       continue;
     }
     break;
   }
   size_t end = g.back().e;
-  // A number glued to letters is part of a code word ("A12345", "v1.2.3", "INV-2023...").
-  bool left_letter = i > 0 && (is_alpha(t_[i - 1]) || t_[i - 1] == '_');
-  bool left_code = i >= 2 && (t_[i - 1] == '-' || t_[i - 1] == '.' || t_[i - 1] == '/') && is_alnum(t_[i - 2]);
   bool right_code = end < n && (is_alpha(t_[end]) || t_[end] == '_');
-  if (!right_code && end + 1 < n && (t_[end] == '-' || t_[end] == '/') && is_alnum(t_[end + 1])) right_code = true;
+  if (!right_code && end + 1 < n && (t_[end] == '-' || t_[end] == '/') && is_alnum(t_[end + 1])) {
+    right_code = true;
+    // "10.0.0.0/8": a CIDR prefix length still ends an IPv4 address.
+    if (t_[end] == '/' && g.size() == 4 && g[3].sep == '.') {
+      size_t q = end + 1;
+      while (q < n && is_digit(t_[q])) ++q;
+      if (q - end - 1 <= 2 && (q >= n || !(is_alnum(t_[q]) || t_[q] == '.' || t_[q] == '/'))) right_code = false;
+    }
+  }
   if (!right_code && end + 1 < n && t_[end] == '.' && is_digit(t_[end + 1])) right_code = true;
-  if (left_letter) return end;  // passports are handled by ascii_word
-  bool plus82 = i > 0 && t_[i - 1] == '+' && g[0].e - g[0].s >= 2 && t_.compare(g[0].s, 2, "82") == 0;
 
   // Addresses: "<admin> <road>로 12-3" — checked on the first group only.
   if (!left_code && try_address(i, g)) return out_.back().end;  // the rest of the token is scanned again
@@ -313,28 +371,35 @@ size_t Scanner::numeric_token(size_t i) {
     for (size_t k = std::min<size_t>(4, ng - a); k >= 1 && !matched; --k) {
       if (a == 0 && left_code) continue;
       if (a + k == ng && right_code) continue;
-      // Separators inside the span must agree (phones may open with "02)").
-      char sep = 0;
+      // Separators inside the span must agree. Phones may open with "02)" or "(02) ", and the
+      // first may be a space where the rest are dashes ("010 1234-5678").
+      char sep = 0, first = 0;
       bool uniform = true;
       for (size_t j = a + 1; j < a + k; ++j) {
-        char sj = t_[g[j].s - 1];
-        if (j == a + 1 && sj == ')' && k >= 3) continue;
+        char sj = g[j].sep;
+        if (j == a + 1 && k >= 3) {
+          first = sj;
+          continue;
+        }
         if (sep == 0)
           sep = sj;
         else if (sj != sep)
           uniform = false;
       }
+      bool phone_only = false;
+      if (first != 0 && first != sep && first != ')') {
+        if (first == ' ' && sep == '-')
+          phone_only = true;
+        else
+          uniform = false;
+      }
+      if (k == 2) sep = g[a + 1].sep;
+      if (k >= 3 && sep == 0) sep = first;
       if (!uniform) continue;
       // Tight separators on the span's edges mean it is a piece of a longer code.
-      if (a > 0) {
-        char before = t_[g[a].s - 1];
-        if (before != ' ') continue;
-      }
-      if (a + k < ng) {
-        char after = t_[g[a + k].s - 1];
-        if (after != ' ') continue;
-      }
-      matched = classify(g, a, k, sep, plus82 && a == 0);
+      if (a > 0 && g[a].sep != ' ') continue;
+      if (a + k < ng && g[a + k].sep != ' ') continue;
+      matched = classify(g, a, k, sep, phone_only);
       if (matched) a += k;
     }
     if (!matched) ++a;
@@ -342,12 +407,122 @@ size_t Scanner::numeric_token(size_t i) {
   return end;
 }
 
+// "+82 10-1234-5678", "+82-10-1234-5678", "+82.10.1234.5678", "+82 (0)10-1234-5678",
+// "+82(10)1234-5678", "+82 010 1234 5678", "+8210-1234-5678", "+821012345678", "+82 2 123 4567",
+// and, for mobiles only, "82-10-1234-5678" without the plus. `i` points at the "82". Returns the
+// end of the number, or 0 when it is not one.
+size_t Scanner::intl_phone(size_t i, bool plus) {
+  size_t n = t_.size();
+  auto sep_at = [&](size_t p) { return p < n && (t_[p] == ' ' || t_[p] == '-' || t_[p] == '.'); };
+  auto digit_at = [&](size_t p) { return p < n && is_digit(t_[p]); };
+  size_t p = i + 2;
+  if (!plus && !sep_at(p)) return 0;
+  char first_sep = sep_at(p) ? t_[p] : 0;
+  if (sep_at(p)) ++p;
+  bool trunk_paren = false, area_paren = false;
+  if (plus && t_.compare(p, 3, "(0)") == 0) {  // the trunk 0 written in parentheses
+    trunk_paren = true;
+    p += 3;
+    if (sep_at(p)) ++p;
+  } else if (plus && p < n && t_[p] == '(') {  // the area or carrier code in parentheses
+    area_paren = true;
+    ++p;
+  }
+  if (!digit_at(p)) return 0;
+  size_t len[3];
+  size_t ng = 0, e = p;
+  std::string d;  // the national number as written (with or without the trunk 0)
+  bool seps_agree = true;
+  while (true) {
+    if (ng == 3) return 0;  // too many groups for a phone number
+    size_t s = p;
+    while (digit_at(p)) ++p;
+    len[ng++] = p - s;
+    d.append(t_.substr(s, p - s));
+    e = p;
+    if (area_paren && ng == 1) {
+      if (p >= n || t_[p] != ')') return 0;
+      ++p;
+      if (sep_at(p)) ++p;
+      if (!digit_at(p)) return 0;
+      continue;
+    }
+    if (sep_at(p) && digit_at(p + 1)) {
+      seps_agree = seps_agree && t_[p] == first_sep;
+      ++p;
+      continue;
+    }
+    break;
+  }
+  // Glued on the right: part of a longer code.
+  if (e < n && (is_alpha(t_[e]) || t_[e] == '_')) return 0;
+  if (e + 1 < n && (t_[e] == '-' || t_[e] == '/' || t_[e] == '.') && is_alnum(t_[e + 1]) &&
+      (t_[e] != '.' || is_digit(t_[e + 1])))
+    return 0;
+  bool trunk = d[0] == '0';
+  if (trunk && trunk_paren) return 0;
+  std::string nat = trunk ? d : "0" + d;
+  size_t code = 0;  // length of the area or carrier code in the national number
+  bool mobile = false;
+  size_t nn = nat.size();
+  if (nat[1] == '1' && (nat[2] == '0' || nat[2] == '1' || (nat[2] >= '6' && nat[2] <= '9'))) {
+    mobile = true;
+    code = 3;
+    if (!(nn == 11 || (nn == 10 && nat[2] != '0'))) return 0;
+  } else if (nat[1] == '2') {
+    code = 2;
+    if (nn != 9 && nn != 10) return 0;
+  } else if (nat.compare(0, 3, "050") == 0 && nat[3] >= '2' && nat[3] <= '8') {
+    code = 4;
+    if (nn != 11 && nn != 12) return 0;
+  } else if ((nat[1] >= '3' && nat[1] <= '6' && nat[2] >= '1' && nat[2] <= '5' && (nat[1] != '3' || nat[2] <= '3') &&
+              (nat[1] != '4' || nat[2] <= '4')) ||
+             nat.compare(0, 3, "070") == 0 || nat.compare(0, 3, "080") == 0 || nat.compare(0, 3, "060") == 0) {
+    code = 3;
+    if (nn != 10 && nn != 11) return 0;
+  } else if (!trunk && d.size() == 8 && d[0] == '1' && (d[1] == '5' || d[1] == '6' || d[1] == '8')) {
+    code = 5;  // "+82 1588 1234": service numbers have no trunk 0
+    nat = "0" + d;
+  } else {
+    return 0;
+  }
+  // The groups must split where Korean numbers split: code, then 3-4 digits, then 4.
+  size_t code_written = code - (trunk ? 0 : 1);
+  bool shape = ng == 1 || (ng == 2 && (len[1] == 4 || (len[0] == code_written && len[1] >= 7))) ||
+               (ng == 3 && len[0] == code_written && (len[1] == 3 || len[1] == 4) && len[2] == 4);
+  if (ng == 2 && code == 5) shape = len[0] == 4 && len[1] == 4;
+  if (!shape || (area_paren && len[0] != code_written)) return 0;
+  if (!plus && !(mobile && ng == 3 && seps_agree && !trunk)) return 0;
+  add("phone", plus ? i - 1 : i, e, plus ? (ng == 1 ? 0.85 : 0.9) : 0.8, plus ? "phone.intl" : "phone.intl.no_plus");
+  return e;
+}
+
 // Whether any rule below can accept a span of these digit-group lengths: the shortest pattern is
 // a 5-digit postal code (IPv4 aside), contiguous numbers only come in lengths 5 and 9..16, and dotted spans
 // are only IPv4 addresses or phones opening with 0. Most numbers in prose ("2024", "3.2", "17")
 // fail here before any string or context is built.
-bool may_match(std::string_view t, const std::vector<Group>& g, size_t a, size_t k, char sep, bool plus82) {
-  if (plus82 || (k == 4 && sep == '.')) return true;  // IPv4 may have as few as 4 digits
+// A currency sign right before offset `s`: $, ₩ (U+20A9), ￦ (U+FFE6), € (U+20AC), £, ¥.
+bool currency_before(std::string_view t, size_t s) {
+  if (s >= 1 && t[s - 1] == '$') return true;
+  if (s >= 2 && static_cast<unsigned char>(t[s - 2]) == 0xC2 && (t.compare(s - 2, 2, "£") == 0 || t.compare(s - 2, 2, "¥") == 0))
+    return true;
+  return s >= 3 && (t.compare(s - 3, 3, "₩") == 0 || t.compare(s - 3, 3, "￦") == 0 || t.compare(s - 3, 3, "€") == 0);
+}
+
+// A counter or unit syllable right after offset `e` makes the number a quantity ("…원", "…명").
+bool counter_after(std::string_view t, size_t e) {
+  if (!hangul_at(t, e)) return false;
+  switch (cp3(t, e)) {
+    case U("원"): case U("명"): case U("개"): case U("건"): case U("회"): case U("만"): case U("억"): case U("배"):
+    case U("톤"): case U("달"): case U("엔"): case U("점"): case U("장"): case U("권"): case U("주"): case U("천"):
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool may_match(std::string_view t, const std::vector<Group>& g, size_t a, size_t k, char sep) {
+  if (k == 4 && sep == '.') return true;  // IPv4 may have as few as 4 digits
   size_t total = 0;
   for (size_t j = a; j < a + k; ++j) total += g[j].e - g[j].s;
   if (total < 5) return false;
@@ -356,8 +531,8 @@ bool may_match(std::string_view t, const std::vector<Group>& g, size_t a, size_t
   return true;
 }
 
-bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool plus82) {
-  if (!may_match(t_, g, a, k, sep, plus82)) return false;
+bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool phone_only) {
+  if (!may_match(t_, g, a, k, sep)) return false;
   std::vector<std::string> parts;
   std::string d;
   std::vector<size_t> L;
@@ -369,17 +544,10 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   size_t s = g[a].s, e = g[a + k - 1].e;
   auto is = [&](std::initializer_list<size_t> want) { return L == std::vector<size_t>(want); };
   bool contiguous = k == 1;
+  if (phone_only) return try_phone(parts, sep, false, s, e);
+  // An amount or a count: "₩1234567890", "$1234567890", "1234567890원", "12345678901명".
+  if (contiguous && (currency_before(t_, s) || counter_after(t_, e))) return false;
   Context ctx = context_of(t_, s, e);
-
-  // International phone: +82 10-1234-5678 / +82-2-123-4567 / +821012345678.
-  if (plus82) {
-    std::vector<std::string> rest(parts.begin() + 1, parts.end());
-    if (k == 1) rest = {parts[0].substr(2)};
-    if (!rest.empty() && !rest[0].empty()) {
-      rest[0] = "0" + rest[0];
-      if (try_phone(rest, sep, k == 1, s - 1, e, true)) return true;
-    }
-  }
 
   // IPv4.
   if (k == 4 && sep == '.' && L[0] <= 3 && L[1] <= 3 && L[2] <= 3 && L[3] <= 3) {
@@ -398,7 +566,9 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   // 13 digits: RRN / FRN / corporate number.
   if ((is({6, 7}) && (sep == '-' || sep == ' ')) || is({13})) {
     bool crn_ck = crn_checksum_ok(d);
-    bool crn_ctx = ctx.any(KW_CRN);
+    // The corporate label must be the nearest one: "외국인등록번호 X 법인등록번호 Y" labels X as an FRN.
+    bool crn_ctx = nearest_label(ctx, ctx.last_before(KW_CRN), std::max(ctx.last_before(KW_RRN), ctx.last_before(KW_FRN)),
+                                 KW_CRN);
     if (crn_ctx && crn_ck) {
       add("crn", s, e, contiguous ? 0.85 : 0.9, "crn.checksum+context");
       return true;
@@ -437,7 +607,9 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   // 10 digits: business registration number (checksum mandatory).
   if ((is({3, 2, 5}) && (sep == '-' || sep == ' ')) || is({10})) {
     if (brn_valid(d)) {
-      bool c = ctx.any(KW_BRN);
+      bool c = nearest_label(ctx, ctx.last_before(KW_BRN), ctx.last_before(KW_NEG), KW_BRN);
+      // Ten bare digits after "주문번호"/"order no." are an order number that passes by chance (1 in 10).
+      if (contiguous && !c && ctx.any(KW_NEG)) return false;
       double conf = contiguous ? (c ? 0.85 : 0.55) : (sep == '-' ? 0.9 : 0.8);
       add("brn", s, e, conf, c ? "brn.checksum+context" : "brn.checksum");
       return true;
@@ -448,13 +620,15 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   if ((is({4, 4, 4, 4}) || is({4, 6, 5}) || is({4, 6, 4}) || is({16}) || is({15}) || is({14})) &&
       (sep == '-' || sep == ' ' || contiguous)) {
     if (luhn_ok(d) && card_iin_plausible(d)) {
+      // Likewise an unbroken order or tracking number passes Luhn 1 time in 10.
+      if (contiguous && ctx.any(KW_NEG) && !ctx.any(KW_CARD)) return false;
       add("card", s, e, contiguous ? 0.9 : 0.95, "card.luhn+iin");
       return true;
     }
   }
 
   // Driver's licence: RR-YY-NNNNNN-CC with a region code, only near licence words.
-  if ((is({2, 2, 6, 2}) && sep == '-') || is({12})) {
+  if ((is({2, 2, 6, 2}) && (sep == '-' || sep == ' ')) || is({12})) {
     int region = std::stoi(d.substr(0, 2));
     if (((region >= 11 && region <= 26) || region == 28) && ctx.any(KW_DRIVER)) {
       add("driver_license", s, e, contiguous ? 0.75 : 0.85, "driver_license.region+context");
@@ -463,10 +637,12 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   }
   if (is({2, 6, 2}) && sep == '-' && try_driver_region_name(g, a, k, sep)) return true;
 
-  if (try_phone(parts, sep, contiguous, s, e, false)) return true;
+  if (try_phone(parts, sep, contiguous, s, e)) return true;
 
   // Bank accounts: per-bank layouts, and only with banking words nearby.
-  bool bank_ctx = ctx.any(KW_BANK);
+  bool bank_ctx =
+      nearest_label(ctx, ctx.last_before(KW_BANK),
+                    std::max({ctx.last_before(KW_NEG), ctx.last_before(KW_BRN), ctx.last_before(KW_CARD)}), KW_BANK);
   if (bank_ctx && !contiguous && (sep == '-' || sep == ' ')) {
     static const std::vector<std::vector<size_t>> layouts = {
         {6, 2, 6}, {3, 3, 6}, {4, 3, 6}, {3, 6, 5}, {3, 4, 4, 2}, {3, 6, 2, 3}, {4, 2, 7},
@@ -502,8 +678,7 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   return false;
 }
 
-bool Scanner::try_phone(const std::vector<std::string>& p, char sep, bool contiguous, size_t s, size_t e,
-                        bool intl) {
+bool Scanner::try_phone(const std::vector<std::string>& p, char sep, bool contiguous, size_t s, size_t e) {
   static const std::unordered_set<std::string> mobile = {"010", "011", "016", "017", "018", "019"};
   static const std::unordered_set<std::string> area = {"031", "032", "033", "041", "042", "043", "044", "051",
                                                        "052", "053", "054", "055", "061", "062", "063", "064",
@@ -513,18 +688,18 @@ bool Scanner::try_phone(const std::vector<std::string>& p, char sep, bool contig
     Context ctx = context_of(t_, s, e);
     bool c = ctx.any(KW_PHONE);
     if (d.size() == 11 && d.compare(0, 3, "010") == 0) {
-      add("phone", s, e, intl ? 0.85 : (c ? 0.85 : 0.7), "phone.mobile.digits");
+      add("phone", s, e, c ? 0.85 : 0.7, "phone.mobile.digits");
       return true;
     }
     if (d.size() == 10 && mobile.count(d.substr(0, 3))) {
-      add("phone", s, e, intl ? 0.8 : (c ? 0.8 : 0.55), "phone.mobile.digits");
+      add("phone", s, e, c ? 0.8 : 0.55, "phone.mobile.digits");
       return true;
     }
-    if ((d.size() == 9 || d.size() == 10) && d.compare(0, 2, "02") == 0 && (c || intl)) {
+    if ((d.size() == 9 || d.size() == 10) && d.compare(0, 2, "02") == 0 && c) {
       add("phone", s, e, 0.7, "phone.seoul.digits+context");
       return true;
     }
-    if ((d.size() == 10 || d.size() == 11) && area.count(d.substr(0, 3)) && (c || intl)) {
+    if ((d.size() == 10 || d.size() == 11) && area.count(d.substr(0, 3)) && c) {
       add("phone", s, e, 0.7, "phone.area.digits+context");
       return true;
     }
@@ -554,7 +729,8 @@ bool Scanner::try_phone(const std::vector<std::string>& p, char sep, bool contig
     return false;
   }
   if (L.size() == 2 && L[0] == 4 && L[1] == 4 && (p[0][0] == '1') &&
-      (p[0][1] == '5' || p[0][1] == '6' || p[0][1] == '8') && sep == '-') {
+      (p[0][1] == '5' || p[0][1] == '6' || p[0][1] == '8') &&
+      (sep == '-' || (sep == ' ' && context_of(t_, s, e).any(KW_PHONE)))) {  // "1588 1234" only near 전화/tel
     // "1500-2000" reads as a range in prose, not a service number.
     if (p[0].compare(2, 2, "00") == 0 && p[1].compare(2, 2, "00") == 0) return false;
     size_t q = e;  // a counter right after the number ("1500-2000명") makes it a quantity
@@ -636,7 +812,7 @@ bool Scanner::try_address(size_t tok_start, const std::vector<Group>& g) {
   if (admin == 0) return false;
   // The number: N or N-N, then 번지 and details such as "101동 1203호" or "5층".
   size_t e = g[0].e;
-  if (g.size() >= 2 && t_[g[1].s - 1] == '-') e = g[1].e;
+  if (g.size() >= 2 && g[1].sep == '-') e = g[1].e;
   auto starts = [&](size_t p, const char* s) { return t_.compare(p, std::strlen(s), s) == 0; };
   if (starts(e, "번지")) e += 6;
   for (int step = 0; step < 3; ++step) {
@@ -683,9 +859,12 @@ size_t Scanner::ascii_word(size_t i) {
   if (w.size() == 9 && (w[0] == 'M' || w[0] == 'S' || w[0] == 'R' || w[0] == 'O' || w[0] == 'D' || w[0] == 'G')) {
     bool old_fmt = count_class(1, is_digit) == 8;
     bool new_fmt = count_class(1, is_digit) == 3 && is_upper(w[4]) && count_class(5, is_digit) == 4;
-    if ((old_fmt || new_fmt) && context_of(t_, i, e).any(KW_PASSPORT)) {
-      add("passport", i, e, 0.85, old_fmt ? "passport.old+context" : "passport.new+context");
-      return e;
+    if (old_fmt || new_fmt) {
+      Context pc = context_of(t_, i, e);  // "모델명 M12345678 … 여권번호 …" is a model number
+      if (nearest_label(pc, pc.last_before(KW_PASSPORT), pc.last_before(KW_NEG), KW_PASSPORT)) {
+        add("passport", i, e, 0.85, old_fmt ? "passport.old+context" : "passport.new+context");
+        return e;
+      }
     }
   }
   // API tokens with well-known shapes: all are 15+ characters, except JWTs whose first part

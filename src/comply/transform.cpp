@@ -108,18 +108,29 @@ std::string mask_value(std::string_view type, std::string_view value) {
   else if (type == "brn") keep_head = 3;
   else if (type == "card") keep_head = 4, keep_tail = 4;
   else if (type == "phone") {
-    // The first group (area or carrier code) and the last four digits stay.
+    // The area or carrier code and the last four digits stay: "010-****-5678",
+    // "+82 10-****-5678", "+82 (0)10-****-5678". Digit runs are split by any non-digit.
+    std::vector<std::pair<size_t, char>> runs;  // length and first digit of each run
+    bool in_run = false;
     for (const auto& c : cps) {
-      if (!c.digit) break;
-      ++keep_head;
+      if (c.digit) {
+        if (!in_run) {
+          char first = c.len == 1 ? value[c.pos] : static_cast<char>('0' + (static_cast<unsigned char>(value[c.pos + 2]) - 0x90));
+          runs.push_back({0, first});
+        }
+        ++runs.back().first;
+      }
+      in_run = c.digit;
     }
-    if (!cps.empty() && value[0] == '+') {
-      keep_head = 0;
-      size_t k = 0;
-      while (k < cps.size() && !cps[k].digit) ++k;
-      while (k < cps.size() && cps[k].digit) ++k, ++keep_head;
+    bool intl = value.starts_with("+") || value.starts_with("\xEF\xBC\x8B") ||  // '+' or full-width '＋'
+                (!runs.empty() && runs[0].first == 2 && runs[0].second == '8');   // "82-10-…"
+    size_t r = 0;
+    if (!runs.empty()) keep_head = runs[r++].first;
+    if (intl && keep_head == 2 && r < runs.size()) {  // "+82", then the code, after a "(0)" if written
+      if (runs[r].first == 1 && runs[r].second == '0' && r + 1 < runs.size()) keep_head += runs[r++].first;
+      keep_head += runs[r].first;
     }
-    if (keep_head >= ndig) keep_head = 3;  // contiguous digits
+    if (intl ? keep_head + 4 >= ndig : keep_head >= ndig) keep_head = intl ? 2 : 3;  // contiguous digits
     keep_tail = 4;
   } else if (type == "ip") {
     for (const auto& c : cps) {
@@ -159,7 +170,14 @@ std::string canonical_value(std::string_view type, std::string_view value) {
   }
   for (char c : v)
     if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) out.push_back(c);
-  if (type == "phone" && out.compare(0, 2, "82") == 0 && !v.empty() && v[0] == '+') out = "0" + out.substr(2);
+  // International forms ("+82 10…", "+82 (0)10…", "+82 010…", "82-10-…") become the domestic
+  // number, so every written form of one phone gives one pseudonym. Domestic numbers never start
+  // with 8.
+  if (type == "phone" && out.compare(0, 2, "82") == 0) {
+    std::string rest = out.substr(2);
+    bool service = rest.size() == 8 && rest[0] == '1' && (rest[1] == '5' || rest[1] == '6' || rest[1] == '8');
+    out = rest.starts_with("0") || service ? rest : "0" + rest;
+  }
   return out;
 }
 
