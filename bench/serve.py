@@ -117,7 +117,7 @@ def stream_completion(port, prompt, max_tokens, timeout=600):
         return None
     ttft = times[0] - t0
     gaps = [b - a for a, b in zip(times, times[1:])]
-    return ttft, gaps, tokens if tokens is not None else len(times), total
+    return ttft, gaps, tokens if tokens is not None else len(times), total, times
 
 
 def prompt_text(i, words=8):
@@ -150,8 +150,16 @@ def load_level(port, concurrency, max_tokens, requests_per_client, time_limit=90
     wall = time.perf_counter() - t0
     tokens = sum(r[2] for r in results)
     gaps = [g for r in results for g in r[1]]
+    # Steady decode: chunks of all streams while every stream of the first wave was past its first
+    # token and none had ended, i.e. batched decode steps alone, without prompt reading or ramp.
+    steady = float("nan")
+    wave = [r[4] for r in results[:concurrency]] if requests_per_client == 1 else []
+    if len(wave) == concurrency and all(len(t) > 2 for t in wave):
+        lo, hi = max(t[0] for t in wave), min(t[-1] for t in wave)
+        if hi > lo:
+            steady = sum(sum(1 for x in t if lo < x <= hi) for t in wave) / (hi - lo)
     return {"concurrency": concurrency, "requests": len(results), "errors": len(errors),
-            "agg_tok_s": tokens / wall if wall > 0 else 0.0,
+            "agg_tok_s": tokens / wall if wall > 0 else 0.0, "steady_tok_s": steady,
             "ttft_p50": percentile([r[0] for r in results], 50), "ttft_p99": percentile([r[0] for r in results], 99),
             "itl_p50": percentile(gaps, 50), "itl_p99": percentile(gaps, 99),
             "first_error": errors[0] if errors else None}
@@ -202,7 +210,7 @@ def bench_server(name, port, levels, max_tokens):
         row = load_level(port, c, max_tokens, per_client)
         row["server"] = name
         rows.append(row)
-        print(f"  {name:12s} c={c:2d} agg {row['agg_tok_s']:7.1f} tok/s  ttft p50/p99 {row['ttft_p50']*1e3:7.0f}/"
+        print(f"  {name:12s} c={c:2d} agg {row['agg_tok_s']:7.1f} tok/s (steady {row['steady_tok_s']:6.1f})  ttft p50/p99 {row['ttft_p50']*1e3:7.0f}/"
               f"{row['ttft_p99']*1e3:7.0f} ms  itl p50/p99 {row['itl_p50']*1e3:6.1f}/{row['itl_p99']*1e3:6.1f} ms"
               f"  ({row['requests']} requests, {row['errors']} errors)", flush=True)
     return rows

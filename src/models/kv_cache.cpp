@@ -64,18 +64,60 @@ void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
     }
     return;
   }
-  const size_t need = static_cast<size_t>(n_past_ + T) * row_bytes_;
-  if (L.k.size() < need) {
-    // Geometric growth bounded by the context limit keeps appends amortised O(1).
-    size_t cap = std::max(need, std::min(L.k.size() * 2, static_cast<size_t>(max_context_) * row_bytes_));
-    cap = std::max(cap, static_cast<size_t>(std::min<int64_t>(256, max_context_)) * row_bytes_);
-    L.k.resize(cap);
-    L.v.resize(cap);
-  }
+  reserve_linear(L, n_past_ + T);
   for (int64_t t = 0; t < T; ++t) {
     write_row(L.k.data() + (n_past_ + t) * row_bytes_, k + t * kv_dim_);
     write_row(L.v.data() + (n_past_ + t) * row_bytes_, v + t * kv_dim_);
   }
+}
+
+void KVCache::reserve_linear(Layer& L, int64_t positions) {
+  const size_t need = static_cast<size_t>(positions) * row_bytes_;
+  if (L.k.size() >= need) return;
+  // Geometric growth bounded by the context limit keeps appends amortised O(1).
+  size_t cap = std::max(need, std::min(L.k.size() * 2, static_cast<size_t>(max_context_) * row_bytes_));
+  cap = std::max(cap, static_cast<size_t>(std::min<int64_t>(256, max_context_)) * row_bytes_);
+  L.k.resize(cap);
+  L.v.resize(cap);
+}
+
+bool KVCache::copy_prefix_from(const KVCache& src, int64_t n) {
+  if (&src == this || n <= 0 || n > src.n_past_ || n > max_context_ || src.row_bytes_ != row_bytes_ ||
+      src.type_ != type_ || src.layers_.size() != layers_.size() || !src.ring_holds(n, src.n_past_))
+    return false;
+  int64_t floor = 0;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& S = src.layers_[l];
+    Layer& D = layers_[l];
+    if (S.ring != D.ring) return false;  // checked before anything is written: same config, same rings
+  }
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& S = src.layers_[l];
+    Layer& D = layers_[l];
+    if (D.ring == 0) {
+      reserve_linear(D, n);
+      std::memcpy(D.k.data(), S.k.data(), static_cast<size_t>(n) * row_bytes_);
+      std::memcpy(D.v.data(), S.v.data(), static_cast<size_t>(n) * row_bytes_);
+      continue;
+    }
+    const size_t need = static_cast<size_t>(std::min(D.ring, max_context_)) * row_bytes_;
+    if (D.k.size() < need) {
+      D.k.resize(need);
+      D.v.resize(need);
+    }
+    // The positions before n that src's ring still holds; the same position maps to the same slot.
+    const int64_t lo = std::max({src.ring_floor_, src.n_past_ - D.ring, n - D.ring, int64_t{0}});
+    for (int64_t p = lo; p < n; ++p) {
+      const size_t off = static_cast<size_t>(p % D.ring) * row_bytes_;
+      std::memcpy(D.k.data() + off, S.k.data() + off, row_bytes_);
+      std::memcpy(D.v.data() + off, S.v.data() + off, row_bytes_);
+    }
+    floor = std::max(floor, lo);
+  }
+  drop_checkpoint();
+  n_past_ = n;
+  ring_floor_ = floor;
+  return true;
 }
 
 void KVCache::round_rows(float* rows, int64_t T) const {
@@ -98,6 +140,7 @@ void KVCache::round_rows(float* rows, int64_t T) const {
 
 void KVCache::release() {
   n_past_ = 0;
+  ring_floor_ = 0;
   checkpoint_ = -1;
   for (Layer& L : layers_) {
     std::vector<uint8_t>().swap(L.k);
@@ -142,7 +185,7 @@ void KVCache::save_before_overwrite(Layer& L, int64_t T) {
 // (n - window + 1 .. n - 1; a ring holds the last `ring` positions).
 bool KVCache::ring_holds(int64_t n, int64_t end) const {
   for (const Layer& L : layers_)
-    if (L.ring > 0 && end > L.ring && n - L.window + 1 < end - L.ring) return false;
+    if (L.ring > 0 && std::max<int64_t>(0, n - L.window + 1) < std::max(ring_floor_, end - L.ring)) return false;
   return true;
 }
 

@@ -44,8 +44,14 @@ class KVCache {
   // clear() and a truncate below it drop it. No-op without sliding layers.
   void checkpoint();
   int64_t checkpoint_position() const { return checkpoint_; }  // -1 when none
+  // Makes this cache hold src's first n positions (same model and KV type), by copying rows: a
+  // request whose prompt starts like another slot's (a shared system prompt) then skips computing
+  // them. False (and nothing changed) when src no longer holds them: n past src.n_past(), or
+  // sliding rings that have overwritten keys position n needs.
+  bool copy_prefix_from(const KVCache& src, int64_t n);
   void clear() {
     n_past_ = 0;
+    ring_floor_ = 0;
     drop_checkpoint();
   }
   size_t bytes_allocated() const;
@@ -65,6 +71,7 @@ class KVCache {
   void write_row(uint8_t* dst, const float* src) const;
   void save_before_overwrite(Layer& L, int64_t T);
   bool ring_holds(int64_t n, int64_t end) const;
+  void reserve_linear(Layer& L, int64_t positions);
   void drop_checkpoint();
   int64_t kv_dim_;
   DType type_;
@@ -72,6 +79,7 @@ class KVCache {
   int64_t max_context_;
   int64_t n_past_ = 0;
   int64_t checkpoint_ = -1;
+  int64_t ring_floor_ = 0;  // rings hold no valid row below this position (set by copy_prefix_from)
   bool has_ring_ = false;
   std::vector<Layer> layers_;
 };

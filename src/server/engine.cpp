@@ -210,8 +210,14 @@ void Engine::admit() {
     if (best < 0) break;  // every slot is busy
     auto seq = std::move(waiting_.front());
     waiting_.pop_front();
+    size_t common = 0;
+    if (const auto copied = copy_from_other_slot(seq->tokens, best_common)) {
+      best = copied->first;
+      common = copied->second;
+    } else {
+      common = reuse_cached_prefix(*slots_[best].cache, slots_[best].tokens, seq->tokens);
+    }
     Slot& sl = slots_[best];
-    const size_t common = reuse_cached_prefix(*sl.cache, sl.tokens, seq->tokens);
     sl.busy = true;
     sl.last_used = ++clock_;
     seq->slot = best;
@@ -224,6 +230,30 @@ void Engine::admit() {
     if (metrics_) metrics_->prefix_cache_hit_tokens += common;
     running_.push_back(std::move(seq));
   }
+}
+
+// Another slot, running or free, may hold a longer prefix of the prompt than any free slot's own
+// (a system prompt shared by many users): its rows are copied into the least recently used free
+// slot, a memcpy instead of a prefill. Returns that slot and the positions copied.
+std::optional<std::pair<int, size_t>> Engine::copy_from_other_slot(const std::vector<int>& prompt, size_t own) {
+  constexpr size_t kMinGain = 16;  // below this, recomputing costs about what the copy does
+  int donor = -1, target = -1;
+  size_t donor_common = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& sl = slots_[i];
+    if (!sl.busy && (target < 0 || sl.last_used < slots_[target].last_used)) target = static_cast<int>(i);
+    const size_t c = common_prefix(prompt, sl.tokens);
+    if (c > donor_common) {
+      donor = static_cast<int>(i);
+      donor_common = c;
+    }
+  }
+  const size_t want = std::min(donor_common, prompt.size() - 1);  // the last prompt token is fed for its logits
+  if (donor < 0 || target < 0 || donor == target || want < own + kMinGain) return std::nullopt;
+  Slot& t = slots_[target];
+  if (!t.cache->copy_prefix_from(*slots_[donor].cache, static_cast<int64_t>(want))) return std::nullopt;
+  t.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(want));
+  return std::make_pair(target, want);
 }
 
 void Engine::step() {

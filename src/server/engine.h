@@ -141,6 +141,7 @@ class Engine {
 
   void loop();
   void admit();
+  std::optional<std::pair<int, size_t>> copy_from_other_slot(const std::vector<int>& prompt, size_t own);
   void step();
   void sample_next(Sequence& s, std::span<float> logits);
   void finish(Sequence& s, const std::string& reason, const std::string& error = "");

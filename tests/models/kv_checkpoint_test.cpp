@@ -109,5 +109,31 @@ TEST_F(KVCheckpoint, CutBackTwiceAndAfterAnotherAnswer) {
   EXPECT_EQ(c->checkpoint_position(), -1);
 }
 
+// A prefix copied from another cache (the server's shared system prompts) gives the logits of a
+// fresh computation; rows the source's rings no longer hold are never used.
+TEST_F(KVCheckpoint, CopiedPrefixIsExact) {
+  const auto ids = random_ids(600, vocab(), 10);  // more than the ring (260)
+  const auto next = random_ids(12, vocab(), 11);
+  auto src = model->new_cache();
+  feed_steps(*src, ids);
+  auto dst = model->new_cache();
+  feed(*dst, std::span<const int32_t>(next.data(), 5));  // whatever it held is replaced
+  EXPECT_FALSE(dst->copy_prefix_from(*src, 300));  // src's rings have overwritten what 300 needs
+  EXPECT_EQ(dst->n_past(), 5);
+  EXPECT_FALSE(dst->copy_prefix_from(*src, 601));
+  ASSERT_TRUE(dst->copy_prefix_from(*src, 500));
+  EXPECT_EQ(dst->n_past(), 500);
+  const auto got = feed(*dst, next, true);
+  auto fresh = model->new_cache();
+  feed(*fresh, std::span<const int32_t>(ids.data(), 500));
+  const auto want = feed(*fresh, next, true);
+  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)));
+  // Cutting back stays within the rows that were copied.
+  EXPECT_TRUE(dst->truncate(480));
+  EXPECT_FALSE(dst->truncate(330));
+  dst->clear();
+  EXPECT_TRUE(dst->copy_prefix_from(*src, 599));
+}
+
 }  // namespace
 }  // namespace exaone

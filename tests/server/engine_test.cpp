@@ -209,5 +209,31 @@ TEST(Engine, ShutdownEndsEveryRequest) {
   EXPECT_THROW(e->submit(g), Error);
 }
 
+// A prompt that starts like a running request's (a shared system prompt) gets that request's KV
+// rows copied, and its output is the same as alone.
+TEST(Engine, SharedPrefixWithARunningRequestIsCopied) {
+  Fixture& f = fixture();
+  std::string shared = "공통 시스템 안내문: 이 도우미는 서울의 날씨와 교통을 안내합니다. ";
+  for (int i = 0; i < 6; ++i) shared += "Rule " + std::to_string(i) + ": answer briefly and politely. ";
+  const GenerationRequest a = request(shared + "첫 번째 질문", 60);
+  const GenerationRequest b = request(shared + "두 번째 질문입니다", 16);
+  size_t shared_tokens = 0;
+  while (shared_tokens < a.prompt.size() && a.prompt[shared_tokens] == b.prompt[shared_tokens]) ++shared_tokens;
+  ASSERT_GT(shared_tokens, 40u);
+  Result alone;
+  {
+    Engine e(*f.model, f.tok, EngineOptions{1, 0, DType::F32, 64, 512});
+    alone = collect(e.submit(b));
+  }
+  Engine e(*f.model, f.tok, EngineOptions{2, 0, DType::F32, 64, 512});
+  auto ha = e.submit(a);
+  Progress p;
+  while (p.completion_tokens == 0 && !p.done) ASSERT_TRUE(ha->wait(p, std::chrono::milliseconds(5000)));
+  Result rb = collect(e.submit(b));
+  EXPECT_EQ(rb.last.cached_tokens, static_cast<int64_t>(shared_tokens));
+  expect_same(alone, rb, "request sharing a running request's prefix");
+  collect(ha);
+}
+
 }  // namespace
 }  // namespace exaone::server
