@@ -2,7 +2,8 @@
 //  - memory read bandwidth (streaming sum over 512 MiB, 1 and 2 threads), measured first so every
 //    decode benchmark can report its fraction of the bandwidth roofline from the same run;
 //  - matmul for each weight type at T=1 (decode GEMV), T=64 and T=512 (prefill GEMM), with the
-//    previous widen-then-dot kernel ("baseline") and the scalar reference ("scalar") as baselines.
+//    previous widen-then-dot kernel ("baseline") and the scalar reference ("scalar") as baselines;
+//  - the interleaved int8 GEMV's AVX2 and AVX-512 VNNI kernels side by side (BM_Interleaved).
 // Decode benchmarks cycle through enough copies of the matrix (>= 256 MiB) that weights come from
 // DRAM, as they do in a real model, not from the last-level cache.
 #include <benchmark/benchmark.h>
@@ -61,8 +62,9 @@ BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->Iterations(5)->UseRealTime()->Unit(
 
 // Int8: quantised weights on the int8 kernels at every T (the default switches to dequantised
 // float panels from T=16 on CPUs without VNNI).
-// Packed: Q4_0/Q8_0 with the 8-row interleaved copy the model builds at load (kernels/interleaved.h).
-enum class Path { Fast, Int8, Baseline, Scalar, Packed };
+// Packed: Q4_0/Q8_0 with the 8-row interleaved copy the model builds at load (kernels/interleaved.h),
+// on the best kernel the CPU has; PackedAvx2 / PackedVnni force the AVX2 or the AVX-512 VNNI one.
+enum class Path { Fast, Int8, Baseline, Scalar, Packed, PackedAvx2, PackedVnni };
 
 std::vector<uint8_t> make_weights(DType type, int64_t N, int64_t K, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -87,13 +89,20 @@ std::vector<uint8_t> make_weights(DType type, int64_t N, int64_t K, uint32_t see
 
 void BM_Matmul(benchmark::State& state, DType type, Path path) {
   const int64_t T = state.range(0), N = state.range(1), K = state.range(2);
+  if (path == Path::PackedVnni && !use_avx512vnni()) {
+    state.SkipWithError("CPU lacks AVX-512 VNNI (or EXAONE_KERNELS forces another path)");
+    return;
+  }
+  const bool packed_path = path == Path::Packed || path == Path::PackedAvx2 || path == Path::PackedVnni;
   const size_t bytes = dtype_bytes_for(type, N * K);
-  // Decode: enough copies to defeat the LLC. Prefill is compute-bound: one copy.
-  const size_t copies = T == 1 ? std::max<size_t>(1, ((size_t{256} << 20) + bytes - 1) / bytes) : 1;
+  // Decode (and the server's batched decode, T <= 8): enough copies to defeat the LLC. Prefill is
+  // compute-bound: one copy.
+  const size_t copies = T <= 8 ? std::max<size_t>(1, ((size_t{256} << 20) + bytes - 1) / bytes) : 1;
   std::vector<std::vector<uint8_t>> w;
-  for (size_t c = 0; c < copies; ++c) w.push_back(make_weights(type, N, K, 1 + static_cast<uint32_t>(c % 4)));
+  for (size_t c = 0; c < copies; ++c)  // 4 distinct matrices, the other copies duplicate them (setup time)
+    w.push_back(c < 4 ? make_weights(type, N, K, 1 + static_cast<uint32_t>(c)) : w[c % 4]);
   std::vector<HugeBuffer> packed;  // huge pages, as the model's repacked weights have
-  if (path == Path::Packed)
+  if (packed_path)
     for (const auto& wc : w) {
       packed.push_back(allocate_huge(interleaved_bytes(type, N, K)));
       interleave_rows(type, wc.data(), K, 0, N, packed.back().get());
@@ -103,6 +112,7 @@ void BM_Matmul(benchmark::State& state, DType type, Path path) {
   std::vector<float> x(T * K), y(T * N);
   for (auto& v : x) v = d(rng);
   set_force_scalar_kernels(path == Path::Scalar);
+  set_force_avx2_kernels(path == Path::PackedAvx2);
   if (path == Path::Int8) set_quantized_prefill_min_tokens(int64_t{1} << 40);
   size_t next = 0;
   double seconds = 0;
@@ -116,13 +126,14 @@ void BM_Matmul(benchmark::State& state, DType type, Path path) {
     benchmark::DoNotOptimize(y.data());
   }
   set_force_scalar_kernels(false);
+  set_force_avx2_kernels(false);
   set_quantized_prefill_min_tokens(16);
   const double it = double(state.iterations());
   state.counters["GFLOP/s"] = 2.0 * T * N * K * it / seconds / 1e9;
   state.counters["weight_GB/s"] = double(bytes) * it / seconds / 1e9;
   state.counters["tok/s"] = T * it / seconds;
   const int threads = std::min(2, omp_get_max_threads());
-  if (T == 1 && g_bandwidth_gbs[threads] > 0)
+  if (T <= 8 && g_bandwidth_gbs[threads] > 0)
     state.counters["roofline_%"] = 100.0 * bytes * it / seconds / 1e9 / g_bandwidth_gbs[threads];
 }
 
@@ -150,6 +161,25 @@ void register_all() {
       b->Args({64, 4096, 2048});
       if (p.path != Path::Scalar) b->Args({512, 4096, 2048});
       b->UseRealTime()->Unit(benchmark::kMillisecond);
+    }
+}
+
+// The interleaved int8 GEMV on its AVX2 and its AVX-512 VNNI kernel, Q4_0 and Q8_0, on the 1.2B
+// model's 2048x2048 (attention output) and 4096x2048 (gate/up) matrices: decode (T=1), prefill
+// tiles and the server's batched decode (T=4, 8), prefill (T=64).
+void register_interleaved() {
+  const struct {
+    const char* name;
+    DType type;
+  } types[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0}};
+  for (const auto& t : types)
+    for (Path p : {Path::PackedAvx2, Path::PackedVnni}) {
+      auto* b = benchmark::RegisterBenchmark(
+          (std::string("BM_Interleaved/") + t.name + (p == Path::PackedAvx2 ? "/avx2" : "/vnni")).c_str(),
+          [t, p](benchmark::State& s) { BM_Matmul(s, t.type, p); });
+      for (int64_t N : {2048, 4096})
+        for (int64_t T : {1, 4, 8, 64}) b->Args({T, N, 2048});
+      b->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
 }
 
@@ -195,6 +225,7 @@ BENCHMARK(BM_AttentionPrefill)->Arg(512)->UseRealTime()->Unit(benchmark::kMillis
 
 int main(int argc, char** argv) {
   exaone::register_all();
+  exaone::register_interleaved();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("cpu_features", exaone::cpu_features().summary());

@@ -4,6 +4,8 @@
 
 #include "cli/cli.h"
 #include "cli/generation_commands.h"
+#include "kernels/cpu_features.h"
+#include "kernels/interleaved.h"
 #include "models/model.h"
 #include "util/error.h"
 #include "util/json_file.h"
@@ -55,6 +57,19 @@ std::string human_bytes(double b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
   return buf;
+}
+
+// What this CPU runs the kernels with (no model needed): its features and the int8 GEMV path of
+// packed (interleaved) quantised weights, after EXAONE_KERNELS.
+void cmd_info_cpu(bool as_json) {
+  const std::string features = cpu_features().summary();
+  const char* int8 = interleaved_gemv_name();
+  if (as_json) {
+    std::cout << json{{"cpu_features", features}, {"interleaved_int8", int8}}.dump(2) << "\n";
+    return;
+  }
+  std::cout << "cpu features     " << features << "\n"
+            << "interleaved int8 " << int8 << "\n";
 }
 
 void cmd_info(const std::string& model_path, int64_t context, bool as_json, DType kv_type) {
@@ -136,8 +151,13 @@ void register_model_commands(CLI::App& app) {
     add_model_option(cmd, model);
     cmd->add_option("--kv-type", kv_type, "KV cache type for the memory estimate: f32, f16, bf16, q8_0");
     cmd->add_option("-c,--ctx", context, "context length for the memory estimate (default: the model's)");
+    static bool cpu = false;
     cmd->add_flag("--json", as_json, "machine-readable output");
-    cmd->callback([] { cmd_info(model, context, as_json, parse_kv_type(kv_type)); });
+    cmd->add_flag("--cpu", cpu, "the CPU's features and the kernel path the int8 GEMVs take (no model read)");
+    cmd->callback([] {
+      if (cpu) return cmd_info_cpu(as_json);
+      cmd_info(model, context, as_json, parse_kv_type(kv_type));
+    });
   }
   register_generation_commands(app);
 }
