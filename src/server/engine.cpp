@@ -192,12 +192,13 @@ void Engine::admit() {
     }
   }
   std::erase_if(waiting_, [](const auto& s) { return !s; });
-  while (!waiting_.empty()) {
+  size_t next = 0;
+  while (next < waiting_.size()) {
     // The free slot whose cached tokens share the longest prefix with the prompt; ties: the
     // least recently used (its prefix is the least likely to be wanted again).
     int best = -1;
     size_t best_common = 0;
-    const std::vector<int>& prompt = waiting_.front()->tokens;
+    const std::vector<int>& prompt = waiting_[next]->tokens;
     for (size_t i = 0; i < slots_.size(); ++i) {
       const Slot& sl = slots_[i];
       if (sl.busy) continue;
@@ -208,8 +209,12 @@ void Engine::admit() {
       }
     }
     if (best < 0) break;  // every slot is busy
-    auto seq = std::move(waiting_.front());
-    waiting_.pop_front();
+    if (waits_for_shared_prefix(prompt, best_common)) {
+      ++next;  // later requests may go first; this one goes once the shared part is computed
+      continue;
+    }
+    auto seq = std::move(waiting_[next]);
+    waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(next));
     size_t common = 0;
     if (const auto copied = copy_from_other_slot(seq->tokens, best_common)) {
       best = copied->first;
@@ -232,11 +237,23 @@ void Engine::admit() {
   }
 }
 
+// Whether a running request is still reading a prompt that shares a long prefix with this one
+// (a burst of users behind one system prompt): then this one waits until that part is computed
+// and copies it (copy_from_other_slot), instead of every request computing the same prefix.
+bool Engine::waits_for_shared_prefix(const std::vector<int>& prompt, size_t own) const {
+  constexpr size_t kMinShared = 32;
+  for (const auto& r : running_) {
+    const size_t c = std::min(common_prefix(prompt, r->tokens), prompt.size() - 1);
+    if (c >= kMinShared && c >= own + 16 && r->fed < static_cast<int64_t>(c)) return true;
+  }
+  return false;
+}
+
 // Another slot, running or free, may hold a longer prefix of the prompt than any free slot's own
 // (a system prompt shared by many users): its rows are copied into the least recently used free
 // slot, a memcpy instead of a prefill. Returns that slot and the positions copied.
 std::optional<std::pair<int, size_t>> Engine::copy_from_other_slot(const std::vector<int>& prompt, size_t own) {
-  constexpr size_t kMinGain = 16;  // below this, recomputing costs about what the copy does
+  constexpr size_t kMinGain = 16;  // below this, recomputing costs about what the copy does (as in waits_for_shared_prefix)
   int donor = -1, target = -1;
   size_t donor_common = 0;
   for (size_t i = 0; i < slots_.size(); ++i) {

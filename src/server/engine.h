@@ -141,6 +141,7 @@ class Engine {
 
   void loop();
   void admit();
+  bool waits_for_shared_prefix(const std::vector<int>& prompt, size_t own) const;
   std::optional<std::pair<int, size_t>> copy_from_other_slot(const std::vector<int>& prompt, size_t own);
   void step();
   void sample_next(Sequence& s, std::span<float> logits);

@@ -235,5 +235,38 @@ TEST(Engine, SharedPrefixWithARunningRequestIsCopied) {
   collect(ha);
 }
 
+// A burst of requests behind one system prompt: the first computes it, the others wait for that
+// part and copy it; every output is the same as alone.
+TEST(Engine, BurstSharingAPrefixComputesItOnce) {
+  Fixture& f = fixture();
+  std::string shared = "System: you are a helpful assistant for a bank in Seoul. ";
+  for (int i = 0; i < 8; ++i) shared += "Policy " + std::to_string(i) + " applies to every answer. ";
+  std::vector<GenerationRequest> reqs;
+  for (const char* q : {"잔액 조회", "How do I open an account?", "환전 수수료는?", "Opening hours"})
+    reqs.push_back(request(shared + q, 12));
+  size_t shared_tokens = reqs[0].prompt.size();
+  for (const auto& r : reqs) {
+    size_t c = 0;
+    while (c < r.prompt.size() && c < reqs[0].prompt.size() && r.prompt[c] == reqs[0].prompt[c]) ++c;
+    if (&r != &reqs[0]) shared_tokens = std::min(shared_tokens, c);
+  }
+  ASSERT_GT(shared_tokens, 60u);
+  std::vector<Result> alone;
+  {
+    Engine e(*f.model, f.tok, EngineOptions{1, 0, DType::F32, 64, 512});
+    for (const auto& r : reqs) alone.push_back(collect(e.submit(r)));
+  }
+  Engine e(*f.model, f.tok, EngineOptions{4, 0, DType::F32, 64, 512});
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  for (const auto& r : reqs) handles.push_back(e.submit(r));
+  int64_t cached = 0;
+  for (size_t k = 0; k < handles.size(); ++k) {
+    Result r = collect(handles[k]);
+    expect_same(alone[k], r, "burst request " + std::to_string(k));
+    cached += r.last.cached_tokens;
+  }
+  EXPECT_GE(cached, 3 * static_cast<int64_t>(shared_tokens));
+}
+
 }  // namespace
 }  // namespace exaone::server
