@@ -73,6 +73,8 @@ class WordSet {
 
 // ---------------------------------------------------------------- context windows
 // Lower-cased ASCII copy of the text around [s, e): keyword search is case-insensitive for English.
+// Keyword lists include the whole label ("법인등록번호", not only "법인등록") so that its distance
+// ties with the generic "등록번호" inside it.
 struct Context {
   std::string before, after;
   bool any(std::initializer_list<const char*> words) const {
@@ -85,25 +87,41 @@ struct Context {
       if (before.find(w) != std::string::npos) return true;
     return false;
   }
-  // End of the last of `words` before the candidate, or -1.
-  long last_before(std::initializer_list<const char*> words) const {
-    long best = -1;
+  // Bytes between the candidate and the nearest of `words`. A label after the candidate counts 24
+  // bytes farther: labels mostly come first ("주문번호 X 결제 완료" is an order number). A label
+  // with another number between it and the candidate labels that number instead
+  // ("주문번호: 90204191792216 D34788652 여권 사본").
+  size_t distance(std::initializer_list<const char*> words, bool after_too = true) const {
+    static constexpr const char* kDigits = "0123456789";
+    size_t best = kFar;
     for (const char* w : words) {
       size_t p = before.rfind(w);
-      if (p != std::string::npos) best = std::max(best, static_cast<long>(p + std::strlen(w)));
+      if (p != std::string::npos && before.find_first_of(kDigits, p + std::strlen(w)) == std::string::npos)
+        best = std::min(best, before.size() - p - std::strlen(w));
+      size_t q = after_too ? after.find(w) : std::string::npos;
+      // ...and one after it that directly labels the next number ("X 법인등록번호: Y") labels Y.
+      if (q != std::string::npos && after.find_first_of(kDigits) >= q && !labels_next(q + std::strlen(w)))
+        best = std::min(best, q + 24);
     }
     return best;
   }
+  // Whether one of `words` labels the candidate directly: "주문번호 X", "Order #X", "Order No. X".
+  bool labelled_by(std::initializer_list<const char*> words) const { return distance(words, false) <= 12; }
+  static constexpr size_t kFar = size_t(1) << 20;
+  // Whether a number follows position `r` of `after` with only "번호", "no.", spaces, ':' or '#' between.
+  bool labels_next(size_t r) const {
+    if (after.compare(r, 6, "번호") == 0) r += 6;
+    if (after.compare(r, 3, "no.") == 0) r += 3;
+    while (r < after.size() && (after[r] == ' ' || after[r] == ':' || after[r] == '#')) ++r;
+    return r < after.size() && is_digit(after[r]);
+  }
 };
 
-// Whether the candidate belongs to the label `mine` rather than `other` (the end positions from
-// last_before): the label nearest before it decides, and one after it counts only when no label
-// precedes. "문서번호 841-532-230680" after "신한은행 …" in the same line is a document number.
-bool nearest_label(const Context& c, long mine, long other, std::initializer_list<const char*> mine_words) {
-  if (mine >= 0 || other >= 0) return mine > other;
-  for (const char* w : mine_words)
-    if (c.after.find(w) != std::string::npos) return true;
-  return false;
+// Whether the candidate belongs to the label `mine` rather than to another label `other_distance`
+// away: "신한은행 … 문서번호 841-532-230680" is a document number. Ties go to `mine`.
+bool nearest_label(const Context& c, std::initializer_list<const char*> mine, size_t other_distance) {
+  size_t d = c.distance(mine);
+  return d < Context::kFar && d <= other_distance;
 }
 
 // Context stays within the candidate's line and sentence: a keyword in the next sentence
@@ -124,7 +142,8 @@ Context context_of(std::string_view t, size_t s, size_t e, size_t nb = 72, size_
       break;
     }
   }
-  c.before.assign(t.substr(b0, s - b0));
+  c.before.assign(1, ' ');  // so that " t." also matches at the start of a line
+  c.before.append(t.substr(b0, s - b0));
   c.after.assign(t.substr(e, a1 - e));
   for (auto* str : {&c.before, &c.after})
     for (char& ch : *str)
@@ -132,20 +151,22 @@ Context context_of(std::string_view t, size_t s, size_t e, size_t nb = 72, size_
   return c;
 }
 
-#define KW_RRN {"주민등록", "주민번호", "주민 번호", "resident registration", "rrn"}
-#define KW_FRN {"외국인", "foreigner registration", "alien registration", "frn"}
-#define KW_CRN {"법인등록", "법인번호", "법인 등록", "corporate registration", "corporation registration", "company registration no"}
-#define KW_BRN {"사업자", "business registration", "brn", "tax id", "tax registration"}
+#define KW_RRN {"주민등록번호", "주민등록", "주민번호", "주민 번호", "resident registration", "rrn"}
+#define KW_FRN {"외국인등록번호", "외국인", "foreigner registration", "alien registration", "frn"}
+#define KW_CRN {"법인등록번호", "법인등록", "법인번호", "법인 등록", "corporate registration", "corporation registration", "company registration no"}
+#define KW_BRN {"사업자등록번호", "사업자", "business registration", "brn", "tax id", "tax registration"}
 #define KW_NEG {"주문", "order", "invoice", "송장", "운송장", "tracking", "접수번호", "일련번호", "serial", "거래번호", \
                "transaction", "문서번호", "참조번호", "reference", "예약번호", "booking", "승인번호", "관리번호", "모델", \
-               "model", "ticket", "티켓", "영수증", "receipt", "sku", "part no", "부품"}
+               "model", "ticket", "티켓", "영수증", "receipt", "sku", "part no", "부품", "p/n", "품번", "코드", "barcode", \
+               "isbn", "등기"}
 #define KW_CARD {"카드", "card", "visa", "master", "amex", "결제", "credit", "debit", "신용", "체크"}
+#define KW_IP {"ip", "접속", "서버", "server", "host", "호스트", "주소", "address", "차단", "로그", "log", "방화벽", "firewall"}
 #define KW_PASSPORT {"여권", "passport"}
 #define KW_DRIVER {"운전면허", "면허번호", "면허증", "driver", "driving licen", "driving permit"}
 #define KW_BANK {"계좌", "입금", "송금", "이체", "예금주", "account", "bank", "은행", "농협", "신한", "카카오뱅크", "토스뱅크", \
                 "케이뱅크", "새마을금고", "우체국", "수협", "신협", "kb국민", "ibk", "nh", "sc제일", "iban"}
 #define KW_PHONE {"전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "문의", "tel", "phone", "mobile", "call", "팩스", "fax", \
-                 "contact", "연락"}
+                 "contact", "연락", " t.", " m.", "reach me", "text me"}
 #define KW_POSTAL {"우편번호", "우)", "(우", "우편", "postal", "zip", "post code", "postcode"}
 
 // ---------------------------------------------------------------- validators
@@ -262,6 +283,8 @@ class Scanner {
   }
   size_t numeric_token(size_t i);
   size_t intl_phone(size_t i, bool plus);
+  static bool intl_phone_valid(const std::string& d, const size_t* len, size_t ng, bool plus, char first_sep,
+                                 const char* seps, bool area_paren);
   bool classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool phone_only);
   bool try_phone(const std::vector<std::string>& parts, char sep, bool contiguous, size_t s, size_t e);
   bool try_address(size_t tok_start, const std::vector<Group>& g);
@@ -353,7 +376,8 @@ size_t Scanner::numeric_token(size_t i) {
   if (!right_code && end + 1 < n && (t_[end] == '-' || t_[end] == '/') && is_alnum(t_[end + 1])) {
     right_code = true;
     // "10.0.0.0/8": a CIDR prefix length still ends an IPv4 address.
-    if (t_[end] == '/' && g.size() == 4 && g[3].sep == '.') {
+    size_t gn = g.size();
+    if (t_[end] == '/' && gn >= 4 && g[gn - 1].sep == '.' && g[gn - 2].sep == '.' && g[gn - 3].sep == '.') {
       size_t q = end + 1;
       while (q < n && is_digit(t_[q])) ++q;
       if (q - end - 1 <= 2 && (q >= n || !(is_alnum(t_[q]) || t_[q] == '.' || t_[q] == '/'))) right_code = false;
@@ -429,72 +453,93 @@ size_t Scanner::intl_phone(size_t i, bool plus) {
     ++p;
   }
   if (!digit_at(p)) return 0;
-  size_t len[3];
-  size_t ng = 0, e = p;
+  size_t len[3], ends[3];
+  char seps[3] = {0, 0, 0};  // separator before each group
+  size_t ng = 0;
   std::string d;  // the national number as written (with or without the trunk 0)
-  bool seps_agree = true;
   while (true) {
-    if (ng == 3) return 0;  // too many groups for a phone number
     size_t s = p;
     while (digit_at(p)) ++p;
-    len[ng++] = p - s;
+    len[ng] = p - s;
+    ends[ng++] = p;
     d.append(t_.substr(s, p - s));
-    e = p;
     if (area_paren && ng == 1) {
       if (p >= n || t_[p] != ')') return 0;
       ++p;
+      seps[1] = ')';
       if (sep_at(p)) ++p;
       if (!digit_at(p)) return 0;
       continue;
     }
-    if (sep_at(p) && digit_at(p + 1)) {
-      seps_agree = seps_agree && t_[p] == first_sep;
+    if (ng < 3 && sep_at(p) && digit_at(p + 1)) {
+      seps[ng] = t_[p];
       ++p;
       continue;
     }
     break;
   }
-  // Glued on the right: part of a longer code.
-  if (e < n && (is_alpha(t_[e]) || t_[e] == '_')) return 0;
-  if (e + 1 < n && (t_[e] == '-' || t_[e] == '/' || t_[e] == '.') && is_alnum(t_[e + 1]) &&
-      (t_[e] != '.' || is_digit(t_[e + 1])))
-    return 0;
+  if (trunk_paren && d[0] == '0') return 0;
+  // A group after a space may be the next number ("Fax +82172492639 2024", "+82 10 1234 5678 2024"):
+  // on failure, retry without it.
+  while (true) {
+    if (intl_phone_valid(d, len, ng, plus, first_sep, seps, area_paren)) {
+      size_t end = ends[ng - 1];
+      // Glued on the right: part of a longer code.
+      bool glued = end < n && (is_alpha(t_[end]) || t_[end] == '_');
+      if (end + 1 < n && (t_[end] == '-' || t_[end] == '/' || t_[end] == '.') && is_alnum(t_[end + 1]) &&
+          (t_[end] != '.' || is_digit(t_[end + 1])))
+        glued = true;
+      if (glued) return 0;
+      add("phone", plus ? i - 1 : i, end, plus ? (ng == 1 ? 0.85 : 0.9) : 0.8, plus ? "phone.intl" : "phone.intl.no_plus");
+      return end;
+    }
+    // Cut before the last group that follows a space.
+    size_t cut = ng - 1;
+    while (cut > 0 && seps[cut] != ' ') --cut;
+    if (cut == 0) return 0;
+    for (; ng > cut; --ng) d.resize(d.size() - len[ng - 1]);
+  }
+}
+
+// The national-number rules behind intl_phone: `d` is what follows "82" (maybe with the trunk 0),
+// split into `ng` groups of `len` digits.
+bool Scanner::intl_phone_valid(const std::string& d, const size_t* len, size_t ng, bool plus, char first_sep,
+                                 const char* seps, bool area_paren) {
   bool trunk = d[0] == '0';
-  if (trunk && trunk_paren) return 0;
   std::string nat = trunk ? d : "0" + d;
   size_t code = 0;  // length of the area or carrier code in the national number
   bool mobile = false;
   size_t nn = nat.size();
+  if (nn < 9) return false;
   if (nat[1] == '1' && (nat[2] == '0' || nat[2] == '1' || (nat[2] >= '6' && nat[2] <= '9'))) {
     mobile = true;
     code = 3;
-    if (!(nn == 11 || (nn == 10 && nat[2] != '0'))) return 0;
+    if (!(nn == 11 || (nn == 10 && nat[2] != '0'))) return false;
   } else if (nat[1] == '2') {
     code = 2;
-    if (nn != 9 && nn != 10) return 0;
+    if (nn != 9 && nn != 10) return false;
   } else if (nat.compare(0, 3, "050") == 0 && nat[3] >= '2' && nat[3] <= '8') {
     code = 4;
-    if (nn != 11 && nn != 12) return 0;
+    if (nn != 11 && nn != 12) return false;
   } else if ((nat[1] >= '3' && nat[1] <= '6' && nat[2] >= '1' && nat[2] <= '5' && (nat[1] != '3' || nat[2] <= '3') &&
               (nat[1] != '4' || nat[2] <= '4')) ||
              nat.compare(0, 3, "070") == 0 || nat.compare(0, 3, "080") == 0 || nat.compare(0, 3, "060") == 0) {
     code = 3;
-    if (nn != 10 && nn != 11) return 0;
+    if (nn != 10 && nn != 11) return false;
   } else if (!trunk && d.size() == 8 && d[0] == '1' && (d[1] == '5' || d[1] == '6' || d[1] == '8')) {
     code = 5;  // "+82 1588 1234": service numbers have no trunk 0
-    nat = "0" + d;
   } else {
-    return 0;
+    return false;
   }
   // The groups must split where Korean numbers split: code, then 3-4 digits, then 4.
   size_t code_written = code - (trunk ? 0 : 1);
   bool shape = ng == 1 || (ng == 2 && (len[1] == 4 || (len[0] == code_written && len[1] >= 7))) ||
                (ng == 3 && len[0] == code_written && (len[1] == 3 || len[1] == 4) && len[2] == 4);
   if (ng == 2 && code == 5) shape = len[0] == 4 && len[1] == 4;
-  if (!shape || (area_paren && len[0] != code_written)) return 0;
-  if (!plus && !(mobile && ng == 3 && seps_agree && !trunk)) return 0;
-  add("phone", plus ? i - 1 : i, e, plus ? (ng == 1 ? 0.85 : 0.9) : 0.8, plus ? "phone.intl" : "phone.intl.no_plus");
-  return e;
+  if (!shape || (area_paren && len[0] != code_written)) return false;
+  // Without the plus only "82-10-1234-5678": a mobile, three groups, one separator throughout.
+  if (!plus && !(mobile && ng == 3 && !trunk && seps[1] == first_sep && seps[2] == first_sep)) return false;
+  return true;
 }
 
 // Whether any rule below can accept a span of these digit-group lengths: the shortest pattern is
@@ -555,7 +600,8 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
     for (auto& p : parts)
       if (std::stoi(p) > 255 || (p.size() > 1 && p[0] == '0')) ok = false;
     if (ok) {
-      double conf = ctx.any_before({"version", "ver.", "v.", "버전"}) ? 0.3 : 0.85;
+      // "버전 1.2.3.4" is a version, unless an IP label is nearer ("ver. 3.2 접속 주소(4.176.168.251)").
+      double conf = ctx.distance({"version", "ver.", "v.", "버전"}) < ctx.distance(KW_IP) ? 0.3 : 0.85;
       add("ip", s, e, conf, "ip.v4");
       return true;
     }
@@ -567,8 +613,10 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   if ((is({6, 7}) && (sep == '-' || sep == ' ')) || is({13})) {
     bool crn_ck = crn_checksum_ok(d);
     // The corporate label must be the nearest one: "외국인등록번호 X 법인등록번호 Y" labels X as an FRN.
-    bool crn_ctx = nearest_label(ctx, ctx.last_before(KW_CRN), std::max(ctx.last_before(KW_RRN), ctx.last_before(KW_FRN)),
-                                 KW_CRN);
+    size_t generic = ctx.distance({"등록번호"});  // "법인등록번호 Y 등록번호 X": X is not Y's kind
+    bool bank_near = contiguous && nearest_label(ctx, KW_BANK, generic);  // 13-digit accounts
+    bool crn_ctx = nearest_label(
+        ctx, KW_CRN, std::min({ctx.distance(KW_RRN), ctx.distance(KW_FRN), ctx.distance(KW_NEG), generic}));
     if (crn_ctx && crn_ck) {
       add("crn", s, e, contiguous ? 0.85 : 0.9, "crn.checksum+context");
       return true;
@@ -578,15 +626,21 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
       bool foreign = gd >= 5 && gd <= 8;
       bool ck = foreign ? frn_checksum_ok(d) : rrn_checksum_ok(d);
       bool id_ctx = foreign ? ctx.any(KW_FRN) || ctx.any(KW_RRN) : ctx.any(KW_RRN);
+      // An order or product label nearer than any identity label: "바코드 8801234567893" passes
+      // the date and check-digit rules by chance.
+      bool neg = !id_ctx && (nearest_label(ctx, KW_NEG, generic) || bank_near);
       double conf;
       const char* rule;
-      if (ck) {
+      if (ck && neg) {
+        conf = 0.45;
+        rule = foreign ? "frn.checksum+negative_context" : "rrn.checksum+negative_context";
+      } else if (ck) {
         conf = 0.95;
         rule = foreign ? "frn.checksum" : "rrn.checksum";
       } else if (id_ctx) {
         conf = 0.85;  // post-2020 numbers carry no check digit
         rule = foreign ? "frn.date+context" : "rrn.date+context";
-      } else if (ctx.any(KW_NEG) || crn_ctx) {
+      } else if (neg || crn_ctx) {
         conf = 0.3;
         rule = foreign ? "frn.date+negative_context" : "rrn.date+negative_context";
       } else {
@@ -594,22 +648,25 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
         rule = foreign ? "frn.date" : "rrn.date";
       }
       if (contiguous && !id_ctx) conf -= 0.1;
-      add(foreign ? "frn" : "rrn", s, e, conf, rule);
-      return true;
+      if (conf >= 0.5 || !contiguous) {
+        add(foreign ? "frn" : "rrn", s, e, conf, rule);
+        return true;
+      }
     }
-    if (crn_ck && !ctx.any(KW_NEG)) {
+    if (crn_ck && !ctx.any(KW_NEG) && !bank_near) {
       add("crn", s, e, contiguous ? 0.45 : 0.6, "crn.checksum");
       return true;
     }
-    return false;
+    // Not an identity number: 13 bare digits may still be a bank account (below); the 6-7 layout may not.
+    if (!contiguous) return false;
   }
 
   // 10 digits: business registration number (checksum mandatory).
   if ((is({3, 2, 5}) && (sep == '-' || sep == ' ')) || is({10})) {
     if (brn_valid(d)) {
-      bool c = nearest_label(ctx, ctx.last_before(KW_BRN), ctx.last_before(KW_NEG), KW_BRN);
+      bool c = nearest_label(ctx, KW_BRN, ctx.distance(KW_NEG));
       // Ten bare digits after "주문번호"/"order no." are an order number that passes by chance (1 in 10).
-      if (contiguous && !c && ctx.any(KW_NEG)) return false;
+      if (contiguous && !c && ctx.labelled_by(KW_NEG)) return false;
       double conf = contiguous ? (c ? 0.85 : 0.55) : (sep == '-' ? 0.9 : 0.8);
       add("brn", s, e, conf, c ? "brn.checksum+context" : "brn.checksum");
       return true;
@@ -621,7 +678,7 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
       (sep == '-' || sep == ' ' || contiguous)) {
     if (luhn_ok(d) && card_iin_plausible(d)) {
       // Likewise an unbroken order or tracking number passes Luhn 1 time in 10.
-      if (contiguous && ctx.any(KW_NEG) && !ctx.any(KW_CARD)) return false;
+      if (contiguous && ctx.labelled_by(KW_NEG)) return false;
       add("card", s, e, contiguous ? 0.9 : 0.95, "card.luhn+iin");
       return true;
     }
@@ -630,7 +687,7 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   // Driver's licence: RR-YY-NNNNNN-CC with a region code, only near licence words.
   if ((is({2, 2, 6, 2}) && (sep == '-' || sep == ' ')) || is({12})) {
     int region = std::stoi(d.substr(0, 2));
-    if (((region >= 11 && region <= 26) || region == 28) && ctx.any(KW_DRIVER)) {
+    if (((region >= 11 && region <= 26) || region == 28) && nearest_label(ctx, KW_DRIVER, ctx.distance(KW_NEG))) {
       add("driver_license", s, e, contiguous ? 0.75 : 0.85, "driver_license.region+context");
       return true;
     }
@@ -641,8 +698,7 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
 
   // Bank accounts: per-bank layouts, and only with banking words nearby.
   bool bank_ctx =
-      nearest_label(ctx, ctx.last_before(KW_BANK),
-                    std::max({ctx.last_before(KW_NEG), ctx.last_before(KW_BRN), ctx.last_before(KW_CARD)}), KW_BANK);
+      nearest_label(ctx, KW_BANK, std::min({ctx.distance(KW_NEG), ctx.distance(KW_BRN), ctx.distance(KW_CARD)}));
   if (bank_ctx && !contiguous && (sep == '-' || sep == ' ')) {
     static const std::vector<std::vector<size_t>> layouts = {
         {6, 2, 6}, {3, 3, 6}, {4, 3, 6}, {3, 6, 5}, {3, 4, 4, 2}, {3, 6, 2, 3}, {4, 2, 7},
@@ -687,7 +743,8 @@ bool Scanner::try_phone(const std::vector<std::string>& p, char sep, bool contig
     const std::string& d = p[0];
     Context ctx = context_of(t_, s, e);
     bool c = ctx.any(KW_PHONE);
-    if (d.size() == 11 && d.compare(0, 3, "010") == 0) {
+    if (ctx.labelled_by(KW_NEG)) return false;  // "예약번호 0190064581"
+    if (d.size() == 11 && mobile.count(d.substr(0, 3))) {
       add("phone", s, e, c ? 0.85 : 0.7, "phone.mobile.digits");
       return true;
     }
@@ -703,11 +760,16 @@ bool Scanner::try_phone(const std::vector<std::string>& p, char sep, bool contig
       add("phone", s, e, 0.7, "phone.area.digits+context");
       return true;
     }
+    if ((d.size() == 11 || d.size() == 12) && d.compare(0, 3, "050") == 0 && d[3] >= '2' && d[3] <= '8' && c) {
+      add("phone", s, e, 0.7, "phone.personal050.digits+context");
+      return true;
+    }
     return false;
   }
   std::vector<size_t> L;
   for (auto& x : p) L.push_back(x.size());
   if (L.size() != 3 && L.size() != 2) return false;
+  if (s > 0 && t_[s - 1] == '(' && t_[s + L[0]] == ')') --s;  // "(02) 123-4567" as written
   double base = sep == '-' || sep == ')' ? 0.9 : 0.85;
   if (L.size() == 3 && (L[1] == 3 || L[1] == 4) && L[2] == 4) {
     if (L[0] == 3 && mobile.count(p[0])) {
@@ -861,7 +923,7 @@ size_t Scanner::ascii_word(size_t i) {
     bool new_fmt = count_class(1, is_digit) == 3 && is_upper(w[4]) && count_class(5, is_digit) == 4;
     if (old_fmt || new_fmt) {
       Context pc = context_of(t_, i, e);  // "모델명 M12345678 … 여권번호 …" is a model number
-      if (nearest_label(pc, pc.last_before(KW_PASSPORT), pc.last_before(KW_NEG), KW_PASSPORT)) {
+      if (nearest_label(pc, KW_PASSPORT, pc.distance(KW_NEG))) {
         add("passport", i, e, 0.85, old_fmt ? "passport.old+context" : "passport.new+context");
         return e;
       }
@@ -1024,7 +1086,9 @@ bool name_stopword(std::string_view w) {
       "고객님", "사모님", "이모부", "고모부", "주인장", "이번주", "지난주", "오늘은", "어제는", "우리는", "저희는",
       "그동안", "하지만", "이번에", "지금은", "오늘도", "정부는", "한국의", "이사회", "부모님", "선배님", "후배님",
       "여러분", "신입사", "전임자", "후임자", "담당자", "관계자", "책임자", "대표님", "사장님", "회장님", "교수님",
-      "박사님", "작가님", "기사님", "감독님", "의원님", "변호사", "간호사", "세무사", "노무사", "회계사", "수석님"};
+      "박사님", "작가님", "기사님", "감독님", "의원님", "변호사", "간호사", "세무사", "노무사", "회계사", "수석님",
+      "연락처", "연구실", "연구소", "주소지", "전화로", "이메일", "안내문", "우편물", "연락망", "주세요", "노출됨",
+      "서울시", "부산시", "대구시", "인천시", "광주시", "대전시", "울산시"};
   return s.contains(w);
 }
 size_t syllables(std::string_view w) { return w.size() / 3; }

@@ -103,6 +103,90 @@ TEST(ComplyDetect, HardNegatives) {
   EXPECT_TRUE(types_in("INV-2023-000123, v10.0.0.1").empty());
 }
 
+// The one phone finding in `t`, as written, or "" when there is none or more than one.
+static std::string phone_in(const std::string& t) {
+  auto f = detect(t);
+  if (f.size() != 1 || f[0].type != "phone") return "";
+  return t.substr(f[0].start, f[0].end - f[0].start);
+}
+
+// Every written form of a Korean number: domestic, international with or without the trunk 0,
+// with spaces, dots, dashes, parentheses and full-width signs, glued to Korean particles.
+TEST(ComplyDetect, PhoneForms) {
+  for (std::string v : {"+82 10 1234 5678", "+82-10-1234-5678", "+82.10.1234.5678", "+82 (0)10-1234-5678",
+                        "+82(0)10-1234-5678", "+82(10)1234-5678", "+82 (10) 1234-5678", "+82 010 1234 5678",
+                        "+82-010-1234-5678", "+8210-1234-5678", "+821012345678", "+82 10-1234-5678",
+                        "+82 1012345678", "＋８２ １０－１２３４－５６７８", "＋８２　１０　１２３４　５６７８",
+                        "+82 2 123 4567", "+82-2-1234-5678", "+82 (0)2 123 4567", "+82-31-123-4567", "+82 31 1234 5678",
+                        "+82 70 1234 5678", "82-10-1234-5678", "010-1234-5678", "010 1234 5678", "010.1234.5678",
+                        "01012345678", "(010) 1234-5678", "(010)1234-5678", "010 1234-5678", "02-123-4567",
+                        "(02) 123-4567", "(02)1234-5678", "02)123-4567", "031-123-4567", "(031) 1234-5678",
+                        "0505-123-4567", "070-1234-5678", "1588-1234", "０１０－１２３４－５６７８", "010–1234–5678"}) {
+    EXPECT_EQ(phone_in("연락처 " + v), v) << v;
+    EXPECT_EQ(phone_in("Phone: " + v + "."), v) << v;
+  }
+  // Start and end of the text, particles, parentheses, colons, abbreviations.
+  EXPECT_EQ(phone_in("010-1234-5678로 연락 주세요"), "010-1234-5678");
+  EXPECT_EQ(phone_in("번호는010-1234-5678입니다"), "010-1234-5678");
+  EXPECT_EQ(phone_in("담당자 연락처(+82 10-1234-5678)"), "+82 10-1234-5678");
+  EXPECT_EQ(phone_in("연락처:+82-2-123-4567"), "+82-2-123-4567");
+  EXPECT_EQ(phone_in("Tel.010-1234-5678"), "010-1234-5678");
+  EXPECT_EQ(phone_in("T. 1588 1234"), "1588 1234");
+  EXPECT_EQ(phone_in("Fax +821012345678 2024"), "+821012345678");
+  // Not phones: another country, too few digits, a percentage, a score, glued to a code.
+  EXPECT_TRUE(types_in("+1 415 555 0123").empty());
+  EXPECT_TRUE(types_in("+82 10 1234").empty());
+  EXPECT_TRUE(types_in("전년 대비 +82.5% 증가").empty());
+  EXPECT_TRUE(types_in("점수 +82점, 82점 10개").empty());
+  EXPECT_TRUE(types_in("1588 1234").empty());  // a service number with a space only near phone words
+  EXPECT_TRUE(types_in("REF-010-1234-5678").empty());
+}
+
+TEST(ComplyDetect, IdentifierForms) {
+  EXPECT_EQ(types_in("주민등록번호 900101 1234568"), std::vector<std::string>{"rrn"});
+  EXPECT_EQ(types_in("주민번호:9001011234568"), std::vector<std::string>{"rrn"});
+  EXPECT_EQ(types_in("9001011234568 (주민등록번호)"), std::vector<std::string>{"rrn"});
+  EXPECT_EQ(types_in("주민등록번호는９００１０１－１２３４５６８입니다"), std::vector<std::string>{"rrn"});
+  EXPECT_EQ(types_in("사업자등록번호 116 82 00276"), std::vector<std::string>{"brn"});
+  EXPECT_EQ(types_in("사업자번호:1168200276"), std::vector<std::string>{"brn"});
+  EXPECT_EQ(types_in("카드 4111 1111 1111 1111"), std::vector<std::string>{"card"});
+  EXPECT_EQ(types_in("카드번호:4111111111111111"), std::vector<std::string>{"card"});
+  EXPECT_EQ(types_in("Amex 3782-822463-10005"), std::vector<std::string>{"card"});
+  EXPECT_EQ(types_in("Amex 3782 822463 10005"), std::vector<std::string>{"card"});
+  EXPECT_EQ(types_in("card 378282246310005"), std::vector<std::string>{"card"});
+  EXPECT_EQ(types_in("운전면허 11 20 123456 01"), std::vector<std::string>{"driver_license"});
+  EXPECT_EQ(types_in("112012345601 (운전면허)"), std::vector<std::string>{"driver_license"});
+  EXPECT_EQ(types_in("여권({})"s.replace(7, 2, "M12345678")), std::vector<std::string>{"passport"});
+  EXPECT_EQ(types_in("신한은행 110 123 456789"), std::vector<std::string>{"bank_account"});
+  EXPECT_EQ(types_in("NH농협 계좌번호 3021234567891로 송금"), std::vector<std::string>{"bank_account"});
+  EXPECT_EQ(types_in("IP 10.0.0.1/24 차단"), std::vector<std::string>{"ip"});
+  EXPECT_EQ(types_in("서버 192.168.0.1:8080 응답"), std::vector<std::string>{"ip"});
+  EXPECT_EQ(types_in("ver. 3.2 배포 후 접속 주소(4.176.168.251)"), std::vector<std::string>{"ip"});
+  EXPECT_EQ(types_in("보낸 사람 <Kim.Minjun+kr@EXAMPLE.COM>"), std::vector<std::string>{"email"});
+  EXPECT_EQ(types_in("우){06236}"s.replace(4, 7, "06236")), std::vector<std::string>{"postal_code"});
+  // The nearest label decides.
+  EXPECT_EQ(types_in("외국인등록번호 220918 7557368 법인등록번호 119986-8324374").front(), "frn");
+  EXPECT_EQ(types_in("주문번호: 90204191792216 M34788652 여권 사본 첨부"), std::vector<std::string>{"passport"});
+}
+
+// Hard negatives: dates, times, versions, amounts, ISBNs, barcodes, order, invoice and tracking
+// numbers, product codes and coordinates.
+TEST(ComplyDetect, HardNegativeFamilies) {
+  for (const char* t : {"2024-01-15에 작성됨", "작성일 2024.01.15", "20240115 배포", "2024. 1. 15. 공지", "24.01.15 개정",
+                        "Updated 2024/01/15.", "due 15/01/2024", "2024-01-15 14:30:05 기록", "14:30에 시작",
+                        "오후 2:30 도착", "T14:30:00Z", "버전 1.2.3.4 배포", "v1.2.3.4 release", "version 10.0.0.1",
+                        "ver. 2.1.0.15", "Chrome 120.0.6099.109", "1,234,567원", "₩12,345,678", "합계 1234567890원",
+                        "₩1168200276", "$1,234,567.89", "조회수 11682002761회", "ISBN 978-89-1234-567-8",
+                        "ISBN 9788912345678", "바코드 8801234567893", "상품코드 8805012512402",
+                        "주문번호 20240115-0001234", "주문번호: 2024011512345678", "Order #1168200276 shipped.",
+                        "주문번호 4111111111111111 결제 완료", "예약번호 0190064581", "INV-2024-000123 청구서",
+                        "운송장번호 123456789012 조회", "송장번호:176102607540 운전면허 안내", "등기번호 7701217402220",
+                        "tracking 1Z999AA10123456784", "SKU-2024-00123", "P/N 9562-2221-80 신한은행 안내",
+                        "모델 SM-G998N", "좌표 37.5665, 126.9780", "위도 37.566535 경도 126.977969",
+                        "GPS 35.1796,129.0756", "참가자는 1500-2000명", "pp. 123-1234"})
+    EXPECT_TRUE(types_in(t).empty()) << t << " -> " << (types_in(t).empty() ? "" : types_in(t)[0]);
+}
+
 TEST(ComplyDetect, FullWidthOffsetsReferToOriginal) {
   std::string t = "전화 ０１０－１２３４－５６７８ 끝";
   auto f = detect(t);
@@ -182,6 +266,34 @@ TEST(ComplyTransform, MaskKeepsFormat) {
   EXPECT_EQ(mask_value("email", "kim@example.com"), "k**@example.com");
   EXPECT_EQ(mask_value("person_name", "김민준"), "김**");
   EXPECT_EQ(mask_value("rrn", "９００１０１－１２３４５６８"), "９００１０１－１******");
+  // International phones keep the country and carrier codes and the last four digits.
+  EXPECT_EQ(mask_value("phone", "+82 10-1234-5678"), "+82 10-****-5678");
+  EXPECT_EQ(mask_value("phone", "+82 (0)10-1234-5678"), "+82 (0)10-****-5678");
+  EXPECT_EQ(mask_value("phone", "+82 2 123 4567"), "+82 2 *** 4567");
+  EXPECT_EQ(mask_value("phone", "+821012345678"), "+82******5678");
+  EXPECT_EQ(mask_value("phone", "＋８２ １０－１２３４－５６７８"), "＋８２ １０－****－５６７８");
+  EXPECT_EQ(mask_value("phone", "02) 123-4567"), "02) ***-4567");
+}
+
+// Any written form of one number gives one pseudonym.
+TEST(ComplyTransform, PseudonymSameForEveryPhoneForm) {
+  std::string a = pseudonym("k", "phone", "010-1234-5678");
+  for (const char* v : {"01012345678", "010 1234 5678", "010.1234.5678", "(010) 1234-5678", "+82 10 1234 5678",
+                        "+82-10-1234-5678", "+82.10.1234.5678", "+82 (0)10-1234-5678", "+82(10)1234-5678",
+                        "+82 010 1234 5678", "+8210-1234-5678", "+821012345678", "82-10-1234-5678",
+                        "＋８２ １０－１２３４－５６７８"})
+    EXPECT_EQ(pseudonym("k", "phone", v), a) << v;
+  std::string seoul = pseudonym("k", "phone", "02-123-4567");
+  for (const char* v : {"(02) 123-4567", "+82 2 123 4567", "+82 (0)2-123-4567", "+82-2-123-4567", "021234567"})
+    EXPECT_EQ(pseudonym("k", "phone", v), seoul) << v;
+  EXPECT_EQ(pseudonym("k", "phone", "+82 1588 1234"), pseudonym("k", "phone", "1588-1234"));
+  EXPECT_NE(pseudonym("k", "phone", "+82 10 1234 5679"), a);
+  // Pseudonymising text: both forms of the same number become the same token.
+  std::string text = "연락처 +82 (0)10-1234-5678 또는 010-1234-5678";
+  EXPECT_EQ(apply_action(text, detect(text), Action::Pseudonymize, "k"), "연락처 " + a + " 또는 " + a);
+  for (const char* v : {"900101 1234568", "9001011234568", "９００１０１－１２３４５６８"})
+    EXPECT_EQ(pseudonym("k", "rrn", v), pseudonym("k", "rrn", "900101-1234568")) << v;
+  EXPECT_EQ(pseudonym("k", "card", "3782 822463 10005"), pseudonym("k", "card", "378282246310005"));
 }
 
 TEST(ComplyTransform, PseudonymIsStableAndKeyed) {
