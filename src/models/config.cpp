@@ -7,7 +7,14 @@
 
 namespace exaone {
 
-const char* family_name(Family f) { return f == Family::Exaone3 ? "EXAONE 3.x" : "EXAONE 4.0"; }
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::Exaone3: return "EXAONE 3.x";
+    case Family::Exaone4: return "EXAONE 4.0";
+    case Family::ExaoneMoe: return "K-EXAONE (MoE)";
+  }
+  return "?";
+}
 
 void ModelConfig::validate(const std::string& where) const {
   auto positive = [&](int64_t v, const char* name) {
@@ -29,6 +36,37 @@ void ModelConfig::validate(const std::string& where) const {
     fail(where + ": per-layer attention layout does not cover " + std::to_string(n_layers) + " layers");
   if (!(rms_eps > 0) || !std::isfinite(rms_eps)) fail(where + ": RMS norm epsilon must be positive");
   if (!(rope.theta > 0) || !std::isfinite(rope.theta)) fail(where + ": rope_theta must be positive");
+  if (n_experts > 0) {
+    positive(n_experts_used, "num_experts_per_tok");
+    positive(moe_intermediate, "moe_intermediate_size");
+    positive(n_group, "n_group");
+    positive(topk_group, "topk_group");
+    if (n_shared_experts < 0) fail(where + ": field 'num_shared_experts' must not be negative");
+    if (n_experts > 65536) fail(where + ": field 'num_experts': implausible expert count " + std::to_string(n_experts));
+    if (n_experts_used > n_experts)
+      fail(where + ": field 'num_experts_per_tok' (" + std::to_string(n_experts_used) + ") exceeds num_experts (" +
+           std::to_string(n_experts) + ")");
+    if (n_experts % n_group != 0)
+      fail(where + ": field 'n_group' (" + std::to_string(n_group) + ") does not divide num_experts (" +
+           std::to_string(n_experts) + ")");
+    // transformers scores each group by the sum of its two best experts (topk(2) inside the group).
+    if (n_experts / n_group < 2)
+      fail(where + ": field 'n_group' (" + std::to_string(n_group) + ") leaves fewer than 2 experts per group");
+    if (topk_group > n_group)
+      fail(where + ": field 'topk_group' (" + std::to_string(topk_group) + ") exceeds n_group (" +
+           std::to_string(n_group) + ")");
+    if (topk_group * (n_experts / n_group) < n_experts_used)
+      fail(where + ": field 'topk_group' (" + std::to_string(topk_group) + ") x group size (" +
+           std::to_string(n_experts / n_group) + ") is smaller than num_experts_per_tok (" +
+           std::to_string(n_experts_used) + ")");
+    if (!(routed_scaling > 0) || !std::isfinite(routed_scaling))
+      fail(where + ": field 'routed_scaling_factor' must be positive");
+    if (static_cast<int64_t>(layer_moe.size()) != n_layers)
+      fail(where + ": per-layer MLP layout does not cover " + std::to_string(n_layers) + " layers");
+  } else {
+    for (bool m : layer_moe)
+      if (m) fail(where + ": a layer is marked sparse but 'num_experts' is 0");
+  }
   const int64_t limit = int64_t{1} << 31;
   if (hidden > limit || vocab_size > limit || intermediate > limit || n_layers > 4096 || head_dim > 4096)
     fail(where + ": implausible model dimensions");
@@ -73,6 +111,22 @@ std::vector<bool> resolve_sliding_layers(int64_t n_layers, const json& j, const 
   }
   for (int64_t i = 0; i < n_layers; ++i) sliding[i] = (i + 1) % period != 0;
   return sliding;
+}
+
+void parse_hybrid_attention(const json& j, const std::string& where, ModelConfig& c) {
+  // HF default when the key is absent is a 4096 window with period 4; null disables it.
+  auto sw = j.find("sliding_window");
+  if (sw == j.end()) c.sliding_window = 4096;
+  else if (sw->is_null()) c.sliding_window = 0;
+  else c.sliding_window = get_int(j, "sliding_window", where);
+  if (sw != j.end() && !sw->is_null() && c.sliding_window <= 0)
+    fail(where + ": field 'sliding_window' must be positive or null");
+  if (c.n_layers <= 0) fail(where + ": field 'num_hidden_layers' must be positive");
+  c.layer_sliding = resolve_sliding_layers(c.n_layers, j, where);
+  if (c.sliding_window == 0) c.layer_sliding.assign(c.n_layers, false);
+  // RoPE on sliding layers; on every layer when the model has no sliding window at all.
+  c.layer_rope.resize(c.n_layers);
+  for (int64_t l = 0; l < c.n_layers; ++l) c.layer_rope[l] = c.sliding_window == 0 || c.layer_sliding[l];
 }
 
 RopeConfig parse_hf_rope(const json& j, const std::string& where, double default_theta) {

@@ -10,7 +10,7 @@
 
 namespace exaone {
 
-enum class Family { Exaone3, Exaone4 };
+enum class Family { Exaone3, Exaone4, ExaoneMoe };
 const char* family_name(Family f);
 
 struct RopeConfig {
@@ -42,6 +42,19 @@ struct ModelConfig {
   std::vector<bool> layer_sliding;  // per layer: sliding-window attention
   std::vector<bool> layer_rope;     // per layer: RoPE applied (false = NoPE)
   RopeConfig rope;
+  // Mixture of experts (K-EXAONE, spec §3.1); n_experts == 0: every layer has the dense MLP.
+  // Routing as transformers' ExaoneMoeTopkRouter: sigmoid scores, `expert_bias` added for choosing
+  // only, the best `topk_group` of `n_group` groups (group score = sum of its two best), top
+  // `n_experts_used` inside them; weights = chosen scores, normalised if `norm_topk_prob`, times
+  // `routed_scaling`. Shared expert(s) = one SwiGLU of width moe_intermediate * n_shared_experts.
+  int64_t n_experts = 0;
+  int64_t n_experts_used = 0;       // num_experts_per_tok (top-k)
+  int64_t moe_intermediate = 0;
+  int64_t n_shared_experts = 0;
+  int64_t n_group = 1, topk_group = 1;
+  bool norm_topk_prob = true;
+  double routed_scaling = 1.0;
+  std::vector<bool> layer_moe;      // per layer: routed experts (else the dense MLP); empty = all dense
   // Token ids from config.json / generation_config.json (-1 when absent).
   int64_t bos_id = -1;
   int64_t pad_id = -1;
@@ -53,6 +66,7 @@ struct ModelConfig {
 
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }
+  bool is_moe_layer(int64_t l) const { return !layer_moe.empty() && layer_moe[static_cast<size_t>(l)]; }
   // Checks internal consistency (heads divide, per-layer vectors sized); throws Error naming `where`.
   void validate(const std::string& where) const;
 };
@@ -60,6 +74,9 @@ struct ModelConfig {
 // Resolves per-layer sliding flags from the EXAONE 4.0 spellings (spec §1.4): explicit
 // `layer_types`, a string pattern such as "LLLG", or an integer period.
 std::vector<bool> resolve_sliding_layers(int64_t n_layers, const json& config, const std::string& where);
+// `sliding_window` (absent: HF's 4096, null: none), the per-layer sliding flags and the RoPE/NoPE
+// rule shared by EXAONE 4.0 and K-EXAONE (RoPE on sliding layers, everywhere without a window).
+void parse_hybrid_attention(const json& j, const std::string& where, ModelConfig& c);
 
 // Keys shared by the HF configs of all families (sizes, rope, ids, tying); the family file
 // passes the key spellings it uses. `default_theta` is the family's rope_theta default.

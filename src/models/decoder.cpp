@@ -11,6 +11,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/interleaved.h"
 #include "kernels/ops.h"
+#include "models/moe.h"
 #include "util/error.h"
 #include "util/parallel.h"
 
@@ -19,6 +20,19 @@ namespace exaone {
 MatrixRef matrix(const TensorView& t) {
   if (t.shape.size() != 2) fail(t.file + ": tensor '" + t.name + "' is not a matrix: shape " + t.shape_str());
   return MatrixRef{t.dtype, t.data, t.shape[0], t.shape[1]};
+}
+
+MatrixRef stacked_matrix(const TensorView& t, int64_t index) {
+  if (t.shape.size() != 3)
+    fail(t.file + ": tensor '" + t.name + "' is not a stack of matrices: shape " + t.shape_str());
+  const int64_t rows = t.shape[1], cols = t.shape[2];
+  const auto* base = static_cast<const uint8_t*>(t.data);
+  return MatrixRef{t.dtype, base + dtype_bytes_for(t.dtype, index * rows * cols), rows, cols};
+}
+
+MatrixRef row_slice(const MatrixRef& m, int64_t r0, int64_t n) {
+  const auto* base = static_cast<const uint8_t*>(m.data);
+  return MatrixRef{m.dtype, base + dtype_bytes_for(m.dtype, r0 * m.cols), n, m.cols};
 }
 
 std::vector<float> widen_vector(const TensorView& t) {
@@ -56,6 +70,7 @@ void DecoderModel::copy_weights_for_kernels() {
   std::vector<Copy> copies;
   std::map<const void*, size_t> index;  // file address -> copies[i]
   auto plan = [&](MatrixRef& m) {
+    if (m.rows == 0 || !m.data) return;  // absent (the dense MLP of an MoE layer)
     const bool interleave = interleavable(m.dtype, m.rows, m.cols);
     // Float matrices of a huge page or more keep their layout but move to huge pages too (decode
     // streams them whole); smaller ones stay in the file mapping.
@@ -69,8 +84,13 @@ void DecoderModel::copy_weights_for_kernels() {
   };
   plan(w_.lm_head);
   plan(w_.embed);
-  for (auto& L : w_.layers)
+  for (auto& L : w_.layers) {
     for (MatrixRef* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) plan(*m);
+    // Routed experts stay in the file mapping (each token reads only its chosen few); the router and
+    // the shared expert are read by every token.
+    if (L.moe)
+      for (MatrixRef* m : {&L.moe->router, &L.moe->shared_gate, &L.moe->shared_up, &L.moe->shared_down}) plan(*m);
+  }
   if (copies.empty()) return;
   // One arena for all copies: huge pages per matrix would round each up to 2 MiB (measured: 250 MB
   // of padding resident for the 1.2B shape at Q4_K_M).
@@ -115,6 +135,13 @@ int64_t DecoderModel::parameter_count() const {
     for (const MatrixRef* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) add(*m);
     n += static_cast<int64_t>(L.attn_pre_norm.size() + L.attn_post_norm.size() + L.mlp_pre_norm.size() +
                               L.mlp_post_norm.size() + L.q_norm.size() + L.k_norm.size());
+    if (L.moe) {
+      const MoeLayerWeights& m = *L.moe;
+      for (const MatrixRef* r : {&m.router, &m.shared_gate, &m.shared_up, &m.shared_down}) add(*r);
+      for (const auto* v : {&m.gate, &m.up, &m.down})
+        for (const MatrixRef& r : *v) add(r);
+      n += static_cast<int64_t>(m.expert_bias.size());
+    }
   }
   return n;
 }
@@ -191,13 +218,15 @@ void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<flo
       rmsnorm(x.data(), L.mlp_pre_norm.data(), static_cast<float>(c.rms_eps), N, H, h.data());
       m_in = h.data();
     }
-    {
+    if (L.moe) {
+      moe_ffn(c, *L.moe, m_in, N, o.data());
+    } else {
       const MatrixRef ws[2] = {L.w_gate, L.w_up};
       float* const ys[2] = {gate.data(), up.data()};
       matmul_multi(m_in, N, ws, ys);
+      silu_mul(gate.data(), up.data(), N * I);
+      matmul(gate.data(), N, L.w_down, o.data());
     }
-    silu_mul(gate.data(), up.data(), N * I);
-    matmul(gate.data(), N, L.w_down, o.data());
     if (!L.mlp_post_norm.empty()) rmsnorm(o.data(), L.mlp_post_norm.data(), static_cast<float>(c.rms_eps), N, H, o.data());
     add_inplace(x.data(), o.data(), N * H);
   }

@@ -15,19 +15,7 @@ ModelConfig parse_exaone4(const json& j, const std::string& where) {
   HfKeys keys;
   keys.default_theta = 10000.0;  // transformers' Exaone4Config default
   parse_hf_common(j, where, keys, c);
-  // HF default when the key is absent is a 4096 window with period 4; null disables it.
-  auto sw = j.find("sliding_window");
-  if (sw == j.end()) c.sliding_window = 4096;
-  else if (sw->is_null()) c.sliding_window = 0;
-  else c.sliding_window = get_int(j, "sliding_window", where);
-  if (sw != j.end() && !sw->is_null() && c.sliding_window <= 0)
-    fail(where + ": field 'sliding_window' must be positive or null");
-  if (c.n_layers <= 0) fail(where + ": field 'num_hidden_layers' must be positive");
-  c.layer_sliding = resolve_sliding_layers(c.n_layers, j, where);
-  if (c.sliding_window == 0) c.layer_sliding.assign(c.n_layers, false);
-  // RoPE on sliding layers; on every layer when the model has no sliding window at all.
-  c.layer_rope.resize(c.n_layers);
-  for (int64_t l = 0; l < c.n_layers; ++l) c.layer_rope[l] = c.sliding_window == 0 || c.layer_sliding[l];
+  parse_hybrid_attention(j, where, c);
   return c;
 }
 

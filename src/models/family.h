@@ -21,6 +21,7 @@ struct FamilyInfo {
 
 const FamilyInfo& exaone4_family();
 const FamilyInfo& exaone3_family();
+const FamilyInfo& exaone_moe_family();
 
 // Output matrix: lm_head.weight unless tied or absent (then the embedding).
 MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixRef& embed);

@@ -193,6 +193,7 @@ DType gguf_tensor_type(const GgufOutType& t, const std::string& name, const std:
 
 GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutType type,
                       const GgufProgress& progress) {
+  if (c.family == Family::ExaoneMoe) fail("GGUF export of K-EXAONE (exaone-moe) is not implemented yet");
   const std::string arch = arch_of(c.family);
   const std::string p = arch + ".";
   GgufWriter w;

@@ -14,7 +14,7 @@ namespace exaone {
 namespace {
 
 const std::vector<const FamilyInfo*>& families() {
-  static const std::vector<const FamilyInfo*> all{&exaone4_family(), &exaone3_family()};
+  static const std::vector<const FamilyInfo*> all{&exaone4_family(), &exaone3_family(), &exaone_moe_family()};
   return all;
 }
 
@@ -34,7 +34,8 @@ const FamilyInfo& pick_family(const json& j, const std::string& where) {
   }
   std::string got = mt ? "model_type '" + *mt + "'" : "no model_type";
   if (!archs.empty()) got += ", architectures '" + archs.front() + "'";
-  fail(where + ": unknown architecture (" + got + "); supported: exaone4 (EXAONE 4.0), exaone (EXAONE 3.x)");
+  fail(where + ": unknown architecture (" + got +
+       "); supported: exaone4 (EXAONE 4.0), exaone (EXAONE 3.x), exaone_moe (K-EXAONE)");
 }
 
 std::string config_dir(const std::string& path) {

@@ -12,6 +12,7 @@
 #include "models/model.h"
 #include "golden.h"
 #include "util/error.h"
+#include "util/json_file.h"
 #include "util/mapped_file.h"
 #include "util/paths.h"
 
@@ -140,6 +141,8 @@ TEST(GgufKQuant, FixturesFallBackAndMatch) {
   const std::string models = std::string(EXAONE_FIXTURES) + "/models/";
   for (const auto& e : fs::directory_iterator(models)) {
     if (!e.is_directory() || !fs::exists(e.path() / "golden.json")) continue;
+    // K-EXAONE checkpoints have no GGUF export yet (arch exaone-moe).
+    if (read_json_file((e.path() / "config.json").string()).value("model_type", "") == "exaone_moe") continue;
     const Agreement a = convert_and_compare(e.path().string(), q4_k_m(), nullptr);
     std::printf("[gguf] %-28s Q4_K_M KL %.2e  top1 %.3f\n", e.path().filename().c_str(), a.mean_kl, a.top1);
     EXPECT_LT(a.mean_kl, 5e-3) << e.path();
