@@ -164,14 +164,14 @@ void register_all() {
     }
 }
 
-// The interleaved int8 GEMV on its AVX2 and its AVX-512 VNNI kernel, Q4_0 and Q8_0, on the 1.2B
+// The interleaved int8 GEMV on its AVX2 and its AVX-512 VNNI kernel, for each packed type, on the 1.2B
 // model's 2048x2048 (attention output) and 4096x2048 (gate/up) matrices: decode (T=1), prefill
 // tiles and the server's batched decode (T=4, 8), prefill (T=64).
 void register_interleaved() {
   const struct {
     const char* name;
     DType type;
-  } types[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0}};
+  } types[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0}, {"q4_k", DType::Q4_K}, {"q6_k", DType::Q6_K}};
   for (const auto& t : types)
     for (Path p : {Path::PackedAvx2, Path::PackedVnni}) {
       auto* b = benchmark::RegisterBenchmark(
