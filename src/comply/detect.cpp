@@ -77,13 +77,13 @@ class WordSet {
 // ties with the generic "등록번호" inside it.
 struct Context {
   std::string before, after;
-  bool any(std::initializer_list<const char*> words) const {
-    for (const char* w : words)
+  bool any(std::initializer_list<std::string_view> words) const {
+    for (std::string_view w : words)
       if (before.find(w) != std::string::npos || after.find(w) != std::string::npos) return true;
     return false;
   }
-  bool any_before(std::initializer_list<const char*> words) const {
-    for (const char* w : words)
+  bool any_before(std::initializer_list<std::string_view> words) const {
+    for (std::string_view w : words)
       if (before.find(w) != std::string::npos) return true;
     return false;
   }
@@ -91,22 +91,25 @@ struct Context {
   // bytes farther: labels mostly come first ("주문번호 X 결제 완료" is an order number). A label
   // with another number between it and the candidate labels that number instead
   // ("주문번호: 90204191792216 D34788652 여권 사본").
-  size_t distance(std::initializer_list<const char*> words, bool after_too = true) const {
+  size_t distance(std::initializer_list<std::string_view> words, bool after_too = true) const {
     static constexpr const char* kDigits = "0123456789";
     size_t best = kFar;
-    for (const char* w : words) {
-      size_t p = before.rfind(w);
-      if (p != std::string::npos && before.find_first_of(kDigits, p + std::strlen(w)) == std::string::npos)
-        best = std::min(best, before.size() - p - std::strlen(w));
+    for (std::string_view w : words) {
+      // The last occurrence, found forwards: find() skips ahead with memchr, rfind() compares at
+      // every position.
+      size_t p = before.find(w);
+      for (size_t q = p; q != std::string::npos; q = before.find(w, q + 1)) p = q;
+      if (p != std::string::npos && before.find_first_of(kDigits, p + w.size()) == std::string::npos)
+        best = std::min(best, before.size() - p - w.size());
       size_t q = after_too ? after.find(w) : std::string::npos;
       // ...and one after it that directly labels the next number ("X 법인등록번호: Y") labels Y.
-      if (q != std::string::npos && after.find_first_of(kDigits) >= q && !labels_next(q + std::strlen(w)))
+      if (q != std::string::npos && after.find_first_of(kDigits) >= q && !labels_next(q + w.size()))
         best = std::min(best, q + 24);
     }
     return best;
   }
   // Whether one of `words` labels the candidate directly: "주문번호 X", "Order #X", "Order No. X".
-  bool labelled_by(std::initializer_list<const char*> words) const { return distance(words, false) <= 12; }
+  bool labelled_by(std::initializer_list<std::string_view> words) const { return distance(words, false) <= 12; }
   static constexpr size_t kFar = size_t(1) << 20;
   // Whether a number follows position `r` of `after` with only "번호", "no.", spaces, ':' or '#' between.
   bool labels_next(size_t r) const {
@@ -119,9 +122,11 @@ struct Context {
 
 // Whether the candidate belongs to the label `mine` rather than to another label `other_distance`
 // away: "신한은행 … 문서번호 841-532-230680" is a document number. Ties go to `mine`.
-bool nearest_label(const Context& c, std::initializer_list<const char*> mine, size_t other_distance) {
+// `other_distance` is a callable, evaluated only when a `mine` label is present at all (rarely).
+template <class F>
+bool nearest_label(const Context& c, std::initializer_list<std::string_view> mine, F other_distance) {
   size_t d = c.distance(mine);
-  return d < Context::kFar && d <= other_distance;
+  return d < Context::kFar && d <= other_distance();
 }
 
 // Context stays within the candidate's line and sentence: a keyword in the next sentence
@@ -271,6 +276,17 @@ struct Group {
   size_t s, e;
   char sep;  // separator before the group ('-', '.', ' ' or ')'); 0 for the first
 };
+// The digit groups of one numeric token, at most 8: kept on the stack, since nearly every number
+// in prose is one ("2024", "3.2").
+struct Groups {
+  Group v[8];
+  size_t n = 0;
+  size_t size() const { return n; }
+  bool empty() const { return n == 0; }
+  const Group& operator[](size_t i) const { return v[i]; }
+  const Group& back() const { return v[n - 1]; }
+  void push_back(const Group& x) { v[n++] = x; }
+};
 
 class Scanner {
  public:
@@ -285,10 +301,10 @@ class Scanner {
   size_t intl_phone(size_t i, bool plus);
   static bool intl_phone_valid(const std::string& d, const size_t* len, size_t ng, bool plus, char first_sep,
                                  const char* seps, bool area_paren);
-  bool classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool phone_only);
+  bool classify(const Groups& g, size_t a, size_t k, char sep, bool phone_only);
   bool try_phone(const std::vector<std::string>& parts, char sep, bool contiguous, size_t s, size_t e);
-  bool try_address(size_t tok_start, const std::vector<Group>& g);
-  bool try_driver_region_name(const std::vector<Group>& g, size_t a, size_t k, char sep);
+  bool try_address(size_t tok_start, const Groups& g);
+  bool try_driver_region_name(const Groups& g, size_t a, size_t k, char sep);
   size_t ascii_word(size_t i);
   void email_at(size_t at);
   size_t private_key(size_t i);
@@ -349,7 +365,7 @@ size_t Scanner::numeric_token(size_t i) {
       if (size_t e = intl_phone(i, plus)) return e;
   }
 
-  std::vector<Group> g;
+  Groups g;
   size_t p = i;
   char sep_before = 0;
   while (true) {
@@ -566,7 +582,7 @@ bool counter_after(std::string_view t, size_t e) {
   }
 }
 
-bool may_match(std::string_view t, const std::vector<Group>& g, size_t a, size_t k, char sep) {
+bool may_match(std::string_view t, const Groups& g, size_t a, size_t k, char sep) {
   if (k == 4 && sep == '.') return true;  // IPv4 may have as few as 4 digits
   size_t total = 0;
   for (size_t j = a; j < a + k; ++j) total += g[j].e - g[j].s;
@@ -576,7 +592,7 @@ bool may_match(std::string_view t, const std::vector<Group>& g, size_t a, size_t
   return true;
 }
 
-bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep, bool phone_only) {
+bool Scanner::classify(const Groups& g, size_t a, size_t k, char sep, bool phone_only) {
   if (!may_match(t_, g, a, k, sep)) return false;
   std::vector<std::string> parts;
   std::string d;
@@ -601,7 +617,8 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
       if (std::stoi(p) > 255 || (p.size() > 1 && p[0] == '0')) ok = false;
     if (ok) {
       // "버전 1.2.3.4" is a version, unless an IP label is nearer ("ver. 3.2 접속 주소(4.176.168.251)").
-      double conf = ctx.distance({"version", "ver.", "v.", "버전"}) < ctx.distance(KW_IP) ? 0.3 : 0.85;
+      size_t version = ctx.distance({"version", "ver.", "v.", "버전"});
+      double conf = version < Context::kFar && version < ctx.distance(KW_IP) ? 0.3 : 0.85;
       add("ip", s, e, conf, "ip.v4");
       return true;
     }
@@ -613,10 +630,11 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   if ((is({6, 7}) && (sep == '-' || sep == ' ')) || is({13})) {
     bool crn_ck = crn_checksum_ok(d);
     // The corporate label must be the nearest one: "외국인등록번호 X 법인등록번호 Y" labels X as an FRN.
-    size_t generic = ctx.distance({"등록번호"});  // "법인등록번호 Y 등록번호 X": X is not Y's kind
+    auto generic = [&] { return ctx.distance({"등록번호"}); };  // "법인등록번호 Y 등록번호 X": X is not Y's kind
     bool bank_near = contiguous && nearest_label(ctx, KW_BANK, generic);  // 13-digit accounts
-    bool crn_ctx = nearest_label(
-        ctx, KW_CRN, std::min({ctx.distance(KW_RRN), ctx.distance(KW_FRN), ctx.distance(KW_NEG), generic}));
+    bool crn_ctx = nearest_label(ctx, KW_CRN, [&] {
+      return std::min({ctx.distance(KW_RRN), ctx.distance(KW_FRN), ctx.distance(KW_NEG), generic()});
+    });
     if (crn_ctx && crn_ck) {
       add("crn", s, e, contiguous ? 0.85 : 0.9, "crn.checksum+context");
       return true;
@@ -664,7 +682,7 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   // 10 digits: business registration number (checksum mandatory).
   if ((is({3, 2, 5}) && (sep == '-' || sep == ' ')) || is({10})) {
     if (brn_valid(d)) {
-      bool c = nearest_label(ctx, KW_BRN, ctx.distance(KW_NEG));
+      bool c = nearest_label(ctx, KW_BRN, [&] { return ctx.distance(KW_NEG); });
       // Ten bare digits after "주문번호"/"order no." are an order number that passes by chance (1 in 10).
       if (contiguous && !c && ctx.labelled_by(KW_NEG)) return false;
       double conf = contiguous ? (c ? 0.85 : 0.55) : (sep == '-' ? 0.9 : 0.8);
@@ -687,7 +705,7 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
   // Driver's licence: RR-YY-NNNNNN-CC with a region code, only near licence words.
   if ((is({2, 2, 6, 2}) && (sep == '-' || sep == ' ')) || is({12})) {
     int region = std::stoi(d.substr(0, 2));
-    if (((region >= 11 && region <= 26) || region == 28) && nearest_label(ctx, KW_DRIVER, ctx.distance(KW_NEG))) {
+    if (((region >= 11 && region <= 26) || region == 28) && nearest_label(ctx, KW_DRIVER, [&] { return ctx.distance(KW_NEG); })) {
       add("driver_license", s, e, contiguous ? 0.75 : 0.85, "driver_license.region+context");
       return true;
     }
@@ -698,7 +716,7 @@ bool Scanner::classify(const std::vector<Group>& g, size_t a, size_t k, char sep
 
   // Bank accounts: per-bank layouts, and only with banking words nearby.
   bool bank_ctx =
-      nearest_label(ctx, KW_BANK, std::min({ctx.distance(KW_NEG), ctx.distance(KW_BRN), ctx.distance(KW_CARD)}));
+      nearest_label(ctx, KW_BANK, [&] { return std::min({ctx.distance(KW_NEG), ctx.distance(KW_BRN), ctx.distance(KW_CARD)}); });
   if (bank_ctx && !contiguous && (sep == '-' || sep == ' ')) {
     static const std::vector<std::vector<size_t>> layouts = {
         {6, 2, 6}, {3, 3, 6}, {4, 3, 6}, {3, 6, 5}, {3, 4, 4, 2}, {3, 6, 2, 3}, {4, 2, 7},
@@ -809,7 +827,7 @@ bool Scanner::try_phone(const std::vector<std::string>& p, char sep, bool contig
   return false;
 }
 
-bool Scanner::try_driver_region_name(const std::vector<Group>& g, size_t a, size_t k, char sep) {
+bool Scanner::try_driver_region_name(const Groups& g, size_t a, size_t k, char sep) {
   // Older licences print the region as a name: "서울 12-345678-90".
   static const char* regions[] = {"서울", "부산", "경기", "강원", "충북", "충남", "전북", "전남", "경북",
                                   "경남", "제주", "대구", "인천", "광주", "대전", "울산", "세종"};
@@ -843,7 +861,7 @@ bool is_admin_word(std::string_view w) {
 }
 }  // namespace
 
-bool Scanner::try_address(size_t tok_start, const std::vector<Group>& g) {
+bool Scanner::try_address(size_t tok_start, const Groups& g) {
   if (tok_start < 4 || t_[tok_start - 1] != ' ') return false;
   // The word before the number: a road (…로, …길) or a lot area (…동, …리, …가).
   auto prev_word = [&](size_t end) -> std::pair<size_t, size_t> {  // word ending at `end` (exclusive)
@@ -923,7 +941,7 @@ size_t Scanner::ascii_word(size_t i) {
     bool new_fmt = count_class(1, is_digit) == 3 && is_upper(w[4]) && count_class(5, is_digit) == 4;
     if (old_fmt || new_fmt) {
       Context pc = context_of(t_, i, e);  // "모델명 M12345678 … 여권번호 …" is a model number
-      if (nearest_label(pc, KW_PASSPORT, pc.distance(KW_NEG))) {
+      if (nearest_label(pc, KW_PASSPORT, [&] { return pc.distance(KW_NEG); })) {
         add("passport", i, e, 0.85, old_fmt ? "passport.old+context" : "passport.new+context");
         return e;
       }

@@ -13,7 +13,7 @@ namespace exaone::comply {
 class NormalizedText;
 
 // Bumped whenever a rule changes what is found; recorded in every manifest line.
-inline constexpr const char* kRulesVersion = "comply-rules/1.0";
+inline constexpr const char* kRulesVersion = "comply-rules/1.1";
 
 struct Finding {
   std::string_view type;  // one of finding_types(); points at static storage
