@@ -81,7 +81,12 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
   json layers = json::array();
   for (int64_t l = 0; l < c.n_layers; ++l)
     layers.push_back({{"index", l}, {"attention", c.layer_sliding[l] ? "sliding" : "global"},
-                      {"position", c.layer_rope[l] ? "rope" : "nope"}});
+                      {"position", c.layer_rope[l] ? "rope" : "nope"}, {"mlp", c.is_moe_layer(l) ? "moe" : "dense"}});
+  // MoE: parameters a token touches = all but the routed experts it does not choose.
+  int64_t moe_layers = 0;
+  for (int64_t l = 0; l < c.n_layers; ++l) moe_layers += c.is_moe_layer(l);
+  const int64_t active_params =
+      model->parameter_count() - moe_layers * (c.n_experts - c.n_experts_used) * 3 * c.hidden * c.moe_intermediate;
   json eos = json::array();
   for (auto e : c.eos_ids) eos.push_back(e);
   json info = {{"architecture", family_name(c.family)},
@@ -101,6 +106,17 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
                {"tied_embeddings", c.tie_embeddings},
                {"eos_token_ids", eos},
                {"layer_layout", layers},
+               {"experts", c.n_experts > 0 ? json{{"count", c.n_experts},
+                                                  {"active", c.n_experts_used},
+                                                  {"shared", c.n_shared_experts},
+                                                  {"groups", c.n_group},
+                                                  {"groups_active", c.topk_group},
+                                                  {"expert_ffn", c.moe_intermediate},
+                                                  {"moe_layers", moe_layers},
+                                                  {"norm_topk_prob", c.norm_topk_prob},
+                                                  {"routed_scaling_factor", c.routed_scaling},
+                                                  {"active_parameters", active_params}}
+                                            : json(nullptr)},
                {"memory",
                 {{"context", context},
                  {"weights_bytes", weights},
@@ -119,12 +135,16 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
             << c.vocab_size << "\n"
             << "context          " << c.max_position << " positions";
   if (c.sliding_window > 0) std::cout << ", sliding window " << c.sliding_window;
+  if (c.n_experts > 0)
+    std::cout << "\nexperts          " << c.n_experts << " (" << c.n_experts_used << " active, " << c.n_shared_experts
+              << " shared), groups " << c.n_group << " (" << c.topk_group << " active), expert ffn "
+              << c.moe_intermediate << ", " << moe_layers << " MoE layers, active parameters " << active_params;
   std::cout << "\nrope             " << c.rope.type << ", theta " << c.rope.theta;
   if (c.rope.type != "default") std::cout << ", factor " << c.rope.factor;
   std::cout << "\nlayers          ";
   for (int64_t l = 0; l < c.n_layers; ++l)
     std::cout << " " << l << ":" << (c.layer_sliding[l] ? "sliding" : "global") << "/"
-              << (c.layer_rope[l] ? "rope" : "nope");
+              << (c.layer_rope[l] ? "rope" : "nope") << (c.is_moe_layer(l) ? "/moe" : "");
   std::cout << "\nmemory           weights " << human_bytes(double(weights)) << " + KV cache "
             << human_bytes(double(kv)) << " (" << dtype_name(kv_type) << ", " << context << " positions) = "
             << human_bytes(double(weights + kv)) << "\n";

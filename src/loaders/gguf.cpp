@@ -332,8 +332,21 @@ const std::vector<NamePair>& layer_names(const std::string& arch) {
       {"ln_1", "attn_norm"},                   {"ln_2", "ffn_norm"},
       {"mlp.c_fc_0", "ffn_gate"},              {"mlp.c_fc_1", "ffn_up"},
       {"mlp.c_proj", "ffn_down"}};
+  // K-EXAONE: pre-norm (attn_norm / ffn_norm as llama.cpp's exaone-moe graph), dense or MoE MLP. The
+  // stacked expert tensors get internal names (HF stores them per expert, or gate and up fused).
+  static const std::vector<NamePair> moe{
+      {"self_attn.q_proj", "attn_q"},          {"self_attn.k_proj", "attn_k"},
+      {"self_attn.v_proj", "attn_v"},          {"self_attn.o_proj", "attn_output"},
+      {"self_attn.q_norm", "attn_q_norm"},     {"self_attn.k_norm", "attn_k_norm"},
+      {"input_layernorm", "attn_norm"},        {"post_attention_layernorm", "ffn_norm"},
+      {"mlp.gate_proj", "ffn_gate"},           {"mlp.up_proj", "ffn_up"},
+      {"mlp.down_proj", "ffn_down"},           {"mlp.gate", "ffn_gate_inp"},
+      {"mlp.experts.gate_exps", "ffn_gate_exps"}, {"mlp.experts.up_exps", "ffn_up_exps"},
+      {"mlp.experts.down_exps", "ffn_down_exps"},
+      {"mlp.shared_experts.gate_proj", "ffn_gate_shexp"}, {"mlp.shared_experts.up_proj", "ffn_up_shexp"},
+      {"mlp.shared_experts.down_proj", "ffn_down_shexp"}};
   static const std::vector<NamePair> none;
-  return arch == "exaone4" ? v4 : arch == "exaone" ? v3 : none;
+  return arch == "exaone4" ? v4 : arch == "exaone" ? v3 : arch == "exaone-moe" ? moe : none;
 }
 
 const std::vector<NamePair>& global_names(const std::string& arch) {
@@ -342,10 +355,15 @@ const std::vector<NamePair>& global_names(const std::string& arch) {
   static const std::vector<NamePair> v3{
       {"transformer.wte", "token_embd"}, {"transformer.ln_f", "output_norm"}, {"lm_head", "output"}};
   static const std::vector<NamePair> none;
-  return arch == "exaone4" ? v4 : arch == "exaone" ? v3 : none;
+  return arch == "exaone4" || arch == "exaone-moe" ? v4 : arch == "exaone" ? v3 : none;
 }
 
-const char* hf_layer_prefix(const std::string& arch) { return arch == "exaone4" ? "model.layers." : "transformer.h."; }
+const char* hf_layer_prefix(const std::string& arch) { return arch == "exaone" ? "transformer.h." : "model.layers."; }
+
+// The router's correction bias is the one ".bias" tensor: blk.N.exp_probs_b.bias.
+constexpr const char* kHfBias = "mlp.gate.e_score_correction_bias";
+constexpr const char* kHfBiasReleased = "mlp.e_score_correction_bias";
+constexpr const char* kGgufBias = "exp_probs_b.bias";
 
 // Splits "<prefix><N>.<rest>" into N and rest.
 bool split_layer(const std::string& s, const std::string& prefix, std::string& n, std::string& rest) {
@@ -361,6 +379,10 @@ bool split_layer(const std::string& s, const std::string& prefix, std::string& n
 }  // namespace
 
 std::string gguf_to_hf_name(const std::string& arch, const std::string& g) {
+  if (arch == "exaone-moe") {
+    std::string n, rest;
+    if (split_layer(g, "blk.", n, rest) && rest == kGgufBias) return "model.layers." + n + "." + kHfBias;
+  }
   const std::string suffix = ".weight";
   if (g.size() <= suffix.size() || g.compare(g.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
   const std::string base = g.substr(0, g.size() - suffix.size());
@@ -374,6 +396,11 @@ std::string gguf_to_hf_name(const std::string& arch, const std::string& g) {
 }
 
 std::string hf_to_gguf_name(const std::string& arch, const std::string& h) {
+  if (arch == "exaone-moe") {
+    std::string n, rest;
+    if (split_layer(h, "model.layers.", n, rest) && (rest == kHfBias || rest == kHfBiasReleased))
+      return "blk." + n + "." + kGgufBias;
+  }
   const std::string suffix = ".weight";
   if (h.size() <= suffix.size() || h.compare(h.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
   const std::string base = h.substr(0, h.size() - suffix.size());
@@ -390,9 +417,9 @@ GgufFile load_gguf_checkpoint(const std::string& path, WeightStore& store) {
   const MappedFile& m = store.add_file(MappedFile(path));
   GgufFile f = parse_gguf(m.data(), m.size(), path);
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "exaone4" && arch != "exaone")
+  if (arch != "exaone4" && arch != "exaone" && arch != "exaone-moe")
     fail(path + ": metadata key 'general.architecture': unsupported architecture '" + arch +
-         "' (supported: exaone4, exaone)");
+         "' (supported: exaone4, exaone, exaone-moe)");
   for (const auto& t : f.tensors) {
     std::string hf = gguf_to_hf_name(arch, t.name);
     if (hf.empty()) continue;  // rope_freqs, NextN layers...: not bound by name

@@ -66,7 +66,9 @@ GgufFile parse_gguf(const uint8_t* data, size_t size, const std::string& path);
 // architecture (tensors without an HF counterpart, like rope_freqs, stay only in the result).
 GgufFile load_gguf_checkpoint(const std::string& path, WeightStore& store);
 
-// Tensor name mapping for archs "exaone4" and "exaone" (spec §4.3); empty when unmapped.
+// Tensor name mapping for archs "exaone4", "exaone" and "exaone-moe" (spec §4.3); empty when unmapped.
+// exaone-moe's stacked experts map to internal names model.layers.N.mlp.experts.{gate,up,down}_exps.weight
+// ([E, rows, cols]), its router bias blk.N.exp_probs_b.bias to model.layers.N.mlp.gate.e_score_correction_bias.
 std::string gguf_to_hf_name(const std::string& arch, const std::string& gguf_name);
 std::string hf_to_gguf_name(const std::string& arch, const std::string& hf_name);
 

@@ -45,7 +45,7 @@ std::vector<float> widen_vector(const TensorView& t) {
 std::string Model::weight_dtype_summary() const {
   std::set<std::string> kinds;
   for (const auto& [name, t] : weights_->tensors())
-    if (t.shape.size() == 2) kinds.insert(dtype_name(t.dtype));
+    if (t.shape.size() >= 2) kinds.insert(dtype_name(t.dtype));  // matrices and stacks of them (experts)
   std::string s;
   for (const auto& k : kinds) s += (s.empty() ? "" : "+") + k;
   return s;

@@ -67,7 +67,17 @@ std::unique_ptr<MoeLayerWeights> bind_moe(const ModelConfig& c, const WeightStor
   m->gate.resize(E);
   m->up.resize(E);
   m->down.resize(E);
-  if (s.find(p + "mlp.experts.gate_up_proj")) {
+  if (s.find(p + "mlp.experts.gate_exps.weight")) {
+    // GGUF (llama.cpp's ffn_{gate,up,down}_exps): gate and up stacked separately.
+    const TensorView& g = s.require(p + "mlp.experts.gate_exps.weight", {E, I, H});
+    const TensorView& u = s.require(p + "mlp.experts.up_exps.weight", {E, I, H});
+    const TensorView& dn = s.require(p + "mlp.experts.down_exps.weight", {E, H, I});
+    for (int64_t e = 0; e < E; ++e) {
+      m->gate[e] = stacked_matrix(g, e);
+      m->up[e] = stacked_matrix(u, e);
+      m->down[e] = stacked_matrix(dn, e);
+    }
+  } else if (s.find(p + "mlp.experts.gate_up_proj")) {
     // transformers 5 layout: gate_up_proj [E, 2I, H] (gate rows first), down_proj [E, H, I].
     const TensorView& gu = s.require(p + "mlp.experts.gate_up_proj", {E, 2 * I, H});
     const TensorView& dn = s.require(p + "mlp.experts.down_proj", {E, H, I});

@@ -9,6 +9,7 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "kernels/quant_k.h"
+#include "models/family.h"
 #include "models/model.h"
 #include "util/error.h"
 #include "util/json_file.h"
@@ -18,7 +19,17 @@ namespace exaone {
 
 namespace {
 
-const char* arch_of(Family f) { return f == Family::Exaone3 ? "exaone" : "exaone4"; }
+const char* arch_of(Family f) {
+  switch (f) {
+    case Family::Exaone3: return "exaone";
+    case Family::Exaone4: return "exaone4";
+    case Family::ExaoneMoe: return "exaone-moe";
+  }
+  return "exaone4";
+}
+
+// llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID (K-EXAONE's router).
+constexpr int64_t kGatingSigmoid = 2;
 
 std::vector<float> widen_all(const TensorView& t) {
   MatrixRef m{t.dtype, t.data, t.rows(), t.cols()};
@@ -34,6 +45,7 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   const std::string arch = f.get_string("general.architecture");
   if (arch == "exaone4") c.family = Family::Exaone4;
   else if (arch == "exaone") c.family = Family::Exaone3;
+  else if (arch == "exaone-moe") c.family = Family::ExaoneMoe;
   else fail(f.path + ": metadata key 'general.architecture': unsupported architecture '" + arch + "'");
   c.model_type = arch;
   const std::string p = arch + ".";
@@ -44,6 +56,13 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   if (c.n_heads <= 0) fail(f.path + ": metadata key '" + p + "attention.head_count' must be positive");
   if (c.n_layers <= 0 || c.n_layers > 4096)
     fail(f.path + ": metadata key '" + p + "block_count' is out of range");
+  // block_count includes the multi-token-prediction (NextN) blocks, which the base model skips.
+  if (auto nextn = f.opt_int(p + "nextn_predict_layers"); nextn && *nextn > 0) {
+    if (*nextn >= c.n_layers)
+      fail(f.path + ": metadata key '" + p + "nextn_predict_layers' (" + std::to_string(*nextn) +
+           ") leaves no layers of block_count " + std::to_string(c.n_layers));
+    c.n_layers -= *nextn;
+  }
   c.head_dim = f.opt_int(p + "attention.key_length")
                    .value_or(f.opt_int(p + "rope.dimension_count").value_or(c.hidden / c.n_heads));
   c.intermediate = f.get_int(p + "feed_forward_length");
@@ -81,9 +100,9 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   }
   c.tie_embeddings = f.find_tensor("output.weight") == nullptr;
 
-  // Sliding window layout (EXAONE 4.0 only; EXAONE 3.x is full attention with RoPE everywhere).
+  // Sliding window layout (EXAONE 4.0 and K-EXAONE; EXAONE 3.x is full attention with RoPE everywhere).
   c.layer_sliding.assign(c.n_layers, false);
-  if (c.family == Family::Exaone4) {
+  if (c.family != Family::Exaone3) {
     c.sliding_window = f.opt_int(p + "attention.sliding_window").value_or(0);
     if (c.sliding_window < 0) fail(f.path + ": metadata key '" + p + "attention.sliding_window' is negative");
     if (c.sliding_window > 0) {
@@ -91,7 +110,9 @@ ModelConfig gguf_model_config(const GgufFile& f) {
       if (const GgufValue* pat = f.find(key)) {
         if (pat->type != GgufType::ARRAY || pat->elem_type != GgufType::BOOL)
           fail(f.path + ": metadata key '" + key + "': expected an array of bool");
-        if (static_cast<int64_t>(pat->value.size()) != c.n_layers)
+        // Per main layer; llama.cpp may also list the NextN blocks after them.
+        if (static_cast<int64_t>(pat->value.size()) != c.n_layers &&
+            static_cast<int64_t>(pat->value.size()) != f.get_int(p + "block_count"))
           fail(f.path + ": metadata key '" + key + "' has " + std::to_string(pat->value.size()) + " entries for " +
                std::to_string(c.n_layers) + " layers");
         for (int64_t l = 0; l < c.n_layers; ++l) c.layer_sliding[l] = pat->value[l].get<bool>();
@@ -102,6 +123,36 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   }
   c.layer_rope.resize(c.n_layers);
   for (int64_t l = 0; l < c.n_layers; ++l) c.layer_rope[l] = c.sliding_window == 0 || c.layer_sliding[l];
+
+  if (c.family == Family::ExaoneMoe) {
+    c.n_experts = f.get_int(p + "expert_count");
+    c.n_experts_used = f.get_int(p + "expert_used_count");
+    c.moe_intermediate = f.get_int(p + "expert_feed_forward_length");
+    c.n_shared_experts = f.opt_int(p + "expert_shared_count").value_or(0);
+    c.n_group = f.opt_int(p + "expert_group_count").value_or(1);
+    c.topk_group = f.opt_int(p + "expert_group_used_count").value_or(1);
+    c.routed_scaling = f.opt_float(p + "expert_weights_scale").value_or(1.0);
+    if (const GgufValue* v = f.find(p + "expert_weights_norm")) {
+      if (v->type != GgufType::BOOL) fail(f.path + ": metadata key '" + p + "expert_weights_norm': expected bool");
+      c.norm_topk_prob = v->value.get<bool>();
+    } else {
+      c.norm_topk_prob = false;  // llama.cpp's default
+    }
+    if (auto g = f.opt_int(p + "expert_gating_func"); g && *g != kGatingSigmoid)
+      fail(f.path + ": metadata key '" + p + "expert_gating_func' is " + std::to_string(*g) +
+           "; K-EXAONE routes with sigmoid (2)");
+    if (c.n_shared_experts > 0) {
+      const int64_t w = f.opt_int(p + "expert_shared_feed_forward_length").value_or(c.moe_intermediate * c.n_shared_experts);
+      if (w != c.moe_intermediate * c.n_shared_experts)
+        fail(f.path + ": metadata key '" + p + "expert_shared_feed_forward_length' (" + std::to_string(w) +
+             ") is not expert_feed_forward_length x expert_shared_count");
+    }
+    // A layer is MoE when it has a router, as llama.cpp's graph decides (leading_dense_block_count
+    // only tells the usual layout).
+    c.layer_moe.resize(c.n_layers);
+    for (int64_t l = 0; l < c.n_layers; ++l)
+      c.layer_moe[l] = f.find_tensor("blk." + std::to_string(l) + ".ffn_gate_inp.weight") != nullptr;
+  }
 
   c.bos_id = f.opt_int("tokenizer.ggml.bos_token_id").value_or(-1);
   c.pad_id = f.opt_int("tokenizer.ggml.padding_token_id").value_or(-1);
@@ -173,6 +224,8 @@ uint32_t gguf_file_type(const GgufOutType& t) {
 DType gguf_tensor_type(const GgufOutType& t, const std::string& name, const std::vector<int64_t>& shape,
                        int64_t n_layers, bool has_output) {
   if (shape.size() < 2) return DType::F32;
+  // The MoE router stays float32, as llama-quantize leaves ffn_gate_inp: routing decisions are discrete.
+  if (ends_with(name, ".ffn_gate_inp.weight")) return DType::F32;
   DType out = t.type;
   if (t.q4_k_m) {
     const int64_t layer = gguf_layer_of(name);
@@ -193,7 +246,6 @@ DType gguf_tensor_type(const GgufOutType& t, const std::string& name, const std:
 
 GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutType type,
                       const GgufProgress& progress) {
-  if (c.family == Family::ExaoneMoe) fail("GGUF export of K-EXAONE (exaone-moe) is not implemented yet");
   const std::string arch = arch_of(c.family);
   const std::string p = arch + ".";
   GgufWriter w;
@@ -213,11 +265,27 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutT
   w.set(p + "attention.layer_norm_rms_epsilon", T::F32, c.rms_eps);
   w.set(p + "vocab_size", T::U32, c.vocab_size);
   if (c.family == Family::Exaone3) w.set(p + "rope.dimension_count", T::U32, c.head_dim);
-  if (c.family == Family::Exaone4 && c.sliding_window > 0) {
+  if (c.family != Family::Exaone3 && c.sliding_window > 0) {
     w.set(p + "attention.sliding_window", T::U32, c.sliding_window);
     json pat = json::array();
     for (bool s : c.layer_sliding) pat.push_back(s);
     w.set_array(p + "attention.sliding_window_pattern", T::BOOL, pat);
+  }
+  if (c.family == Family::ExaoneMoe) {
+    int64_t lead = 0;
+    while (lead < c.n_layers && !c.is_moe_layer(lead)) ++lead;
+    w.set(p + "expert_count", T::U32, c.n_experts);
+    w.set(p + "expert_used_count", T::U32, c.n_experts_used);
+    w.set(p + "expert_group_count", T::U32, c.n_group);
+    w.set(p + "expert_group_used_count", T::U32, c.topk_group);
+    w.set(p + "expert_feed_forward_length", T::U32, c.moe_intermediate);
+    w.set(p + "expert_shared_count", T::U32, c.n_shared_experts);
+    w.set(p + "expert_shared_feed_forward_length", T::U32, c.moe_intermediate * c.n_shared_experts);
+    w.set(p + "expert_weights_scale", T::F32, c.routed_scaling);
+    w.set(p + "expert_weights_norm", T::BOOL, c.norm_topk_prob);
+    w.set(p + "expert_gating_func", T::U32, kGatingSigmoid);
+    w.set(p + "leading_dense_block_count", T::U32, lead);  // the MoE layers are also told by their ffn_gate_inp
+    w.set(p + "nextn_predict_layers", T::U32, 0);         // mtp.* is not exported
   }
   if (c.rope.type == "linear") {
     w.set(p + "rope.scaling.type", T::STRING, "linear");
@@ -241,19 +309,52 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutT
   }
 
   const bool has_output = !c.tie_embeddings && weights.find("lm_head.weight") != nullptr;
-  std::vector<std::pair<std::string, const TensorView*>> todo;
+  // One job per GGUF tensor: a stored tensor, or (K-EXAONE) a stack of per-expert matrices.
+  struct Job {
+    std::string gguf;
+    const TensorView* t = nullptr;
+    std::vector<MatrixRef> stack;  // experts, each [rows, cols], written as [E, rows, cols]
+  };
+  std::vector<Job> todo;
   for (const auto& [name, t] : weights.tensors()) {
     if (name == "lm_head.weight" && c.tie_embeddings) continue;  // tied: llama.cpp falls back to token_embd
+    if (c.family == Family::ExaoneMoe && (name.compare(0, 4, "mtp.") == 0 || name.find(".mlp.experts.") != std::string::npos))
+      continue;  // MTP is not exported; experts are restacked below from their bound views
     const std::string g = hf_to_gguf_name(arch, name);
     if (g.empty()) fail(t.file + ": tensor '" + name + "' has no GGUF name for arch " + arch);
-    todo.emplace_back(g, &t);
+    todo.push_back({g, &t, {}});
+  }
+  DecoderWeights bound;
+  if (c.family == Family::ExaoneMoe) {
+    // Per-expert, fused gate_up or stacked: the family's binding splits them all into per-expert views.
+    bound = exaone_moe_family().bind_weights(c, weights);
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      const MoeLayerWeights* m = bound.layers[l].moe.get();
+      if (!m) continue;
+      const std::string b = "blk." + std::to_string(l) + ".";
+      todo.push_back({b + "ffn_gate_exps.weight", nullptr, m->gate});
+      todo.push_back({b + "ffn_up_exps.weight", nullptr, m->up});
+      todo.push_back({b + "ffn_down_exps.weight", nullptr, m->down});
+    }
   }
   for (size_t i = 0; i < todo.size(); ++i) {
-    const auto& [g, t] = todo[i];
-    std::vector<float> x = widen_all(*t);
-    const DType out = gguf_tensor_type(type, g, t->shape, c.n_layers, has_output);
-    w.add_tensor(g, out, t->shape, quantize_matrix_any(out, x.data(), t->rows(), t->cols()));
-    if (progress) progress(i + 1, todo.size(), g, out);
+    const Job& j = todo[i];
+    std::vector<int64_t> shape;
+    std::vector<float> x;
+    if (j.t) {
+      shape = j.t->shape;
+      x = widen_all(*j.t);
+    } else {
+      const int64_t E = static_cast<int64_t>(j.stack.size()), R = j.stack[0].rows, C = j.stack[0].cols;
+      shape = {E, R, C};
+      x.resize(static_cast<size_t>(E * R * C));
+      for (int64_t e = 0; e < E; ++e)
+        for (int64_t r = 0; r < R; ++r) dequantize_row(j.stack[e], r, x.data() + (e * R + r) * C);
+    }
+    const int64_t cols = shape.empty() ? 1 : shape.back(), rows = cols ? static_cast<int64_t>(x.size()) / cols : 0;
+    const DType out = gguf_tensor_type(type, j.gguf, shape, c.n_layers, has_output);
+    w.add_tensor(j.gguf, out, shape, quantize_matrix_any(out, x.data(), rows, cols));
+    if (progress) progress(i + 1, todo.size(), j.gguf, out);
   }
   return w;
 }

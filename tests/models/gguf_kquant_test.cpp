@@ -141,11 +141,11 @@ TEST(GgufKQuant, FixturesFallBackAndMatch) {
   const std::string models = std::string(EXAONE_FIXTURES) + "/models/";
   for (const auto& e : fs::directory_iterator(models)) {
     if (!e.is_directory() || !fs::exists(e.path() / "golden.json")) continue;
-    // K-EXAONE checkpoints have no GGUF export yet (arch exaone-moe).
-    if (read_json_file((e.path() / "config.json").string()).value("model_type", "") == "exaone_moe") continue;
     const Agreement a = convert_and_compare(e.path().string(), q4_k_m(), nullptr);
     std::printf("[gguf] %-28s Q4_K_M KL %.2e  top1 %.3f\n", e.path().filename().c_str(), a.mean_kl, a.top1);
-    EXPECT_LT(a.mean_kl, 5e-3) << e.path();
+    // K-EXAONE: a flipped routing decision moves the logits downstream (see gguf_model_test.cpp).
+    const bool moe = read_json_file((e.path() / "config.json").string()).value("model_type", "") == "exaone_moe";
+    EXPECT_LT(a.mean_kl, moe ? 0.5 : 5e-3) << e.path();
     EXPECT_GE(a.top1, 0.85) << e.path();
   }
 }

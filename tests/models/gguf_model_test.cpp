@@ -21,16 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kModels = std::string(EXAONE_FIXTURES) + "/models/";
 
-// K-EXAONE checkpoints have no GGUF export yet (arch exaone-moe).
-bool is_moe_fixture(const fs::path& dir) {
-  return read_json_file((dir / "config.json").string()).value("model_type", "") == "exaone_moe";
-}
-
 std::vector<std::string> fixture_names() {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(kModels))
-    if (e.is_directory() && fs::exists(e.path() / "golden.json") && !is_moe_fixture(e.path()))
-      names.push_back(e.path().filename());
+    if (e.is_directory() && fs::exists(e.path() / "golden.json")) names.push_back(e.path().filename());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -99,6 +93,15 @@ Agreement convert_and_compare(const std::string& name, DType type, ModelConfig* 
   return compare(*m, read_golden(dir));
 }
 
+// K-EXAONE fixtures: routing is discrete. A rounded weight that moves one token's router scores
+// across a decision boundary (the fixtures' closest decisions are ~2e-3 apart) changes which
+// experts run, and the logits downstream then differ by O(1) (measured: Q8_0 flips 1 of 72
+// decisions of kexaone-moe-experts, at token 17). Quantised MoE checkpoints are therefore held to
+// top-1 agreement and a looser KL; the F32 export stays exact.
+bool is_moe(const std::string& name) {
+  return read_json_file(kModels + name + "/config.json").value("model_type", "") == "exaone_moe";
+}
+
 class GgufGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GgufGolden, F32Within1e3) {
@@ -112,8 +115,9 @@ TEST_P(GgufGolden, F16) {
   const std::string sd = src->weight_dtype_summary();
   Agreement a = convert_and_compare(GetParam(), DType::F16);
   // Lossless for F16 sources; BF16 and F32 sources lose mantissa bits and are held to a looser bound.
-  const double bound = sd == "F16" ? 1e-3 : 3e-2;
+  const double bound = sd == "F16" ? 1e-3 : is_moe(GetParam()) ? 0.1 : 3e-2;
   EXPECT_LT(a.max_abs, bound) << GetParam() << " source " << sd;
+  EXPECT_LT(a.mean_kl, 1e-3) << GetParam();
   EXPECT_GE(a.top1, 0.95) << GetParam();
   std::printf("[gguf] %-28s F16   max|d| %.2e  KL %.2e  top1 %.3f (source %s)\n", GetParam().c_str(), a.max_abs,
               a.mean_kl, a.top1, sd.c_str());
@@ -130,7 +134,7 @@ TEST_P(GgufGolden, BF16) {
 TEST_P(GgufGolden, Q8_0) {
   Agreement a = convert_and_compare(GetParam(), DType::Q8_0);
   std::printf("[gguf] %-28s Q8_0  max|d| %.2e  KL %.2e  top1 %.3f\n", GetParam().c_str(), a.max_abs, a.mean_kl, a.top1);
-  EXPECT_LT(a.mean_kl, 5e-3) << GetParam();
+  EXPECT_LT(a.mean_kl, is_moe(GetParam()) ? 0.5 : 5e-3) << GetParam();
   EXPECT_GE(a.top1, 0.9) << GetParam();
   RecordProperty("kl", std::to_string(a.mean_kl));
   RecordProperty("top1", std::to_string(a.top1));
@@ -142,7 +146,7 @@ TEST_P(GgufGolden, Q4_0) {
   std::printf("[gguf] %-28s Q4_0  max|d| %.2e  KL %.2e  top1 %.3f\n", GetParam().c_str(), a.max_abs, a.mean_kl, a.top1);
   // 4-bit blocks add ~8% relative noise per weight (Q8_0: ~0.5%), so on these tiny random
   // models (flat logits, hidden 64) KL is ~(16x)^2 that of Q8_0: loose bounds, and the ordering.
-  EXPECT_LT(a.mean_kl, 2.0) << GetParam();
+  EXPECT_LT(a.mean_kl, is_moe(GetParam()) ? 4.0 : 2.0) << GetParam();
   EXPECT_GT(a.mean_kl, q8.mean_kl) << GetParam();
   EXPECT_GE(a.top1, 0.25) << GetParam();
   RecordProperty("kl", std::to_string(a.mean_kl));
@@ -172,6 +176,18 @@ TEST_P(GgufGolden, ConfigMatchesSource) {
   ASSERT_FALSE(g.eos_ids.empty());
   EXPECT_EQ(g.eos_ids[0], s.eos_ids[0]);
   EXPECT_EQ(g.rope.freq_divisors.empty(), s.rope.type != "llama3");
+  // K-EXAONE (arch exaone-moe): the MoE layout and routing parameters survive the round trip.
+  EXPECT_EQ(g.layer_moe, s.layer_moe);
+  EXPECT_EQ(g.n_experts, s.n_experts);
+  EXPECT_EQ(g.n_experts_used, s.n_experts_used);
+  EXPECT_EQ(g.moe_intermediate, s.moe_intermediate);
+  EXPECT_EQ(g.n_shared_experts, s.n_shared_experts);
+  if (s.n_experts > 0) {
+    EXPECT_EQ(g.n_group, s.n_group);
+    EXPECT_EQ(g.topk_group, s.topk_group);
+    EXPECT_EQ(g.norm_topk_prob, s.norm_topk_prob);
+    EXPECT_NEAR(g.routed_scaling, s.routed_scaling, 1e-6);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GgufGolden, ::testing::ValuesIn(fixture_names()),

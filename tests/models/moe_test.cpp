@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "golden.h"
+#include "loaders/gguf.h"
+#include "models/gguf_model.h"
 #include "models/model.h"
 #include "models/moe.h"
 #include "util/error.h"
@@ -225,6 +227,37 @@ TEST(MoeBatching, MixedLengthsMatchSeparateRuns) {
     const size_t off_c = off_b + b.size() * V;
     for (int64_t v = 0; v < V; ++v) ASSERT_NEAR(logits[off_c + v], rc[v], 1e-4) << name;
   }
+}
+
+// llama.cpp's K-EXAONE GGUFs count the MTP (NextN) blocks in block_count and store them as
+// blk.<L>.*: the base model skips them and still matches the golden.
+TEST(MoeGguf, NextNBlocksAreSkipped) {
+  const std::string dir = (kModels / "kexaone-moe-experts").string();
+  auto src = load_model(dir);
+  const int64_t L = src->config().n_layers, H = src->config().hidden;
+  GgufWriter w = build_gguf(src->config(), src->weights(), DType::F32);
+  w.set("exaone-moe.block_count", GgufType::U32, L + 1);
+  w.set("exaone-moe.nextn_predict_layers", GgufType::U32, 1);
+  const std::string b = "blk." + std::to_string(L) + ".";
+  w.add_tensor(b + "nextn.eh_proj.weight", DType::F32, {H, 2 * H}, std::vector<uint8_t>(H * 2 * H * 4));
+  w.add_tensor(b + "nextn.enorm.weight", DType::F32, {H}, std::vector<uint8_t>(H * 4));
+  w.add_tensor(b + "attn_norm.weight", DType::F32, {H}, std::vector<uint8_t>(H * 4));
+  const fs::path out = fs::temp_directory_path() / ("exaone_moe_nextn_" + std::to_string(::getpid()) + ".gguf");
+  w.write(out.string());
+  auto m = load_model(out.string());
+  EXPECT_EQ(m->config().n_layers, L);
+  EXPECT_EQ(m->config().layer_moe, src->config().layer_moe);
+  Golden g = read_golden(dir);
+  auto cache = m->new_cache();
+  std::vector<float> logits;
+  SequenceChunk c{g.ids, cache.get(), true};
+  m->forward({&c, 1}, logits);
+  const int64_t V = m->config().vocab_size;
+  double worst = 0;
+  for (size_t t = 0; t < g.ids.size(); ++t)
+    for (int64_t v = 0; v < V; ++v) worst = std::max(worst, std::fabs(double(logits[t * V + v]) - g.logits[t][v]));
+  EXPECT_LT(worst, 1e-3);
+  fs::remove(out);
 }
 
 }  // namespace
