@@ -1,5 +1,6 @@
 // Q4_0, Q8_0, Q4_K and Q6_K weights re-laid out 8 rows at a time, built once at load for the AVX2
-// kernels.
+// and AVX-512 VNNI kernels (the VNNI ones read the same layout: vpdpbusd on ymm takes the same
+// broadcast group of 4 activations as pmaddubsw).
 //
 // Why: with the file layout a block dot ends in one int-to-float conversion, scale and FMA per
 // row and block, and every row re-derives its own operands, which makes AVX2 decode about as

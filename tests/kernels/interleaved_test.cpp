@@ -202,7 +202,8 @@ TEST_P(Interleaved, VnniKernelsAreBitIdenticalToAvx2) {
             for (int i = 0; i < 8 * nt; ++i) {
               const auto where = testing::Message() << "nb=" << nb << " data=" << data << " acts=" << acts
                                                      << " nt=" << nt << " g=" << g << " t=" << i / 8 << " r=" << i % 8;
-              ASSERT_EQ(0, std::memcmp(&yv[i], &ya[i], sizeof(float))) << yv[i] << " vs AVX2 " << ya[i] << ", " << where;
+              ASSERT_EQ(0, std::memcmp(&yv[i], &ya[i], sizeof(float)))
+                  << yv[i] << " vs AVX2 " << ya[i] << ", " << where;
               ASSERT_NEAR(yv[i], ys[i], 1e-5 * (1 + scale)) << where;
             }
           }
