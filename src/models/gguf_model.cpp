@@ -47,7 +47,7 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   else if (arch == "exaone") c.family = Family::Exaone3;
   else if (arch == "exaone-moe") c.family = Family::ExaoneMoe;
   else fail(f.path + ": metadata key 'general.architecture': unsupported architecture '" + arch + "'");
-  c.model_type = arch;
+  c.model_type = arch == "exaone-moe" ? "exaone_moe" : arch;  // the HF spelling (chat format detection keys on it)
   const std::string p = arch + ".";
   c.hidden = f.get_int(p + "embedding_length");
   c.n_layers = f.get_int(p + "block_count");

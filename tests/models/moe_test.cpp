@@ -246,6 +246,8 @@ TEST(MoeGguf, NextNBlocksAreSkipped) {
   w.write(out.string());
   auto m = load_model(out.string());
   EXPECT_EQ(m->config().n_layers, L);
+  EXPECT_EQ(m->config().family, Family::ExaoneMoe);
+  EXPECT_EQ(m->config().model_type, "exaone_moe");  // the HF spelling, which chat-format detection knows
   EXPECT_EQ(m->config().layer_moe, src->config().layer_moe);
   Golden g = read_golden(dir);
   auto cache = m->new_cache();
