@@ -20,9 +20,24 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kModels = fs::path(EXAONE_FIXTURES) / "models";
 
+// Damaged copies live in the temp folder until the test binary ends.
+std::vector<fs::path>& copies() {
+  static std::vector<fs::path> dirs;
+  return dirs;
+}
+class RemoveCopies : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    for (const auto& d : copies()) fs::remove_all(d, ec);
+  }
+};
+const auto* const kRemoveCopies = ::testing::AddGlobalTestEnvironment(new RemoveCopies);
+
 fs::path copy_fixture(const std::string& name, const std::string& tag) {
   fs::path dir = fs::temp_directory_path() / ("exaone_moe_bad_" + tag + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
+  copies().push_back(dir);
   fs::create_directories(dir);
   for (const auto& e : fs::directory_iterator(kModels / name)) fs::copy_file(e.path(), dir / e.path().filename());
   return dir;
