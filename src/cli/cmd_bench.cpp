@@ -55,6 +55,7 @@ struct BenchFlags {
   std::string model;
   int64_t n_prompt = 512, n_gen = 128;
   int64_t depth = 0;  // context already in the cache when decode starts
+  int64_t batch = 1;  // sequences decoded together (one batched forward per step, as the server runs them)
   int threads = 0;  // 0: all (num_threads())
   bool threads_given = false;
   int repetitions = 3;
@@ -110,6 +111,7 @@ void cmd_bench(BenchFlags f) {
     fail("bench: -p and -n must be >= 0 and not both 0 (got -p " + std::to_string(f.n_prompt) + " -n " +
          std::to_string(f.n_gen) + ")");
   if (f.depth < 0) fail("bench: --depth must be >= 0, got " + std::to_string(f.depth));
+  if (f.batch < 1 || f.batch > 256) fail("bench: --batch must be 1..256, got " + std::to_string(f.batch));
   if (f.repetitions < 1) fail("bench: --repetitions must be at least 1, got " + std::to_string(f.repetitions));
   if (f.bandwidth_mib < 1) fail("bench: --bandwidth-mib must be at least 1, got " + std::to_string(f.bandwidth_mib));
   if (!f.threads_given) f.threads = num_threads();
@@ -153,7 +155,7 @@ void cmd_bench(BenchFlags f) {
   constexpr int kPassesPerRun = 3;
   std::vector<BandwidthResult> bw_runs;
   pp.tokens = f.n_prompt;
-  tg.tokens = f.n_gen;
+  tg.tokens = f.n_gen * f.batch;
   for (int rep = 0; rep < f.repetitions; ++rep) {
     double prefill_s = 0;
     if (f.n_prompt > 0) {
@@ -162,13 +164,22 @@ void cmd_bench(BenchFlags f) {
       step(prompt, *pp_cache);
       prefill_s = seconds_since(t0);
     }
-    auto cache = model->new_cache(context, kv_type);
-    if (f.depth > 0) step(depth_tokens, *cache);  // untimed context
+    std::vector<std::unique_ptr<KVCache>> caches;
+    for (int64_t b = 0; b < f.batch; ++b) {
+      caches.push_back(model->new_cache(context, kv_type));
+      if (f.depth > 0) step(depth_tokens, *caches.back());  // untimed context
+    }
+    std::vector<SequenceChunk> chunks(static_cast<size_t>(f.batch));
     const auto t1 = Clock::now();
-    for (int64_t i = 0; i < f.n_gen; ++i) step(std::span<const int32_t>(gen).subspan(i, 1), *cache);
+    for (int64_t i = 0; i < f.n_gen; ++i) {
+      for (int64_t b = 0; b < f.batch; ++b)  // each sequence its own token, one forward for all
+        chunks[b] = {std::span<const int32_t>(gen).subspan((i + 7 * b) % f.n_gen, 1), caches[b].get(), false};
+      model->forward(chunks, logits);
+    }
     const double decode_s = seconds_since(t1);
     rss_after_decode = resident_bytes();  // before the bandwidth buffer exists
-    kv_allocated = cache->bytes_allocated();
+    kv_allocated = 0;
+    for (const auto& cache : caches) kv_allocated += cache->bytes_allocated();
     if (f.n_prompt > 0) pp.seconds.push_back(prefill_s);
     if (f.n_gen > 0) {
       tg.seconds.push_back(decode_s);
@@ -213,6 +224,7 @@ void cmd_bench(BenchFlags f) {
                 {"n_prompt", f.n_prompt},
                 {"n_gen", f.n_gen},
                 {"depth", f.depth},
+                {"batch", f.batch},
                 {"repetitions", f.repetitions},
                 {"seed", f.seed},
                 {"load_seconds", load_s},
@@ -242,8 +254,9 @@ void cmd_bench(BenchFlags f) {
     std::printf("| pp%-4lld | %6lld | %8.2f | %7.2f |\n", static_cast<long long>(f.n_prompt),
                 static_cast<long long>(f.n_prompt), pp.mean_tok_s(), pp.sd_tok_s());
   if (f.n_gen > 0) {
-    const std::string name = "tg" + std::to_string(f.n_gen) + (f.depth > 0 ? " @ d" + std::to_string(f.depth) : "");
-    std::printf("| %-6s | %6lld | %8.2f | %7.2f |\n", name.c_str(), static_cast<long long>(f.n_gen), tg.mean_tok_s(),
+    const std::string name = "tg" + std::to_string(f.n_gen) + (f.batch > 1 ? " x" + std::to_string(f.batch) : "") +
+                             (f.depth > 0 ? " @ d" + std::to_string(f.depth) : "");
+    std::printf("| %-6s | %6lld | %8.2f | %7.2f |\n", name.c_str(), static_cast<long long>(tg.tokens), tg.mean_tok_s(),
                 tg.sd_tok_s());
   }
   std::printf("\nmemory read bandwidth   %.1f GB/s best, %.1f mean (%zu MiB buffer, %d threads, %d passes)\n",
@@ -254,7 +267,8 @@ void cmd_bench(BenchFlags f) {
   if (f.n_gen > 0) {
     std::printf("roofline fraction       %.1f %% (median of %zu runs, each against the bandwidth read right after it)\n",
                 100 * roofline, nf);
-    std::printf("time per token          %.1f ms measured (mean), %.1f ms at the best bandwidth\n", 1e3 * measured_s,
+    std::printf("time per %-14s %.1f ms measured (mean), %.1f ms at the best bandwidth\n",
+                f.batch > 1 ? "decode step" : "token", 1e3 * measured_s,
                 1e3 * ideal_s);
   }
   const double weights_b = static_cast<double>(model->weights().total_bytes());
@@ -542,6 +556,9 @@ void register_bench_commands(CLI::App& app) {
     cmd->add_option("-p,--n-prompt", f.n_prompt, "prompt tokens of the prefill (default 512; 0 = skip)");
     cmd->add_option("-n,--n-gen", f.n_gen, "decode steps, from an empty cache like llama-bench (default 128; 0 = skip)");
     cmd->add_option("--depth", f.depth, "tokens of context already cached when decode starts (default 0)");
+    cmd->add_option("--batch", f.batch,
+                    "sequences decoded together, one batched forward per step as the server runs them (default 1); "
+                    "tok/s counts all of them, the roofline is per step");
     cmd->add_option("--kv-type", f.kv_type, "KV cache storage: f32 (default), f16, bf16, q8_0");
     cmd->add_option("-t,--threads", f.threads, "threads (default: all CPUs, or $EXAONE_THREADS)")->each([](const std::string&) {
       f.threads_given = true;

@@ -154,8 +154,16 @@ TEST(Bench, JsonReportsSpeedBandwidthAndRoofline) {
   EXPECT_NEAR(half["decode_kv_bytes_per_token"].get<double>(), deep["decode_kv_bytes_per_token"].get<double>() / 2,
               1e-9 * deep["decode_kv_bytes_per_token"].get<double>());
 
+  // Batched decode (the server's steps): every sequence's tokens count.
+  auto batched = exaone::json::parse(run("bench -m " + m + " -p 0 -n 3 --batch 4 -r 1 --bandwidth-mib 8 --json").out);
+  EXPECT_EQ(batched["batch"], 4);
+  EXPECT_EQ(batched["decode"]["tokens"], 12);
+  auto batched_table = run("bench -m " + m + " -p 0 -n 3 --batch 4 -r 1 --bandwidth-mib 8");
+  EXPECT_NE(batched_table.out.find("| tg3 x4 |     12 |"), std::string::npos) << batched_table.out;
+
   for (const std::string bad : {"-p 0 -n 0", "-t 0", "-r 0", "-p 3000", "-p -1", "--bandwidth-mib 0",
-                                "--depth -1", "-p 0 -n 100 --depth 2000", "--kv-type q4_0"}) {
+                                "--depth -1", "-p 0 -n 100 --depth 2000", "--kv-type q4_0", "--batch 0",
+                                "--batch 300"}) {
     auto e = run("bench -m " + m + " " + bad);
     EXPECT_EQ(e.code, 2) << bad << ": " << e.err;
     EXPECT_EQ(e.err.rfind("error: ", 0), 0u) << bad << ": " << e.err;
