@@ -3,7 +3,8 @@
 installed) under 1, 2, 4, 8 and 16 concurrent streams, plus running streams' inter-token latency
 while a long prompt is read. Loopback only; every loop is bounded in count and time.
 
-For each model file it reports, in one run:
+For each model file it reports, in one run, with both servers up and measured back to back level by level,
+in --rounds rounds (medians reported; the host drifts by tens of percent within minutes):
   - exaone bench pp512 tok/s (the batched-decode target: aggregate tok/s at 8 streams >= 0.8 x pp512),
   - per concurrency: aggregate generated tok/s, p50/p99 time to first token, p50/p99 inter-token latency,
   - p99 inter-token latency of 4 running streams, idle and while a 2,000-token prompt is prefilled.
@@ -203,27 +204,76 @@ def exaone_pp512(exaone, model, threads):
     return json.loads(out.stdout)["prefill"]["tokens_per_s"]
 
 
-def bench_server(name, port, levels, max_tokens):
-    rows = []
-    for c in levels:
-        per_client = max(1, 8 // c)
-        row = load_level(port, c, max_tokens, per_client)
-        row["server"] = name
-        rows.append(row)
-        print(f"  {name:12s} c={c:2d} agg {row['agg_tok_s']:7.1f} tok/s (steady {row['steady_tok_s']:6.1f})  ttft p50/p99 {row['ttft_p50']*1e3:7.0f}/"
-              f"{row['ttft_p99']*1e3:7.0f} ms  itl p50/p99 {row['itl_p50']*1e3:6.1f}/{row['itl_p99']*1e3:6.1f} ms"
-              f"  ({row['requests']} requests, {row['errors']} errors)", flush=True)
-    return rows
+def print_row(name, row):
+    print(f"  {name:12s} c={row['concurrency']:2d} agg {row['agg_tok_s']:7.1f} tok/s (steady {row['steady_tok_s']:6.1f})"
+          f"  ttft p50/p99 {row['ttft_p50']*1e3:7.0f}/{row['ttft_p99']*1e3:7.0f} ms"
+          f"  itl p50/p99 {row['itl_p50']*1e3:6.1f}/{row['itl_p99']*1e3:6.1f} ms"
+          f"  ({row['requests']} requests, {row['errors']} errors)", flush=True)
 
 
-def measure(entry, name, srv, levels, max_tokens):
-    """The load levels and the prefill-interference test against one running server, which is then stopped."""
+def median_rows(rows):
+    """Per-field median over rounds of one server at one level."""
+    out = dict(rows[0])
+    for k, v in rows[0].items():
+        if isinstance(v, float):
+            vals = [r[k] for r in rows if r[k] == r[k]]
+            out[k] = statistics.median(vals) if vals else float("nan")
+    out["rounds"] = len(rows)
+    return out
+
+
+def measure_model(args, model, env, levels):
+    """Both servers up at once, idle in turn: each round measures pp512, then every level on exaone serve and
+    llama-server back to back, then the prefill-interference test on each. The host drifts by tens of percent
+    within minutes, so the ratios come from figures taken minutes apart, and the medians over rounds."""
+    servers = {"exaone": Server([args.exaone, "serve", "-m", model, "--port", "0", "--parallel", "16", "--ctx", "4096"],
+                                env, r"listening on http://127\.0\.0\.1:(\d+)")}
     try:
-        entry[name] = bench_server(name, srv.port, levels, max_tokens)
-        entry[name + "_prefill"] = prefill_interference(srv.port)
-        print(f"  {name} prefill interference: {entry[name + '_prefill']}")
+        if args.llama_server and os.path.exists(args.llama_server):
+            port = 18000 + random.randint(0, 999)
+            lib_dir = os.path.dirname(os.path.abspath(args.llama_server))  # the package keeps its libraries beside it
+            llama_env = dict(env, LD_LIBRARY_PATH=lib_dir + ":" + env.get("LD_LIBRARY_PATH", ""))
+            servers["llama-server"] = Server([args.llama_server, "-m", model, "-t", str(args.threads), "-np", "16",
+                                              "-c", str(16 * 4096), "--port", str(port), "--host", "127.0.0.1"],
+                                             llama_env, None, port=port)
+        else:
+            print("  llama-server: skipped (not installed; scripts/peers-env.sh builds it)")
+        entry = {"pp512_rounds": [], "rounds": args.rounds}
+        rows = {name: {c: [] for c in levels} for name in servers}
+        prefill = {name: [] for name in servers}
+        for r in range(args.rounds):
+            pp = exaone_pp512(args.exaone, model, args.threads)
+            entry["pp512_rounds"].append(pp)
+            print(f"  round {r + 1}/{args.rounds}: exaone bench pp512 {pp:.1f} tok/s", flush=True)
+            for c in levels:
+                for name, srv in servers.items():
+                    row = load_level(srv.port, c, args.max_tokens, max(1, 8 // c))
+                    rows[name][c].append(row)
+                    print_row(name, row)
+            for name, srv in servers.items():
+                res = prefill_interference(srv.port)
+                prefill[name].append(res)
+                print(f"  {name} prefill interference: {res}", flush=True)
+        entry["pp512"] = statistics.median(entry["pp512_rounds"])
+        print(f"  -- medians over {args.rounds} round(s); pp512 {entry['pp512']:.1f} tok/s")
+        for name in servers:
+            entry[name] = [median_rows(rows[name][c]) for c in levels]
+            for row in entry[name]:
+                print_row(name, row)
+            entry[name + "_prefill"] = {k: statistics.median(p[k] for p in prefill[name]) for k in prefill[name][0]}
+            pi = entry[name + "_prefill"]
+            print(f"  {name:12s} p99 itl idle {pi['itl_p99_idle']*1e3:.1f} ms, during a long prefill"
+                  f" {pi['itl_p99_during_prefill']*1e3:.1f} ms ({pi['itl_p99_during_prefill'] / pi['itl_p99_idle']:.2f}x)")
+        if 8 in levels:
+            ex = entry["exaone"][levels.index(8)]["agg_tok_s"]
+            line = f"  8 streams: exaone {ex:.1f} tok/s = {ex / entry['pp512']:.2f} x pp512"
+            if "llama-server" in entry:
+                line += f" = {ex / entry['llama-server'][levels.index(8)]['agg_tok_s']:.2f} x llama-server"
+            print(line)
+        return entry
     finally:
-        srv.stop()
+        for srv in servers.values():
+            srv.stop()
 
 
 def prepare(exaone, hf_dir, types):
@@ -270,6 +320,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--levels", default="1,2,4,8,16")
     ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of every measurement; medians are reported")
     ap.add_argument("--json-out", default="")
     args = ap.parse_args()
     if args.prepare:
@@ -282,21 +333,7 @@ def main():
     report = {"cpu": cpu, "threads": args.threads, "models": {}}
     for model in args.models:
         print(f"\n== {os.path.basename(model)}")
-        entry = {}
-        entry["pp512"] = exaone_pp512(args.exaone, model, args.threads)
-        print(f"  exaone bench pp512: {entry['pp512']:.1f} tok/s")
-        srv = Server([args.exaone, "serve", "-m", model, "--port", "0", "--parallel", "16", "--ctx", "4096"], env,
-                     r"listening on http://127\.0\.0\.1:(\d+)")
-        measure(entry, "exaone", srv, levels, args.max_tokens)
-        if args.llama_server and os.path.exists(args.llama_server):
-            port = 18000 + random.randint(0, 999)
-            lib_dir = os.path.dirname(os.path.abspath(args.llama_server))  # the package keeps its libraries beside it
-            llama_env = dict(env, LD_LIBRARY_PATH=lib_dir + ":" + env.get("LD_LIBRARY_PATH", ""))
-            srv = Server([args.llama_server, "-m", model, "-t", str(args.threads), "-np", "16", "-c", str(16 * 4096),
-                          "--port", str(port), "--host", "127.0.0.1"], llama_env, None, port=port)
-            measure(entry, "llama-server", srv, levels, args.max_tokens)
-        else:
-            print("  llama-server: skipped (not installed; scripts/peers-env.sh builds it)")
+        entry = measure_model(args, model, env, levels)
         report["models"][model] = entry
     if args.json_out:
         with open(args.json_out, "w") as f:
