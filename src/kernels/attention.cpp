@@ -232,20 +232,32 @@ constexpr int64_t kKeyTile = 64;  // keys scored per softmax step
 
 void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T, const PastKV& past,
                const AttentionShape& s, float* out) {
+  const AttentionSeq seq{q, k_cur, v_cur, T, past, out};
+  attention_batch({&seq, 1}, s);
+}
+
+void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s) {
   const int64_t hd = s.head_dim, kv_stride = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
-  if (T > 0) check_past(past, visible(past.n_past, s).lo);
-  if (past.dtype != DType::F32 && hd % dtype_block_elems(past.dtype) != 0)
-    fail(std::string("attention: head_dim must be a multiple of the ") + dtype_name(past.dtype) + " block");
+  for (const AttentionSeq& a : seqs) {
+    if (a.T > 0) check_past(a.past, visible(a.past.n_past, s).lo);
+    if (a.past.dtype != DType::F32 && hd % dtype_block_elems(a.past.dtype) != 0)
+      fail(std::string("attention: head_dim must be a multiple of the ") + dtype_name(a.past.dtype) + " block");
+  }
   const bool simd = !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma;
   const TileOps ops = simd ? TileOps{scores_avx2, max_avx2, softmax_avx2, values_avx2}
                            : TileOps{scores_plain, max_plain, softmax_plain, values_plain};
-  // Work items are (block of up to kQueryBlock tokens, kv head): a key tile, fetched (and widened,
-  // for F16/BF16/Q8_0 caches) once, serves every query head of the group for every token of the
-  // block, each over the keys it may see. Keys go in tiles with a softmax rescale per tile.
-  // Causal work grows with the position, so items go out last block first (the longest ones start
-  // early and the short ones fill the gaps), in chunks small enough to even out the end.
+  // Work items are (sequence, block of up to kQueryBlock tokens, kv head): a key tile, fetched (and
+  // widened, for F16/BF16/Q8_0 caches) once, serves every query head of the group for every token
+  // of the block, each over the keys it may see. Keys go in tiles with a softmax rescale per tile.
+  // Causal work grows with the position, so a sequence's items go out last block first (the
+  // longest ones start early and the short ones fill the gaps), in chunks small enough to even out
+  // the end.
   constexpr int64_t kQueryBlock = 4;
-  const int64_t blocks = (T + kQueryBlock - 1) / kQueryBlock, items = blocks * s.n_kv_heads;
+  std::vector<int64_t> first_item(seqs.size() + 1, 0);  // items of sequence i: [first_item[i], first_item[i+1])
+  for (size_t i = 0; i < seqs.size(); ++i)
+    first_item[i + 1] = first_item[i] + (seqs[i].T + kQueryBlock - 1) / kQueryBlock * s.n_kv_heads;
+  const int64_t items = first_item.back();
+  if (items == 0) return;
   const int64_t states = kQueryBlock * group;  // (token of the block, query head of the group)
   parallel_for(items, balanced_chunk(items, 1, 16), [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> acc, kbuf, vbuf, score, m, l;
@@ -257,9 +269,16 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
     m.resize(states);
     l.resize(states);
     rows.resize(kKeyTile);
+    size_t si = 0;
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t item = items - 1 - i;
-      const int64_t t0 = item / s.n_kv_heads * kQueryBlock, kvh = item % s.n_kv_heads;
+      while (first_item[si + 1] <= i) ++si;
+      const AttentionSeq& a = seqs[si];
+      const PastKV& past = a.past;
+      const int64_t T = a.T;
+      const float* q = a.q;
+      const int64_t item = first_item[si + 1] - 1 - (i - first_item[si]);  // last block first
+      const int64_t local = item - first_item[si];
+      const int64_t t0 = local / s.n_kv_heads * kQueryBlock, kvh = local % s.n_kv_heads;
       const int64_t nb = std::min(kQueryBlock, T - t0);
       KeyRange kr[kQueryBlock];
       for (int64_t b = 0; b < nb; ++b) kr[b] = visible(past.n_past + t0 + b, s);
@@ -280,7 +299,7 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
         }
         for (int64_t j = 0; j < n; ++j)
           rows[j] = j < n_cached ? HeadKV{kbuf.data() + j * hd, vbuf.data() + j * hd}
-                                 : head_kv(past, k_cur, v_cur, p0 + j, kvh, hd, kv_stride, nullptr, nullptr);
+                                 : head_kv(past, a.k_cur, a.v_cur, p0 + j, kvh, hd, kv_stride, nullptr, nullptr);
         for (int64_t b = 0; b < nb; ++b) {
           const int64_t j0 = std::max(p0, kr[b].lo) - p0, j1 = std::min(p0 + n - 1, kr[b].hi) - p0 + 1;
           if (j1 <= j0) continue;  // none of this tile is visible to this token
@@ -305,7 +324,7 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
       for (int64_t b = 0; b < nb; ++b)
         for (int64_t g = 0; g < group; ++g) {
           const int64_t st = b * group + g;
-          float* o = out + ((t0 + b) * s.n_heads + kvh * group + g) * hd;
+          float* o = a.out + ((t0 + b) * s.n_heads + kvh * group + g) * hd;
           const float inv = 1.0f / l[st];
           for (int64_t c = 0; c < hd; ++c) o[c] = acc[st * hd + c] * inv;
         }

@@ -2,6 +2,7 @@
 // plus the chunk being processed now, with an online softmax: no T×T score matrix is built.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "util/dtype.h"
 
@@ -28,6 +29,21 @@ struct AttentionShape {
 // k_cur/v_cur: [T, n_kv_heads, head_dim] of the same positions; out: [T, n_heads, head_dim].
 void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T, const PastKV& past,
                const AttentionShape& s, float* out);
+
+// One sequence's share of a batched call: its chunk of T positions over its own past.
+struct AttentionSeq {
+  const float* q = nullptr;  // [T, n_heads, head_dim]
+  const float* k_cur = nullptr;
+  const float* v_cur = nullptr;
+  int64_t T = 0;
+  PastKV past;
+  float* out = nullptr;
+};
+
+// attention() for several sequences in one parallel loop over all their (query block, kv head)
+// items: a batch of decode tokens is many tiny items, and one loop per sequence and layer cost
+// more in thread wake-ups than the work. Each sequence's output is bit-identical to attention()'s.
+void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s);
 
 // Plain reference: materialises scores, double precision softmax.
 void attention_reference(const float* q, const float* k_cur, const float* v_cur, int64_t T, const PastKV& past,
