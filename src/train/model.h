@@ -1,0 +1,102 @@
+// A trainable EXAONE model in float32: parameters, gradients and the activations a backward pass
+// needs, with a forward + backward over a batch of B token sequences of length T.
+// The architecture comes from the same ModelConfig the inference side parses:
+//  - EXAONE 4.0 (spec §1): post-norm ("QK-reorder") blocks, per-head q/k RMSNorm, hybrid
+//    sliding-window layers with NoPE on global layers, llama3 RoPE scaling, tied or untied head;
+//  - EXAONE 3.x (spec §2): pre-norm blocks, RoPE on every layer.
+// Parameters carry their Hugging Face names, so checkpoints are ordinary HF folders.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/config.h"
+
+namespace exaone::train {
+
+struct Param {
+  std::string name;             // HF tensor name
+  std::vector<int64_t> shape;   // PyTorch order
+  std::vector<float> w, g;      // values and gradient (same size)
+  bool decay = true;            // AdamW weight decay applies (matrices; not norm weights)
+  int64_t numel() const { return static_cast<int64_t>(w.size()); }
+};
+
+// B sequences of T tokens, row-major [B, T]; targets[b, t] is the token to predict after
+// tokens[b, t] (negative: not counted, like HF's -100).
+struct Batch {
+  const int32_t* tokens = nullptr;
+  const int32_t* targets = nullptr;
+  int64_t B = 1, T = 0;
+};
+
+class TrainableModel {
+ public:
+  // Parameters allocated with norm weights 1 and matrices 0 (call init_random or load values).
+  explicit TrainableModel(ModelConfig cfg);
+  TrainableModel(const TrainableModel&) = delete;
+  TrainableModel& operator=(const TrainableModel&) = delete;
+
+  // An HF checkpoint folder (config.json + safetensors in F32/F16/BF16): values widened to float32.
+  static std::unique_ptr<TrainableModel> load(const std::string& path);
+
+  // Deterministic for a seed: matrices N(0, std), the two projections that write into the
+  // residual stream (o_proj, down_proj) N(0, std/sqrt(2·layers)), norm weights 1.
+  void init_random(uint64_t seed, float std = 0.02f);
+
+  const ModelConfig& config() const { return cfg_; }
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+  Param* find(const std::string& name);
+  bool tied() const { return lm_head_ == nullptr; }
+  int64_t parameter_count() const;
+
+  void zero_grad();
+  // Mean cross-entropy over the counted targets. Gradients are *added* to Param::g, scaled by
+  // grad_scale (1/accumulation steps when accumulating micro-batches).
+  double forward_backward(const Batch& batch, float grad_scale = 1.0f);
+  // Loss only (no gradients); `logits` gets [B*T, vocab] when not null. Targets may be null
+  // when only the logits are wanted (then the loss is 0).
+  double forward(const Batch& batch, std::vector<float>* logits = nullptr);
+
+  // Model FLOPs per trained token (forward + backward = 3 × forward; matmuls 2 FLOPs per weight
+  // use, causal attention at sequence length T, windowed on sliding layers): the MFU numerator.
+  double flops_per_token(int64_t T) const;
+
+ private:
+  struct Layer {
+    Param *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+    Param *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
+    Param *q_norm = nullptr, *k_norm = nullptr;              // EXAONE 4.0
+    Param *attn_post = nullptr, *mlp_post = nullptr;         // EXAONE 4.0 (post-norm)
+    Param *attn_pre = nullptr, *mlp_pre = nullptr;           // EXAONE 3.x (pre-norm)
+  };
+  // What backward reads of one layer (sizes for N = B*T rows).
+  struct Saved {
+    std::vector<float> x_in, h1, rstd1;                 // layer input; pre-norm: normed input
+    std::vector<float> q_raw, k_raw, rstd_q, rstd_k;    // before the q/k norms
+    std::vector<float> q, k, v, att, lse;               // attention operands (q/k after norm+RoPE)
+    std::vector<float> o, rstd_o;                       // o_proj output (before post-norm)
+    std::vector<float> x_mid, h2, rstd2;                // after the attention block; pre-norm: normed
+    std::vector<float> gate, up, act, m, rstd_m;        // MLP
+  };
+
+  Param& add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
+  double run(const Batch& batch, bool backward, float grad_scale, std::vector<float>* logits_out);
+  void layer_forward(int64_t l, int64_t B, int64_t T, const float* x_in, float* x_out);
+  void layer_backward(int64_t l, int64_t B, int64_t T, float* dx);
+
+  ModelConfig cfg_;
+  std::vector<Param> params_;  // never resized after construction: Layer/embed pointers stay valid
+  Param* embed_ = nullptr;
+  Param* lm_head_ = nullptr;   // null when tied (the embedding is the head)
+  Param* final_norm_ = nullptr;
+  std::vector<Layer> layers_;
+  std::vector<float> inv_freq_;
+  std::vector<int32_t> pos_;
+  std::vector<Saved> saved_;
+  std::vector<float> x_final_, hf_, rstd_f_, logits_;
+};
+
+}  // namespace exaone::train
