@@ -11,6 +11,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/interleaved.h"
 #include "kernels/quant.h"
+#include "kernels/quant_ext.h"
 #include "kernels/quant_dot.h"
 #include "kernels/simd_avx2.h"
 #include "util/error.h"
@@ -72,7 +73,7 @@ __attribute__((target("avx2,fma,f16c"))) void f16_row_avx2(const uint16_t* src, 
 bool use_avx2() { return !force_scalar_kernels() && cpu_features().avx2 && cpu_features().fma && cpu_features().f16c; }
 
 void check_plain(const MatrixRef& w) {
-  if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q4_K || w.dtype == DType::Q6_K) {
+  if (is_quantized(w.dtype)) {
     if (w.cols % dtype_block_elems(w.dtype) != 0)
       fail(std::string("matmul: ") + dtype_name(w.dtype) + " weight row length " + std::to_string(w.cols) +
            " is not a multiple of its block size " + std::to_string(dtype_block_elems(w.dtype)));
@@ -125,7 +126,12 @@ void dequantize_row(const MatrixRef& w, int64_t r, float* out) {
       else dequantize_row_q6_k(src, out, K);
       return;
     }
-    default: check_plain(w);
+    default: {  // the community GGUF types (kernels/quant_ext.h): scalar reference dequantisation
+      check_plain(w);
+      if (w.packed && interleavable(w.dtype, w.rows, K)) return dequantize_interleaved(w.dtype, w.packed, K, r, 0, K, out);
+      const auto* src = static_cast<const uint8_t*>(w.data) + r * static_cast<int64_t>(dtype_bytes_for(w.dtype, K));
+      dequantize_row_any(w.dtype, src, out, K);
+    }
   }
 }
 
@@ -263,7 +269,7 @@ void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t
       case DType::Q4_0: dequantize_row_q4_0(src, dst, len); break;
       case DType::Q4_K: dequantize_row_q4_k(src, dst, len); break;
       case DType::Q6_K: dequantize_row_q6_k(src, dst, len); break;
-      default: fail("widen_panel: unexpected weight type");
+      default: dequantize_row_any(w.dtype, src, dst, len); break;
     }
   }
 }

@@ -9,24 +9,19 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/quant.h"
+#include "kernels/quant_ext.h"
 #include "kernels/simd_avx2.h"
 #include "util/error.h"
 #include "util/half.h"
 
 namespace exaone {
 
-bool is_quantized(DType t) {
-  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K;
-}
+bool is_quantized(DType t) { return t != DType::F32 && t != DType::F16 && t != DType::BF16; }
 
 int64_t activation_block_elems(DType weight_type) {
-  switch (weight_type) {
-    case DType::Q8_0:
-    case DType::Q4_0: return kQBlock;
-    case DType::Q4_K:
-    case DType::Q6_K: return kQKBlock;
-    default: fail(std::string("no int8 activation format for weight type ") + dtype_name(weight_type));
-  }
+  // The weight's block size: 32-element types take BlockQ8A, super-block types BlockQ8K.
+  if (is_quantized(weight_type)) return dtype_block_elems(weight_type) == kQBlock ? kQBlock : kQKBlock;
+  fail(std::string("no int8 activation format for weight type ") + dtype_name(weight_type));
 }
 
 size_t activation_row_bytes(DType weight_type, int64_t K) {
@@ -581,7 +576,7 @@ QuantDotFn quant_dot_scalar(DType t) {
     case DType::Q4_0: return dot_q4_0_scalar;
     case DType::Q4_K: return dot_q4_k_scalar;
     case DType::Q6_K: return dot_q6_k_scalar;
-    default: return nullptr;
+    default: return quant_dot_scalar_ext(t);
   }
 }
 
@@ -591,7 +586,7 @@ QuantDotFn quant_dot_avx2(DType t) {
     case DType::Q4_0: return dispatch_nt<BlockQ4_0, kQBlock, Q4_0Avx2>;
     case DType::Q4_K: return dispatch_nt<BlockQ4_K, kQKBlock, Q4_KAvx2>;
     case DType::Q6_K: return dispatch_nt<BlockQ6_K, kQKBlock, Q6_KAvx2>;
-    default: return nullptr;
+    default: return quant_dot_avx2_ext(t);
   }
 }
 
@@ -599,7 +594,7 @@ QuantDotFn quant_dot_avx512vnni(DType t) {
   switch (t) {
     case DType::Q8_0: return dispatch_nt<BlockQ8_0, kQBlock, Q8_0Vnni>;
     case DType::Q4_0: return dispatch_nt<BlockQ4_0, kQBlock, Q4_0Vnni>;
-    default: return nullptr;
+    default: return quant_dot_avx512vnni_ext(t);
   }
 }
 

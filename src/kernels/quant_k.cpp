@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/quant.h"
+#include "kernels/quant_ext.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -24,8 +25,9 @@ inline int nearest_int(float f) { return static_cast<int>(std::nearbyintf(f)); }
 // ggml's make_qkx2_quants: asymmetric levels 0..nmax for x ≈ scale*L - min. Starts from the
 // min/max grid, then tries nstep+1 widened grids and keeps the weighted least-squares fit
 // (scale, min) of lowest weighted squared error. Returns the scale; *neg_min receives -min >= 0.
+// mad: weighted absolute instead of squared errors decide between grids (ggml's use_mad, Q2_K).
 float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float* neg_min, float rmin,
-                    float rdelta, int nstep) {
+                    float rdelta, int nstep, bool mad = false) {
   float lo = x[0], hi = x[0];
   float sum_w = w[0], sum_x = w[0] * x[0];
   for (int i = 1; i < n; ++i) {
@@ -46,7 +48,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
   for (int i = 0; i < n; ++i) {
     L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - lo)), 0, nmax));
     const float diff = scale * L[i] + lo - x[i];
-    best_err += w[i] * diff * diff;
+    best_err += w[i] * (mad ? std::fabs(diff) : diff * diff);
   }
   uint8_t trial[32];
   for (int step = 0; step <= nstep; ++step) {
@@ -70,7 +72,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
     float err = 0;
     for (int i = 0; i < n; ++i) {
       const float diff = s * trial[i] + m - x[i];
-      err += w[i] * diff * diff;
+      err += w[i] * (mad ? std::fabs(diff) : diff * diff);
     }
     if (err < best_err) {
       std::copy(trial, trial + n, L);
@@ -235,14 +237,219 @@ void quantize_row_q6_k(const float* x, void* out, int64_t n) {
   }
 }
 
+void quantize_row_q5_k(const float* x, void* out, int64_t n) {
+  check_len_k(n, "quantize Q5_K");
+  auto* blocks = static_cast<BlockQ5_K*>(out);
+  for (int64_t i = 0; i < n / kQKBlock; ++i, x += kQKBlock) {
+    BlockQ5_K& b = blocks[i];
+    uint8_t L[256];
+    float scales[8], mins[8], w[32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {  // as Q4_K with levels 0..31 and ggml's Q5_K search parameters
+      const float* xs = x + 32 * j;
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xs[l]);
+      scales[j] = fit_scale_min(32, 31, xs, w, L + 32 * j, &mins[j], -0.5f, 0.1f, 15);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+    const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+    std::memset(b.scales, 0, sizeof b.scales);
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
+      const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
+      if (j < 4) {
+        b.scales[j] = ls;
+        b.scales[j + 4] = lm;
+      } else {
+        b.scales[j + 4] = static_cast<uint8_t>((ls & 0x0f) | ((lm & 0x0f) << 4));
+        b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        b.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    b.d = f32_to_f16(max_scale / 63.0f);
+    b.dmin = f32_to_f16(max_min / 63.0f);
+    const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      scale_min_k4(j, b.scales, sc, m);
+      const float ds = d * sc;
+      if (!ds) continue;
+      const float dm = dmin * m;
+      for (int l = 0; l < 32; ++l)
+        L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / ds), 0, 31));
+    }
+    std::memset(b.qh, 0, sizeof b.qh);
+    for (int c = 0; c < 4; ++c)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t lo = L[64 * c + l], hi = L[64 * c + 32 + l];
+        b.qs[32 * c + l] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
+        b.qh[l] |= static_cast<uint8_t>(((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+      }
+  }
+}
+
+void quantize_row_q2_k(const float* x, void* out, int64_t n) {
+  check_len_k(n, "quantize Q2_K");
+  auto* blocks = static_cast<BlockQ2_K*>(out);
+  for (int64_t i = 0; i < n / kQKBlock; ++i, x += kQKBlock) {
+    BlockQ2_K& b = blocks[i];
+    uint8_t L[256];
+    float scales[16], mins[16], w[16];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 16; ++j) {
+      for (int l = 0; l < 16; ++l) w[l] = std::fabs(x[16 * j + l]);
+      scales[j] = fit_scale_min(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    // 4-bit scales and mins against two F16 super-block scales.
+    for (int j = 0; j < 16; ++j) b.scales[j] = 0;
+    b.d = b.dmin = 0;
+    if (max_scale > 0) {
+      const float is = 15.0f / max_scale;
+      for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(nearest_int(is * scales[j]));
+      b.d = f32_to_f16(max_scale / 15.0f);
+    }
+    if (max_min > 0) {
+      const float is = 15.0f / max_min;
+      for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(nearest_int(is * mins[j]) << 4);
+      b.dmin = f32_to_f16(max_min / 15.0f);
+    }
+    const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
+    for (int j = 0; j < 16; ++j) {
+      const float ds = d * (b.scales[j] & 0x0f);
+      if (!ds) continue;
+      const float dm = dmin * (b.scales[j] >> 4);
+      for (int l = 0; l < 16; ++l)
+        L[16 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[16 * j + l] + dm) / ds), 0, 3));
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t* q = L + 128 * h + l;
+        b.qs[32 * h + l] = static_cast<uint8_t>(q[0] | (q[32] << 2) | (q[64] << 4) | (q[96] << 6));
+      }
+  }
+}
+
+namespace {
+
+// ggml's make_q3_quants with do_rmse: symmetric levels -nmax..nmax-1 from the value of largest
+// magnitude, then up to 5 rounds of moving single levels while that raises (Σ w x l)^2 / Σ w l^2
+// (w = x^2). L receives the levels + nmax (all 0 for an all-zero group, as ggml leaves them); returns
+// the scale.
+float fit_q3(int n, int nmax, const float* x, int8_t* L) {
+  float amax = 0, max = 0;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), max = x[i];
+  if (amax < 1e-15f) {
+    std::fill(L, L + n, 0);
+    return 0.0f;
+  }
+  const float iscale = -nmax / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  for (int round = 0; round < 5; ++round) {
+    int changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * L[i];
+      if (slx > 0) {
+        float sl2 = suml2 - w * L[i] * L[i];
+        const int nl = std::clamp(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+        if (nl != L[i]) {
+          slx += w * x[i] * nl;
+          sl2 += w * nl * nl;
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<int8_t>(nl);
+            sumlx = slx;
+            suml2 = sl2;
+            ++changed;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return sumlx / suml2;
+}
+
+}  // namespace
+
+void quantize_row_q3_k(const float* x, void* out, int64_t n) {
+  check_len_k(n, "quantize Q3_K");
+  auto* blocks = static_cast<BlockQ3_K*>(out);
+  for (int64_t i = 0; i < n / kQKBlock; ++i, x += kQKBlock) {
+    BlockQ3_K& b = blocks[i];
+    int8_t Ls[256];
+    uint8_t L[256];
+    float scales[16], amax = 0, max_scale = 0;
+    for (int j = 0; j < 16; ++j) {
+      scales[j] = fit_q3(16, 4, x + 16 * j, Ls + 16 * j);
+      if (std::fabs(scales[j]) > amax) amax = std::fabs(scales[j]), max_scale = scales[j];
+    }
+    std::memset(&b, 0, sizeof b);
+    if (max_scale) {  // 6-bit signed scales, the largest mapping to -32
+      const float iscale = -32.0f / max_scale;
+      for (int j = 0; j < 16; ++j) {
+        const int l = std::clamp(nearest_int(iscale * scales[j]), -32, 31) + 32;
+        if (j < 8) b.scales[j] = static_cast<uint8_t>(l & 0x0f);
+        else b.scales[j - 8] |= static_cast<uint8_t>((l & 0x0f) << 4);
+        b.scales[8 + j % 4] |= static_cast<uint8_t>((l >> 4) << (2 * (j / 4)));
+      }
+      b.d = f32_to_f16(1 / iscale);
+    }
+    const float d = f16_to_f32(b.d);
+    for (int j = 0; j < 16; ++j) {
+      const float ds = d * static_cast<float>(q3_k_scale(b.scales, j) - 32);
+      for (int l = 0; l < 16; ++l)
+        L[16 * j + l] = static_cast<uint8_t>(
+            ds ? std::clamp(nearest_int(x[16 * j + l] / ds), -4, 3) + 4 : Ls[16 * j + l]);
+    }
+    for (int e = 0; e < 256; ++e)
+      if (L[e] > 3) {
+        b.hmask[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
+        L[e] -= 4;
+      }
+    for (int h = 0; h < 2; ++h)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t* q = L + 128 * h + l;
+        b.qs[32 * h + l] = static_cast<uint8_t>(q[0] | (q[32] << 2) | (q[64] << 4) | (q[96] << 6));
+      }
+  }
+}
+
 std::vector<uint8_t> quantize_matrix_any(DType type, const float* x, int64_t rows, int64_t cols) {
-  if (type != DType::Q4_K && type != DType::Q6_K) return quantize_matrix(type, x, rows, cols);
-  if (cols % kQKBlock != 0)
+  void (*fn)(const float*, void*, int64_t) = nullptr;
+  switch (type) {
+    case DType::Q4_K: fn = quantize_row_q4_k; break;
+    case DType::Q6_K: fn = quantize_row_q6_k; break;
+    case DType::Q5_K: fn = quantize_row_q5_k; break;
+    case DType::Q3_K: fn = quantize_row_q3_k; break;
+    case DType::Q2_K: fn = quantize_row_q2_k; break;
+    case DType::Q4_1: fn = quantize_row_q4_1; break;
+    case DType::Q5_0: fn = quantize_row_q5_0; break;
+    case DType::Q5_1: fn = quantize_row_q5_1; break;
+    case DType::IQ4_NL: fn = quantize_row_iq4_nl; break;
+    case DType::IQ4_XS: fn = quantize_row_iq4_xs; break;
+    default: return quantize_matrix(type, x, rows, cols);
+  }
+  const int64_t be = dtype_block_elems(type);
+  if (cols % be != 0)
     fail(std::string("quantize ") + dtype_name(type) + ": row length " + std::to_string(cols) +
-         " is not a multiple of the block size 256");
+         " is not a multiple of the block size " + std::to_string(be));
   const size_t row_bytes = dtype_bytes_for(type, cols);
   std::vector<uint8_t> out(row_bytes * static_cast<size_t>(rows));
-  auto* fn = type == DType::Q4_K ? quantize_row_q4_k : quantize_row_q6_k;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) fn(x + r * cols, out.data() + r * row_bytes, cols);
   return out;

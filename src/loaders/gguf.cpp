@@ -138,6 +138,14 @@ uint32_t ggml_type_of(DType t) {
     case DType::Q4_K: return 12;
     case DType::Q6_K: return 14;
     case DType::BF16: return 30;
+    case DType::Q4_1: return 3;
+    case DType::Q5_0: return 6;
+    case DType::Q5_1: return 7;
+    case DType::Q2_K: return 10;
+    case DType::Q3_K: return 11;
+    case DType::Q5_K: return 13;
+    case DType::IQ4_NL: return 20;
+    case DType::IQ4_XS: return 23;
   }
   return 0;
 }
@@ -151,6 +159,14 @@ std::optional<DType> dtype_of_ggml(uint32_t g) {
     case 12: return DType::Q4_K;
     case 14: return DType::Q6_K;
     case 30: return DType::BF16;
+    case 3: return DType::Q4_1;
+    case 6: return DType::Q5_0;
+    case 7: return DType::Q5_1;
+    case 10: return DType::Q2_K;
+    case 11: return DType::Q3_K;
+    case 13: return DType::Q5_K;
+    case 20: return DType::IQ4_NL;
+    case 23: return DType::IQ4_XS;
     default: return std::nullopt;
   }
 }
@@ -269,7 +285,7 @@ GgufFile parse_gguf(const uint8_t* data, size_t size, const std::string& path) {
     auto dt = dtype_of_ggml(t.ggml_type);
     if (!dt)
       fail(where + ": unsupported ggml type " + std::to_string(t.ggml_type) +
-           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+           " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)");
     t.offset = r.read<uint64_t>("tensor '" + t.name + "' offset");
     if (t.offset % f.alignment != 0)
       fail(where + ": data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +

@@ -27,7 +27,7 @@ struct GgufValue {
   json value;                          // number, bool, string, or array of those
 };
 
-// ggml tensor type ids (ggml.h) for the storage types we know.
+// ggml tensor type ids (ggml.h) for the storage types we know (every DType).
 uint32_t ggml_type_of(DType t);
 std::optional<DType> dtype_of_ggml(uint32_t ggml_type);
 

@@ -48,7 +48,7 @@ void ref_fit_q4(const float* x, float& scale, float& neg_min) {
     float e = 0;
     for (int l = 0; l < 32; ++l) {
       const float d = s * levels(is, l) + m - x[l];
-      e += w[l] * d * d;
+      e += w[l] * (d * d);  // ggml: diff = diff * diff; error += w * diff
     }
     return e;
   };

@@ -256,7 +256,10 @@ Bytes one_tensor(uint32_t ndims, std::vector<uint64_t> ne, uint32_t type, uint64
 TEST(GgufMalformed, TensorInfoErrors) {
   EXPECT_NO_THROW(parse(one_tensor(2, {32, 2}, 8, 0, 68)));
   expect_error(one_tensor(5, {1, 1, 1, 1, 1}, 0, 0, 4), "tensor 'w': 5 dimensions");
-  expect_error(one_tensor(1, {4}, 3, 0, 64), "unsupported ggml type 3");          // Q4_1
+  expect_error(one_tensor(1, {4}, 16, 0, 64), "unsupported ggml type 16");        // IQ2_XXS
+  EXPECT_NO_THROW(parse(one_tensor(2, {32, 2}, 3, 0, 40)));                       // Q4_1: 2 blocks of 20
+  expect_error(one_tensor(2, {32, 3}, 3, 0, 40), "outside the data section");
+  expect_error(one_tensor(1, {128}, 13, 0, 176), "block size");                   // Q5_K rows are 256s
   expect_error(one_tensor(1, {4}, 99, 0, 64), "unsupported ggml type 99");
   expect_error(one_tensor(1, {4}, 0, 8, 64), "not a multiple of the alignment");  // misaligned data
   expect_error(one_tensor(1, {4}, 0, 32, 40), "outside the data section");        // offset past the end
