@@ -9,12 +9,17 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/quant.h"
+#include "kernels/quant_ext.h"
 #include "kernels/quant_dot.h"
 #include "kernels/simd_avx2.h"
 #include "util/error.h"
 #include "util/half.h"
 
 namespace exaone {
+
+// Q5_K and IQ4_XS kernels (kernels/interleaved_ext.cpp); false for other types.
+bool gemv_interleaved_ext(DType t, bool vnni, const void* packed, int64_t cols, int64_t g, const void* act,
+                          size_t stride, int nt, float* y, int64_t ldy);
 
 namespace {
 
@@ -574,6 +579,25 @@ void map_block(DType t, int r, uint8_t* file, void* packed_block) {
         }
       break;
     }
+    case DType::Q5_K: {
+      auto& b = *static_cast<BlockQ5_Kx8*>(packed_block);
+      copy(&b.d[r], offsetof(BlockQ5_K, d), 2);
+      copy(&b.dmin[r], offsetof(BlockQ5_K, dmin), 2);
+      for (int w = 0; w < 3; ++w) copy4(b.scales + 32 * w + 4 * r, offsetof(BlockQ5_K, scales) + 4 * w);
+      for (int m = 0; m < 8; ++m) copy4(b.qh + 32 * m + 4 * r, offsetof(BlockQ5_K, qh) + 4 * m);
+      for (int c = 0; c < 4; ++c)
+        for (int m = 0; m < 8; ++m) copy4(b.qs + 256 * c + 32 * m + 4 * r, offsetof(BlockQ5_K, qs) + 32 * c + 4 * m);
+      break;
+    }
+    case DType::IQ4_XS: {
+      auto& b = *static_cast<BlockIQ4_XSx8*>(packed_block);
+      copy(&b.d[r], offsetof(BlockIQ4_XS, d), 2);
+      copy(&b.scales_h[r], offsetof(BlockIQ4_XS, scales_h), 2);
+      copy4(b.scales_l + 4 * r, offsetof(BlockIQ4_XS, scales_l));
+      for (int j = 0; j < 8; ++j)
+        for (int c = 0; c < 4; ++c) copy4(b.qs + 128 * j + 32 * c + 4 * r, offsetof(BlockIQ4_XS, qs) + 16 * j + 4 * c);
+      break;
+    }
     default: fail(std::string("interleaved layout: no layout for ") + dtype_name(t));
   }
 }
@@ -593,7 +617,9 @@ void unpack_row_blocks(DType t, const void* packed, int64_t cols, int64_t r, int
 }  // namespace
 
 bool interleavable(DType t, int64_t rows, int64_t cols) {
-  if (t != DType::Q4_0 && t != DType::Q8_0 && t != DType::Q4_K && t != DType::Q6_K) return false;
+  if (t != DType::Q4_0 && t != DType::Q8_0 && t != DType::Q4_K && t != DType::Q6_K && t != DType::Q5_K &&
+      t != DType::IQ4_XS)
+    return false;
   return rows > 0 && cols > 0 && rows % kInterleaveRows == 0 && cols % dtype_block_elems(t) == 0;
 }
 
@@ -625,7 +651,8 @@ void dequantize_interleaved(DType t, const void* packed, int64_t cols, int64_t r
       case DType::Q4_0: dequantize_row_q4_0(file, out, be); break;
       case DType::Q8_0: dequantize_row_q8_0(file, out, be); break;
       case DType::Q4_K: dequantize_row_q4_k(file, out, be); break;
-      default: dequantize_row_q6_k(file, out, be); break;
+      case DType::Q6_K: dequantize_row_q6_k(file, out, be); break;
+      default: dequantize_row_any(t, file, out, be); break;
     }
   }
 }
@@ -658,7 +685,9 @@ void gemv_interleaved_avx2(DType t, const void* packed, int64_t cols, int64_t g,
     case DType::Q6_K:
       return dispatch<BlockQ6_Kx8, kQKBlock, gemv_q6_k_avx2<1>, gemv_q6_k_avx2<2>, gemv_q6_k_avx2<3>,
                       gemv_q6_k_avx2<4>>(packed, cols, g, act, act_stride, nt, y, ldy);
-    default: fail(std::string("interleaved GEMV: no kernel for ") + dtype_name(t));
+    default:
+      if (!gemv_interleaved_ext(t, false, packed, cols, g, act, act_stride, nt, y, ldy))
+        fail(std::string("interleaved GEMV: no kernel for ") + dtype_name(t));
   }
 }
 
@@ -677,7 +706,9 @@ void gemv_interleaved_avx512vnni(DType t, const void* packed, int64_t cols, int6
     case DType::Q6_K:
       return dispatch<BlockQ6_Kx8, kQKBlock, gemv_q6_k_vnni<1>, gemv_q6_k_vnni<2>, gemv_q6_k_vnni<3>,
                       gemv_q6_k_vnni<4>>(packed, cols, g, act, act_stride, nt, y, ldy);
-    default: fail(std::string("interleaved GEMV: no kernel for ") + dtype_name(t));
+    default:
+      if (!gemv_interleaved_ext(t, true, packed, cols, g, act, act_stride, nt, y, ldy))
+        fail(std::string("interleaved GEMV: no kernel for ") + dtype_name(t));
   }
 }
 

@@ -1,4 +1,4 @@
-// Q4_0, Q8_0, Q4_K and Q6_K weights re-laid out 8 rows at a time, built once at load for the AVX2
+// Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS weights re-laid out 8 rows at a time, built once at load for the AVX2
 // and AVX-512 VNNI kernels (the VNNI ones read the same layout: vpdpbusd on ymm takes the same
 // broadcast group of 4 activations as pmaddubsw).
 //
@@ -20,6 +20,13 @@
 //   Q4_K: d[8]; dmin[8]; scales[3][8][4]   word w, row r: the row's file scales[4w..4w+3]
 //         qs[4][8][8][4]          chunk c, group m, row r: file qs[32c+4m..+3] (elements 64c+4m..
 //                                 in the low nibbles, 64c+32+4m.. in the high)
+//   Q5_K: d[8]; dmin[8]; scales[3][8][4]   as Q4_K
+//         qh[8][8][4]             group m, row r: file qh[4m..4m+3] (fifth bits of elements 4m.. of
+//                                 every 32-element sub-block)
+//         qs[4][8][8][4]          as Q4_K
+//   IQ4_XS: d[8]; scales_h[8]; scales_l[8][4]   row r: its file fields
+//         qs[8][4][8][4]          group j, chunk c, row r: file qs[16j+4c..+3] (elements 32j+4c.. in the
+//                                 low nibbles, 32j+16+4c.. in the high)
 //   Q6_K: d[8]; scales[16][8]     group g, row r: the row's file scales[g]
 //         ql[2][2][8][8][4]       half h, part p, group m, row r: file ql[64h+32p+4m..+3]
 //         qh[2][8][8][4]          half h, group m, row r: file qh[32h+4m..+3]
@@ -52,11 +59,24 @@ struct BlockQ6_Kx8 {
   uint8_t ql[1024];
   uint8_t qh[512];
 };
+struct BlockQ5_Kx8 {
+  uint16_t d[8], dmin[8];
+  uint8_t scales[96];
+  uint8_t qh[256];
+  uint8_t qs[1024];
+};
+struct BlockIQ4_XSx8 {
+  uint16_t d[8];
+  uint16_t scales_h[8];
+  uint8_t scales_l[32];
+  uint8_t qs[1024];
+};
+static_assert(sizeof(BlockQ5_Kx8) == 8 * 176 && sizeof(BlockIQ4_XSx8) == 8 * 136, "interleaved layouts: 8 file blocks each");
 static_assert(sizeof(BlockQ4_0x8) == 144 && sizeof(BlockQ8_0x8) == 272 && sizeof(BlockQ4_Kx8) == 1152 &&
                   sizeof(BlockQ6_Kx8) == 1680,
               "interleaved layouts: 8 file blocks each");
 
-// True when a [rows, cols] matrix of type t has an interleaved layout (Q4_0, Q8_0, Q4_K or Q6_K,
+// True when a [rows, cols] matrix of type t has an interleaved layout (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K or IQ4_XS,
 // rows a multiple of 8, cols of the type's block).
 bool interleavable(DType t, int64_t rows, int64_t cols);
 size_t interleaved_bytes(DType t, int64_t rows, int64_t cols);

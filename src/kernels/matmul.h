@@ -25,7 +25,7 @@ struct MatrixRef {
   const void* data = nullptr;
   int64_t rows = 0;  // N (output features)
   int64_t cols = 0;  // K (input features)
-  // Optional copy of a Q4_0/Q8_0/Q4_K/Q6_K matrix in the 8-row interleaved layout of kernels/interleaved.h,
+  // Optional copy of a Q4_0/Q8_0/Q4_K/Q5_K/Q6_K/IQ4_XS matrix in the 8-row interleaved layout of kernels/interleaved.h,
   // built at load; the AVX2 and AVX-512 VNNI kernels read it instead of `data` (same values).
   const void* packed = nullptr;
 };

@@ -1,4 +1,4 @@
-// The 8-row interleaved Q4_0/Q8_0/Q4_K/Q6_K layouts: packing keeps every value, their kernels agree with the
+// The 8-row interleaved Q4_0/Q8_0/Q4_K/Q6_K/Q5_K/IQ4_XS layouts: packing keeps every value, their kernels agree with the
 // file layout's scalar reference, and matmul gives the same results with or without the copy.
 #include <gtest/gtest.h>
 
@@ -59,8 +59,12 @@ TEST(InterleavedLayout, Sizes) {
   EXPECT_FALSE(interleavable(DType::Q6_K, 4, 256));
   EXPECT_FALSE(interleavable(DType::F16, 8, 32));
   EXPECT_EQ(interleaved_bytes(DType::Q4_0, 16, 64), 2u * 2u * sizeof(BlockQ4_0x8));
-  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K})
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::Q5_K, DType::IQ4_XS})
     EXPECT_EQ(interleaved_bytes(t, 16, 512), dtype_bytes_for(t, 16 * 512)) << dtype_name(t);
+  EXPECT_TRUE(interleavable(DType::Q5_K, 8, 256));
+  EXPECT_TRUE(interleavable(DType::IQ4_XS, 16, 512));
+  EXPECT_FALSE(interleavable(DType::Q3_K, 8, 256));  // no packed kernels: file-layout dots
+  EXPECT_FALSE(interleavable(DType::IQ4_NL, 8, 32));
 }
 
 TEST_P(Interleaved, DequantisesEveryRowExactly) {
@@ -161,7 +165,7 @@ std::vector<uint8_t> random_packed(DType type, int64_t rows, int64_t cols, std::
   std::uniform_real_distribution<float> u(0.001f, 0.02f);
   for (size_t off = 0; off < p.size(); off += pb) {
     auto* d = reinterpret_cast<uint16_t*>(p.data() + off);  // d[8] (then dmin[8] for Q4_K) lead every layout
-    for (int i = 0; i < (type == DType::Q4_K ? 16 : 8); ++i) d[i] = f32_to_f16(u(rng));
+    for (int i = 0; i < (type == DType::Q4_K || type == DType::Q5_K ? 16 : 8); ++i) d[i] = f32_to_f16(u(rng));
   }
   return p;
 }
@@ -236,7 +240,8 @@ TEST_P(Interleaved, MatmulSameBitsOnVnniAndAvx2) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Interleaved, ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K),
+INSTANTIATE_TEST_SUITE_P(Types, Interleaved,
+                         ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::Q5_K, DType::IQ4_XS),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 }  // namespace
