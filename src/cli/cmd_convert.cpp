@@ -21,7 +21,7 @@ void print_notes(const std::vector<std::string>& notes) {
   for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
 }
 
-const char* kTypes = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m";
+const char* kTypes = "f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m, q5_k_m, q3_k_m";
 
 }  // namespace
 

@@ -199,16 +199,30 @@ GgufOutType parse_gguf_out_type(const std::string& s) {
     t.q4_k_m = true;
     return t;
   }
-  fail("--type: unknown output type '" + s + "' (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)");
+  if (s == "q5_k_m") {
+    GgufOutType t(DType::Q5_K);
+    t.q5_k_m = true;
+    return t;
+  }
+  if (s == "q3_k_m") {
+    GgufOutType t(DType::Q3_K);
+    t.q3_k_m = true;
+    return t;
+  }
+  fail("--type: unknown output type '" + s + "' (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m, q5_k_m, q3_k_m)");
 }
 
 std::string gguf_out_type_name(const GgufOutType& t) {
   if (t.q4_k_m) return "Q4_K_M";
+  if (t.q5_k_m) return "Q5_K_M";
+  if (t.q3_k_m) return "Q3_K_M";
   return dtype_name(t.type);
 }
 
 uint32_t gguf_file_type(const GgufOutType& t) {
   if (t.q4_k_m) return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M
+  if (t.q5_k_m) return 17;  // LLAMA_FTYPE_MOSTLY_Q5_K_M
+  if (t.q3_k_m) return 12;  // LLAMA_FTYPE_MOSTLY_Q3_K_M
   switch (t.type) {
     case DType::F32: return 0;
     case DType::F16: return 1;
@@ -217,8 +231,8 @@ uint32_t gguf_file_type(const GgufOutType& t) {
     case DType::Q4_K: return 14;  // LLAMA_FTYPE_MOSTLY_Q4_K_S: the "mostly Q4_K" file type
     case DType::Q6_K: return 18;
     case DType::BF16: return 32;
+    default: return 0;  // no single-type file type written for the other types
   }
-  return 0;
 }
 
 DType gguf_tensor_type(const GgufOutType& t, const std::string& name, const std::vector<int64_t>& shape,
@@ -227,18 +241,34 @@ DType gguf_tensor_type(const GgufOutType& t, const std::string& name, const std:
   // The MoE router stays float32, as llama-quantize leaves ffn_gate_inp: routing decisions are discrete.
   if (ends_with(name, ".ffn_gate_inp.weight")) return DType::F32;
   DType out = t.type;
-  if (t.q4_k_m) {
-    const int64_t layer = gguf_layer_of(name);
+  const bool attn_v = ends_with(name, ".attn_v.weight"), ffn_down = ends_with(name, ".ffn_down.weight");
+  const int64_t layer = gguf_layer_of(name);
+  if (t.q4_k_m || t.q5_k_m || t.q3_k_m) {
     if (name == "output.weight" || (!has_output && name == "token_embd.weight")) {
       out = DType::Q6_K;
-    } else if (layer >= 0 && (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight")) &&
-               use_more_bits(layer, n_layers)) {
+    } else if (layer >= 0 && t.q3_k_m) {
+      if (attn_v) out = layer < 2 ? DType::Q5_K : DType::Q4_K;
+      else if (ffn_down) out = layer < n_layers / 16 ? DType::Q5_K : DType::Q4_K;
+      else if (ends_with(name, ".attn_output.weight")) out = DType::Q4_K;
+    } else if (layer >= 0 && (attn_v || ffn_down) && use_more_bits(layer, n_layers)) {
       out = DType::Q6_K;
     }
   }
   const int64_t cols = shape.back();
   if (cols % dtype_block_elems(out) != 0) {
-    if (out == DType::Q4_K || out == DType::Q6_K) out = DType::Q8_0;
+    if (t.q5_k_m || t.q3_k_m) {  // llama-quant.cpp's fallbacks
+      switch (out) {
+        case DType::Q2_K:
+        case DType::Q3_K:
+        case DType::IQ4_XS: out = DType::IQ4_NL; break;
+        case DType::Q4_K: out = DType::Q5_0; break;
+        case DType::Q5_K: out = DType::Q5_1; break;
+        case DType::Q6_K: out = DType::Q8_0; break;
+        default: break;
+      }
+    } else if (out == DType::Q4_K || out == DType::Q6_K) {
+      out = DType::Q8_0;
+    }
     if (cols % dtype_block_elems(out) != 0) out = DType::F16;
   }
   return out;

@@ -17,19 +17,22 @@ namespace exaone {
 // RoPE on sliding layers or everywhere without a window, `rope_freqs` as divisors.
 ModelConfig gguf_model_config(const GgufFile& f);
 
-// What `--type` asks for: one storage type for every matrix, or llama.cpp's Q4_K_M mix.
+// What `--type` asks for: one storage type for every matrix, or llama.cpp's Q4_K_M, Q5_K_M or Q3_K_M mix.
 struct GgufOutType {
-  DType type = DType::F16;  // Q4_K for the Q4_K_M mix
+  DType type = DType::F16;  // Q4_K for the Q4_K_M mix, Q5_K for Q5_K_M, Q3_K for Q3_K_M
   bool q4_k_m = false;
+  bool q5_k_m = false;
+  bool q3_k_m = false;
   GgufOutType() = default;
   GgufOutType(DType t) : type(t) {}  // NOLINT: a plain DType means "every matrix in this type"
   bool operator==(const GgufOutType&) const = default;
 };
 
-// "f32|f16|bf16|q8_0|q4_0|q4_k|q6_k|q4_k_m" -> GgufOutType; Error otherwise.
+// "f32|f16|bf16|q8_0|q4_0|q4_k|q6_k|q4_k_m|q5_k_m|q3_k_m" -> GgufOutType; Error otherwise.
 GgufOutType parse_gguf_out_type(const std::string& s);
 std::string gguf_out_type_name(const GgufOutType& t);
-// llama.cpp's llama_ftype for general.file_type (q4_k -> 14 "Q4_K_S", q4_k_m -> 15, q6_k -> 18).
+// llama.cpp's llama_ftype for general.file_type (q4_k -> 14 "Q4_K_S", q4_k_m -> 15, q5_k_m -> 17,
+// q3_k_m -> 12, q6_k -> 18).
 uint32_t gguf_file_type(const GgufOutType& t);
 
 // Storage type of one tensor (GGUF name, PyTorch-order shape) under `t`, as llama-quantize chooses it:
@@ -37,8 +40,12 @@ uint32_t gguf_file_type(const GgufOutType& t);
 //  * Q4_K_M: Q4_K, except Q6_K for `output.weight` (or `token_embd.weight` when there is no output
 //    tensor), and for attn_v / ffn_down of layer i when use_more_bits(i, n_layers):
 //    i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2 (llama.cpp src/llama-quant.cpp).
-//  * A row length that does not fit the chosen blocks falls back as llama.cpp does
-//    (Q6_K -> Q8_0; Q4_K -> Q5_0 there, Q8_0 here since Q5_0 is not implemented), then F16.
+//  * Q5_K_M: Q5_K, with Q4_K_M's Q6_K bumps (output; attn_v / ffn_down of use_more_bits layers).
+//  * Q3_K_M: Q3_K, except Q6_K for the output, attn_v Q5_K in layers 0-1 and Q4_K after, ffn_down Q5_K
+//    for layers below n/16 and Q4_K after, attn_output Q4_K (llama_tensor_get_type, non-Falcon arch).
+//  * A row length that does not fit the chosen blocks falls back as llama.cpp does: under Q5_K_M and
+//    Q3_K_M Q2_K/Q3_K/IQ4_XS -> IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0; under Q4_K_M and the
+//    single types Q4_K and Q6_K -> Q8_0 (files written before Q5_0 existed here); then F16.
 DType gguf_tensor_type(const GgufOutType& t, const std::string& gguf_name, const std::vector<int64_t>& shape,
                        int64_t n_layers, bool has_output);
 

@@ -47,7 +47,7 @@ TEST(GgufKQuant, Q4KMRule) {
   EXPECT_EQ(gguf_tensor_type(DType::Q6_K, "blk.1.attn_q.weight", sq, 32, true), DType::Q6_K);
   EXPECT_EQ(gguf_file_type(t), 15u);
   EXPECT_EQ(gguf_out_type_name(t), "Q4_K_M");
-  EXPECT_THROW(parse_gguf_out_type("q5_k_m"), Error);
+  EXPECT_THROW(parse_gguf_out_type("q3_k_l"), Error);
 }
 
 struct Agreement {
