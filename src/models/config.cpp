@@ -127,6 +127,27 @@ void parse_hybrid_attention(const json& j, const std::string& where, ModelConfig
   // RoPE on sliding layers; on every layer when the model has no sliding window at all.
   c.layer_rope.resize(c.n_layers);
   for (int64_t l = 0; l < c.n_layers; ++l) c.layer_rope[l] = c.sliding_window == 0 || c.layer_sliding[l];
+  // The MTP layer (K-EXAONE, EXAONE 4.5): its own type when given, else main layer 0's.
+  c.mtp_layers = opt_int(j, "num_nextn_predict_layers", where).value_or(0);
+  if (c.mtp_layers < 0) fail(where + ": field 'num_nextn_predict_layers' must not be negative");
+  c.mtp_sliding = c.layer_sliding[0];
+  c.mtp_window = c.mtp_sliding ? c.sliding_window : 0;
+  if (auto mt = j.find("mtp_layer_types"); mt != j.end() && !mt->is_null()) {
+    if (!mt->is_array() || mt->empty()) fail(where + ": field 'mtp_layer_types': expected a non-empty array");
+    const auto& t = (*mt)[0];
+    if (t == "sliding_attention") c.mtp_sliding = true;
+    else if (t == "full_attention") c.mtp_sliding = false;
+    else fail(where + ": field 'mtp_layer_types'[0]: unknown layer type " + t.dump());
+    c.mtp_window = c.mtp_sliding ? c.sliding_window : 0;
+    if (auto mw = j.find("mtp_sliding_windows"); c.mtp_sliding && mw != j.end() && !mw->is_null()) {
+      if (!mw->is_array() || mw->empty() || !(*mw)[0].is_number_integer())
+        fail(where + ": field 'mtp_sliding_windows': expected a non-empty array of integers");
+      if ((*mw)[0].get<int64_t>() > 0) c.mtp_window = (*mw)[0].get<int64_t>();
+    }
+    if (c.mtp_sliding && c.mtp_window <= 0)
+      fail(where + ": field 'mtp_layer_types'[0] is sliding_attention but no window is given");
+  }
+  c.mtp_rope = c.sliding_window == 0 || c.mtp_sliding;
 }
 
 RopeConfig parse_hf_rope(const json& j, const std::string& where, double default_theta) {

@@ -55,6 +55,14 @@ struct ModelConfig {
   bool norm_topk_prob = true;
   double routed_scaling = 1.0;
   std::vector<bool> layer_moe;      // per layer: routed experts (else the dense MLP); empty = all dense
+  // Multi-token-prediction (MTP) layer (K-EXAONE `mtp.*`), read only to draft tokens for
+  // self-speculative decoding. Its attention: `mtp_layer_types[0]` (and `mtp_sliding_windows[0]`)
+  // when config.json gives them, else that of main layer 0 (as vLLM's first exaone_moe_mtp did);
+  // RoPE as on the main layers (sliding, or every layer of a model without a window).
+  int64_t mtp_layers = 0;           // num_nextn_predict_layers as declared (0: not declared)
+  bool mtp_sliding = false;
+  int64_t mtp_window = 0;           // window of a sliding MTP layer
+  bool mtp_rope = true;
   // Token ids from config.json / generation_config.json (-1 when absent).
   int64_t bos_id = -1;
   int64_t pad_id = -1;

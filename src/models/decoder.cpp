@@ -91,6 +91,12 @@ void DecoderModel::copy_weights_for_kernels() {
     if (L.moe)
       for (MatrixRef* m : {&L.moe->router, &L.moe->shared_gate, &L.moe->shared_up, &L.moe->shared_down}) plan(*m);
   }
+  if (w_.mtp) {
+    MtpWeights& M = *w_.mtp;
+    for (MatrixRef* m : {&M.fc, &M.layer.wq, &M.layer.wk, &M.layer.wv, &M.layer.wo, &M.layer.w_gate, &M.layer.w_up,
+                         &M.layer.w_down})
+      plan(*m);
+  }
   if (copies.empty()) return;
   // One arena for all copies: huge pages per matrix would round each up to 2 MiB (measured: 250 MB
   // of padding resident for the 1.2B shape at Q4_K_M).
@@ -146,12 +152,97 @@ int64_t DecoderModel::parameter_count() const {
   return n;
 }
 
-void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<float>& logits) {
+struct DecoderModel::Scratch {
+  std::vector<float> h, q, k, v, att, o, gate, up;
+  Scratch(const ModelConfig& c, int64_t N)
+      : h(N * c.hidden), q(N * c.q_dim()), k(N * c.kv_dim()), v(N * c.kv_dim()), att(N * c.q_dim()),
+        o(N * c.hidden), gate(N * c.intermediate), up(N * c.intermediate) {}
+};
+
+void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, bool rope, int64_t window,
+                             std::span<KVCache* const> caches, std::span<const int64_t> rows, const int32_t* pos,
+                             float* x, int64_t N, Scratch& s) const {
   const ModelConfig& c = cfg_;
   const int64_t H = c.hidden, hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate;
+  const float eps = static_cast<float>(c.rms_eps);
+  // ---- attention block ----
+  const float* a_in = x;
+  if (!L.attn_pre_norm.empty()) {
+    rmsnorm(x, L.attn_pre_norm.data(), eps, N, H, s.h.data());
+    a_in = s.h.data();
+  }
+  {
+    const MatrixRef ws[3] = {L.wq, L.wk, L.wv};
+    float* const ys[3] = {s.q.data(), s.k.data(), s.v.data()};
+    matmul_multi(a_in, N, ws, ys);
+  }
+  if (!L.q_norm.empty()) rmsnorm(s.q.data(), L.q_norm.data(), eps, N * c.n_heads, hd, s.q.data());
+  if (!L.k_norm.empty()) rmsnorm(s.k.data(), L.k_norm.data(), eps, N * c.n_kv_heads, hd, s.k.data());
+  if (rope) {
+    rope_neox(s.q.data(), N, c.n_heads, hd, pos, inv_freq_.data());
+    rope_neox(s.k.data(), N, c.n_kv_heads, hd, pos, inv_freq_.data());
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  AttentionShape shape{c.n_heads, c.n_kv_heads, hd, window, scale};
+  // All sequences' attention in one parallel loop (a decode batch is many tiny items); each cache
+  // stores its rows only after every sequence has read its past.
+  std::vector<AttentionSeq> seqs(caches.size());
+  int64_t r = 0;
+  for (size_t i = 0; i < caches.size(); ++i) {
+    KVCache& cache = *caches[i];
+    const int64_t T = rows[i];
+    cache.round_rows(s.k.data() + r * kvd, T);
+    cache.round_rows(s.v.data() + r * kvd, T);
+    seqs[i] = {s.q.data() + r * qd, s.k.data() + r * kvd, s.v.data() + r * kvd, T, cache.past(cache_layer),
+               s.att.data() + r * qd};
+    r += T;
+  }
+  attention_batch(seqs, shape);
+  r = 0;
+  for (size_t i = 0; i < caches.size(); ++i) {
+    caches[i]->store(cache_layer, s.k.data() + r * kvd, s.v.data() + r * kvd, rows[i]);
+    r += rows[i];
+  }
+  matmul(s.att.data(), N, L.wo, s.o.data());
+  if (!L.attn_post_norm.empty()) rmsnorm(s.o.data(), L.attn_post_norm.data(), eps, N, H, s.o.data());
+  add_inplace(x, s.o.data(), N * H);
+  // ---- MLP block ----
+  const float* m_in = x;
+  if (!L.mlp_pre_norm.empty()) {
+    rmsnorm(x, L.mlp_pre_norm.data(), eps, N, H, s.h.data());
+    m_in = s.h.data();
+  }
+  if (L.moe) {
+    moe_ffn(c, *L.moe, m_in, N, s.o.data());
+  } else {
+    const MatrixRef ws[2] = {L.w_gate, L.w_up};
+    float* const ys[2] = {s.gate.data(), s.up.data()};
+    matmul_multi(m_in, N, ws, ys);
+    silu_mul(s.gate.data(), s.up.data(), N * I);
+    matmul(s.gate.data(), N, L.w_down, s.o.data());
+  }
+  if (!L.mlp_post_norm.empty()) rmsnorm(s.o.data(), L.mlp_post_norm.data(), eps, N, H, s.o.data());
+  add_inplace(x, s.o.data(), N * H);
+}
+
+void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<float>& logits) {
+  forward_impl(batch, logits, nullptr);
+}
+
+void DecoderModel::forward_hidden(std::span<const SequenceChunk> batch, std::vector<float>& logits,
+                                  std::vector<float>& hidden) {
+  forward_impl(batch, logits, &hidden);
+}
+
+void DecoderModel::forward_impl(std::span<const SequenceChunk> batch, std::vector<float>& logits,
+                                std::vector<float>* hidden) {
+  const ModelConfig& c = cfg_;
+  const int64_t H = c.hidden;
 
   // Flatten the batch: token rows of all sequences one after another.
   int64_t N = 0, out_rows = 0;
+  std::vector<KVCache*> caches;
+  std::vector<int64_t> rows;
   for (const auto& s : batch) {
     if (!s.cache) fail("forward: sequence without a KV cache");
     if (s.tokens.empty()) fail("forward: empty sequence chunk");
@@ -159,10 +250,11 @@ void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<flo
       fail("context length " + std::to_string(s.cache->max_context()) + " reached");
     N += static_cast<int64_t>(s.tokens.size());
     out_rows += s.all_logits ? static_cast<int64_t>(s.tokens.size()) : 1;
+    caches.push_back(s.cache);
+    rows.push_back(static_cast<int64_t>(s.tokens.size()));
   }
   std::vector<int32_t> pos(N);
-  std::vector<float> x(N * H), h(N * H), q(N * qd), k(N * kvd), v(N * kvd), att(N * qd), o(N * H);
-  std::vector<float> gate(N * I), up(N * I);
+  std::vector<float> x(N * H);
   {
     int64_t r = 0;
     for (const auto& s : batch) {
@@ -177,61 +269,16 @@ void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<flo
     }
   }
 
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    const DecoderLayerWeights& L = w_.layers[l];
-    // ---- attention block ----
-    const float* a_in = x.data();
-    if (!L.attn_pre_norm.empty()) {
-      rmsnorm(x.data(), L.attn_pre_norm.data(), static_cast<float>(c.rms_eps), N, H, h.data());
-      a_in = h.data();
-    }
-    {
-      const MatrixRef ws[3] = {L.wq, L.wk, L.wv};
-      float* const ys[3] = {q.data(), k.data(), v.data()};
-      matmul_multi(a_in, N, ws, ys);
-    }
-    if (!L.q_norm.empty()) rmsnorm(q.data(), L.q_norm.data(), static_cast<float>(c.rms_eps), N * c.n_heads, hd, q.data());
-    if (!L.k_norm.empty())
-      rmsnorm(k.data(), L.k_norm.data(), static_cast<float>(c.rms_eps), N * c.n_kv_heads, hd, k.data());
-    if (c.layer_rope[l]) {
-      rope_neox(q.data(), N, c.n_heads, hd, pos.data(), inv_freq_.data());
-      rope_neox(k.data(), N, c.n_kv_heads, hd, pos.data(), inv_freq_.data());
-    }
-    AttentionShape shape{c.n_heads, c.n_kv_heads, hd, c.layer_sliding[l] ? c.sliding_window : 0, scale};
-    int64_t r = 0;
-    for (const auto& s : batch) {
-      const int64_t T = static_cast<int64_t>(s.tokens.size());
-      s.cache->round_rows(k.data() + r * kvd, T);
-      s.cache->round_rows(v.data() + r * kvd, T);
-      attention(q.data() + r * qd, k.data() + r * kvd, v.data() + r * kvd, T, s.cache->past(l), shape,
-                att.data() + r * qd);
-      s.cache->store(l, k.data() + r * kvd, v.data() + r * kvd, T);
-      r += T;
-    }
-    matmul(att.data(), N, L.wo, o.data());
-    if (!L.attn_post_norm.empty()) rmsnorm(o.data(), L.attn_post_norm.data(), static_cast<float>(c.rms_eps), N, H, o.data());
-    add_inplace(x.data(), o.data(), N * H);
-    // ---- MLP block ----
-    const float* m_in = x.data();
-    if (!L.mlp_pre_norm.empty()) {
-      rmsnorm(x.data(), L.mlp_pre_norm.data(), static_cast<float>(c.rms_eps), N, H, h.data());
-      m_in = h.data();
-    }
-    if (L.moe) {
-      moe_ffn(c, *L.moe, m_in, N, o.data());
-    } else {
-      const MatrixRef ws[2] = {L.w_gate, L.w_up};
-      float* const ys[2] = {gate.data(), up.data()};
-      matmul_multi(m_in, N, ws, ys);
-      silu_mul(gate.data(), up.data(), N * I);
-      matmul(gate.data(), N, L.w_down, o.data());
-    }
-    if (!L.mlp_post_norm.empty()) rmsnorm(o.data(), L.mlp_post_norm.data(), static_cast<float>(c.rms_eps), N, H, o.data());
-    add_inplace(x.data(), o.data(), N * H);
-  }
+  Scratch scratch(c, N);
+  for (int64_t l = 0; l < c.n_layers; ++l)
+    run_layer(w_.layers[l], l, c.layer_rope[l], c.layer_sliding[l] ? c.sliding_window : 0, caches, rows, pos.data(),
+              x.data(), N, scratch);
   for (const auto& s : batch) s.cache->advance(static_cast<int64_t>(s.tokens.size()));
 
+  if (hidden) {  // every row, final-normed (the MTP layer's input)
+    hidden->resize(static_cast<size_t>(N * H));
+    rmsnorm(x.data(), w_.final_norm.data(), static_cast<float>(c.rms_eps), N, H, hidden->data());
+  }
   // Only the rows whose logits were asked for go through the final norm and the head.
   std::vector<float> sel(out_rows * H);
   {
@@ -247,6 +294,81 @@ void DecoderModel::forward(std::span<const SequenceChunk> batch, std::vector<flo
   rmsnorm(sel.data(), w_.final_norm.data(), static_cast<float>(c.rms_eps), out_rows, H, sel.data());
   logits.resize(static_cast<size_t>(out_rows * c.vocab_size));
   matmul(sel.data(), out_rows, w_.lm_head, logits.data());
+}
+
+ModelConfig DecoderModel::mtp_cache_config() const {
+  // A one-layer model of the MTP layer's attention type: KVCache sizes its ring from it.
+  ModelConfig m = cfg_;
+  m.n_layers = 1;
+  m.layer_sliding = {cfg_.mtp_sliding};
+  m.layer_rope = {cfg_.mtp_rope};
+  m.sliding_window = cfg_.mtp_sliding ? cfg_.mtp_window : 0;
+  m.layer_moe.clear();
+  return m;
+}
+
+std::unique_ptr<KVCache> DecoderModel::new_mtp_cache(int64_t max_context, DType kv_type) const {
+  if (!w_.mtp) fail("this model has no multi-token-prediction (MTP) layer");
+  return std::make_unique<KVCache>(mtp_cache_config(), max_context > 0 ? max_context : cfg_.max_position, kv_type);
+}
+
+void DecoderModel::mtp_forward(std::span<const MtpChunk> batch, std::vector<float>& logits,
+                               std::vector<float>& hidden) {
+  if (!w_.mtp) fail("this model has no multi-token-prediction (MTP) layer");
+  const MtpWeights& M = *w_.mtp;
+  const ModelConfig& c = cfg_;
+  const int64_t H = c.hidden;
+  const float eps = static_cast<float>(c.rms_eps);
+  int64_t N = 0, out_rows = 0;
+  std::vector<KVCache*> caches;
+  std::vector<int64_t> rows;
+  for (const auto& s : batch) {
+    const int64_t T = static_cast<int64_t>(s.tokens.size());
+    if (!s.cache || !s.hidden) fail("mtp_forward: chunk without a cache or hidden states");
+    if (T == 0) fail("mtp_forward: empty chunk");
+    if (s.logit_rows < 0 || s.logit_rows > T) fail("mtp_forward: logit_rows out of range");
+    if (s.cache->n_past() + T > s.cache->max_context())
+      fail("context length " + std::to_string(s.cache->max_context()) + " reached (MTP layer)");
+    N += T;
+    out_rows += s.logit_rows;
+    caches.push_back(s.cache);
+    rows.push_back(T);
+  }
+  // x = fc([rmsnorm(embed(token p+1)) | rmsnorm(h_p)]): the embedding half first (vLLM's
+  // ExaoneMoeMultiTokenPredictor concatenates inputs_embeds, then hidden_states).
+  std::vector<int32_t> pos(N);
+  std::vector<float> cat(N * 2 * H), row(H), x(N * H);
+  {
+    int64_t r = 0;
+    for (const auto& s : batch) {
+      for (size_t i = 0; i < s.tokens.size(); ++i, ++r) {
+        const int32_t id = s.tokens[i];
+        if (id < 0 || id >= c.vocab_size)
+          fail("token id " + std::to_string(id) + " is out of range (vocab_size " + std::to_string(c.vocab_size) + ")");
+        dequantize_row(w_.embed, id, row.data());
+        rmsnorm(row.data(), M.embed_norm.data(), eps, 1, H, cat.data() + r * 2 * H);
+        rmsnorm(s.hidden + static_cast<int64_t>(i) * H, M.hidden_norm.data(), eps, 1, H, cat.data() + r * 2 * H + H);
+        pos[r] = static_cast<int32_t>(s.cache->n_past() + static_cast<int64_t>(i));
+      }
+    }
+  }
+  matmul(cat.data(), N, M.fc, x.data());
+  Scratch scratch(c, N);
+  run_layer(M.layer, 0, c.mtp_rope, c.mtp_sliding ? c.mtp_window : 0, caches, rows, pos.data(), x.data(), N, scratch);
+  for (const auto& s : batch) s.cache->advance(static_cast<int64_t>(s.tokens.size()));
+
+  hidden.resize(static_cast<size_t>(out_rows * H));
+  {
+    int64_t r = 0, o_r = 0;
+    for (const auto& s : batch) {
+      const int64_t T = static_cast<int64_t>(s.tokens.size());
+      for (int64_t t = T - s.logit_rows; t < T; ++t, ++o_r) std::copy_n(x.data() + (r + t) * H, H, hidden.data() + o_r * H);
+      r += T;
+    }
+  }
+  rmsnorm(hidden.data(), M.final_norm.data(), eps, out_rows, H, hidden.data());
+  logits.resize(static_cast<size_t>(out_rows * c.vocab_size));
+  if (out_rows > 0) matmul(hidden.data(), out_rows, w_.lm_head, logits.data());
 }
 
 }  // namespace exaone

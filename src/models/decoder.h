@@ -29,20 +29,43 @@ struct DecoderLayerWeights {
   std::vector<float> attn_pre_norm, attn_post_norm, mlp_pre_norm, mlp_post_norm, q_norm, k_norm;
 };
 
+// The multi-token-prediction layer (DeepSeek-V3 style, K-EXAONE `mtp.*`): position p reads the
+// main model's final-normed hidden state h_p and the embedding of token p+1, and predicts token
+// p+2 through the shared head. Computation: docs/architecture.md.
+struct MtpWeights {
+  std::vector<float> embed_norm, hidden_norm, final_norm;  // pre_fc_norm_embedding, pre_fc_norm_hidden, norm
+  MatrixRef fc;               // [hidden, 2 * hidden]: input is [norm(embedding) | norm(hidden)]
+  DecoderLayerWeights layer;  // one decoder layer of the main model's kind, with a dense MLP
+};
+
 struct DecoderWeights {
   MatrixRef embed;  // [vocab, hidden]
   MatrixRef lm_head;  // [vocab, hidden]; the embedding when tied
   std::vector<float> final_norm;
   std::vector<DecoderLayerWeights> layers;
+  std::unique_ptr<MtpWeights> mtp;  // null: the checkpoint has no MTP layer
 };
 
 class DecoderModel : public Model {
  public:
   DecoderModel(ModelConfig cfg, std::unique_ptr<WeightStore> store, DecoderWeights w);
   void forward(std::span<const SequenceChunk> batch, std::vector<float>& logits) override;
+  void forward_hidden(std::span<const SequenceChunk> batch, std::vector<float>& logits,
+                      std::vector<float>& hidden) override;
+  bool has_mtp() const override { return w_.mtp != nullptr; }
+  std::unique_ptr<KVCache> new_mtp_cache(int64_t max_context = 0, DType kv_type = DType::F32) const override;
+  void mtp_forward(std::span<const MtpChunk> batch, std::vector<float>& logits, std::vector<float>& hidden) override;
   int64_t parameter_count() const override;
 
  private:
+  struct Scratch;
+  // One decoder layer over N token rows `x` (in place): rows of sequence i are the next
+  // `rows[i]` positions of caches[i], whose layer `cache_layer` receives their K/V.
+  void run_layer(const DecoderLayerWeights& L, int64_t cache_layer, bool rope, int64_t window,
+                 std::span<KVCache* const> caches, std::span<const int64_t> rows, const int32_t* pos, float* x,
+                 int64_t N, Scratch& s) const;
+  void forward_impl(std::span<const SequenceChunk> batch, std::vector<float>& logits, std::vector<float>* hidden);
+  ModelConfig mtp_cache_config() const;
   // Copies the matrices into huge-page memory at load (util/huge_buffer.h): Q4_0/Q8_0/Q4_K/Q6_K
   // re-laid out for the AVX2 kernels (kernels/interleaved.h), float types as they are. The
   // MatrixRefs in w_ point at the copies, and the file pages they came from are released.

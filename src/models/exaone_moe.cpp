@@ -104,13 +104,39 @@ std::unique_ptr<MoeLayerWeights> bind_moe(const ModelConfig& c, const WeightStor
   return m;
 }
 
+// The MTP layer (mtp.*, ignored by transformers; names as vLLM's exaone_moe_mtp loads them): a
+// pre-norm layer with the main attention and a dense MLP of intermediate_size. Only mtp.layers.0
+// is read (K-EXAONE has one).
+std::unique_ptr<MtpWeights> bind_mtp(const ModelConfig& c, const WeightStore& s) {
+  if (!s.find("mtp.fc.weight")) return nullptr;
+  const int64_t H = c.hidden;
+  auto m = std::make_unique<MtpWeights>();
+  m->fc = matrix(s.require("mtp.fc.weight", {H, 2 * H}));
+  m->embed_norm = widen_vector(s.require("mtp.pre_fc_norm_embedding.weight", {H}));
+  m->hidden_norm = widen_vector(s.require("mtp.pre_fc_norm_hidden.weight", {H}));
+  m->final_norm = widen_vector(s.require("mtp.norm.weight", {H}));
+  const std::string p = "mtp.layers.0.";
+  DecoderLayerWeights& L = m->layer;
+  L.attn_pre_norm = widen_vector(s.require(p + "input_layernorm.weight", {H}));
+  L.wq = matrix(s.require(p + "self_attn.q_proj.weight", {c.q_dim(), H}));
+  L.wk = matrix(s.require(p + "self_attn.k_proj.weight", {c.kv_dim(), H}));
+  L.wv = matrix(s.require(p + "self_attn.v_proj.weight", {c.kv_dim(), H}));
+  L.wo = matrix(s.require(p + "self_attn.o_proj.weight", {H, c.q_dim()}));
+  L.q_norm = widen_vector(s.require(p + "self_attn.q_norm.weight", {c.head_dim}));
+  L.k_norm = widen_vector(s.require(p + "self_attn.k_norm.weight", {c.head_dim}));
+  L.mlp_pre_norm = widen_vector(s.require(p + "post_attention_layernorm.weight", {H}));
+  L.w_gate = matrix(s.require(p + "mlp.gate_proj.weight", {c.intermediate, H}));
+  L.w_up = matrix(s.require(p + "mlp.up_proj.weight", {c.intermediate, H}));
+  L.w_down = matrix(s.require(p + "mlp.down_proj.weight", {H, c.intermediate}));
+  return m;
+}
+
 DecoderWeights bind_exaone_moe(const ModelConfig& c, const WeightStore& s) {
   DecoderWeights w;
   const int64_t H = c.hidden;
   w.embed = matrix(s.require("model.embed_tokens.weight", {c.vocab_size, H}));
   w.lm_head = bind_lm_head(c, s, w.embed);
   w.final_norm = widen_vector(s.require("model.norm.weight", {H}));
-  // mtp.* (the multi-token-prediction layer) is left in the store unbound, as transformers ignores it.
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const std::string p = layer_prefix(l);
     DecoderLayerWeights L;
@@ -131,6 +157,7 @@ DecoderWeights bind_exaone_moe(const ModelConfig& c, const WeightStore& s) {
     }
     w.layers.push_back(std::move(L));
   }
+  w.mtp = bind_mtp(c, s);
   return w;
 }
 

@@ -48,6 +48,18 @@ std::string config_dir(const std::string& path) {
 
 }  // namespace
 
+void Model::forward_hidden(std::span<const SequenceChunk>, std::vector<float>&, std::vector<float>&) {
+  fail("this model does not return hidden states");
+}
+
+std::unique_ptr<KVCache> Model::new_mtp_cache(int64_t, DType) const {
+  fail("this model has no multi-token-prediction (MTP) layer");
+}
+
+void Model::mtp_forward(std::span<const MtpChunk>, std::vector<float>&, std::vector<float>&) {
+  fail("this model has no multi-token-prediction (MTP) layer");
+}
+
 MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixRef& embed) {
   if (c.tie_embeddings) return embed;
   const TensorView* head = s.find("lm_head.weight");

@@ -19,6 +19,15 @@ struct SequenceChunk {
   bool all_logits = false;          // logits for every token, or only the last one
 };
 
+// Input of the multi-token-prediction layer for one sequence: row i pairs the main model's
+// final-normed hidden state of position p = cache->n_past() + i with token p + 1.
+struct MtpChunk {
+  std::span<const int32_t> tokens;  // token p + 1 of each row
+  const float* hidden = nullptr;    // [tokens.size(), hidden] hidden states h_p
+  KVCache* cache = nullptr;         // the MTP layer's cache (Model::new_mtp_cache)
+  int64_t logit_rows = 1;           // logits (and output hidden states) for this many last rows
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -28,6 +37,18 @@ class Model {
   // Runs every chunk, appends their K/V to their caches, and fills `logits` with
   // [rows, vocab_size] floats: per chunk in order, all its positions or only its last.
   virtual void forward(std::span<const SequenceChunk> batch, std::vector<float>& logits) = 0;
+  // forward() that also returns the final-normed hidden state of every token row of the batch,
+  // [tokens, hidden] in batch order: the input of the multi-token-prediction layer.
+  virtual void forward_hidden(std::span<const SequenceChunk> batch, std::vector<float>& logits,
+                              std::vector<float>& hidden);
+
+  // Multi-token prediction (self-speculative decoding drafts): whether the checkpoint has an MTP
+  // layer; a KV cache for it (one layer); and its forward pass, which appends each chunk's rows to
+  // its cache and returns, for the last `logit_rows` rows of each chunk, the logits [rows, vocab]
+  // and the MTP layer's own final-normed hidden states [rows, hidden] (the next draft step's input).
+  virtual bool has_mtp() const { return false; }
+  virtual std::unique_ptr<KVCache> new_mtp_cache(int64_t max_context = 0, DType kv_type = DType::F32) const;
+  virtual void mtp_forward(std::span<const MtpChunk> batch, std::vector<float>& logits, std::vector<float>& hidden);
 
   std::unique_ptr<KVCache> new_cache(int64_t max_context = 0, DType kv_type = DType::F32) const {
     return std::make_unique<KVCache>(cfg_, max_context > 0 ? max_context : cfg_.max_position, kv_type);
