@@ -17,7 +17,7 @@ Sampler::Sampler(const SamplingParams& params, int64_t vocab_limit)
   if (!std::isfinite(p_.temperature)) fail("temperature must be finite");
 }
 
-int Sampler::sample(std::span<float> logits, std::span<const int> context, std::span<const int> generated) {
+double Sampler::candidates(std::span<float> logits, std::span<const int> context, std::span<const int> generated) {
   const int64_t V = std::min<int64_t>(vocab_limit_, static_cast<int64_t>(logits.size()));
   if (V <= 0) fail("sampler: empty vocabulary");
   if (p_.repetition_penalty != 1.0f) {
@@ -37,13 +37,14 @@ int Sampler::sample(std::span<float> logits, std::span<const int> context, std::
     for (int64_t i = 0; i < V; ++i)
       if (counts_[i]) logits[i] -= p_.presence_penalty + p_.frequency_penalty * static_cast<float>(counts_[i]);
   }
+  cand_.clear();
   if (p_.temperature <= 0.0f) {
     int best = 0;
     for (int64_t i = 1; i < V; ++i)
       if (logits[i] > logits[best]) best = static_cast<int>(i);
-    return best;
+    cand_.emplace_back(1.0f, best);
+    return 1.0;
   }
-  cand_.clear();
   for (int64_t i = 0; i < V; ++i)
     if (std::isfinite(logits[i])) cand_.emplace_back(logits[i] / p_.temperature, static_cast<int>(i));
   if (cand_.empty()) fail("sampler: every logit is -inf or NaN");
@@ -76,14 +77,47 @@ int Sampler::sample(std::span<float> logits, std::span<const int> context, std::
   }
   double total = 0;
   for (const auto& c : cand_) total += c.first;
+  return total;
+}
+
+double Sampler::uniform() {
   // 53 random bits -> uniform double in [0, 1): identical on every platform for one seed.
-  const double u = static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0) * total;
+  return static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int Sampler::sample(std::span<float> logits, std::span<const int> context, std::span<const int> generated) {
+  const double total = candidates(logits, context, generated);
+  if (p_.temperature <= 0.0f) return cand_.front().second;
+  const double u = uniform() * total;
   double acc = 0;
   for (const auto& c : cand_) {
     acc += c.first;
     if (u < acc) return c.second;
   }
   return cand_.back().second;
+}
+
+void Sampler::distribution(std::span<float> logits, std::span<const int> context, std::span<const int> generated,
+                           std::vector<float>& probs) {
+  const double total = candidates(logits, context, generated);
+  probs.assign(static_cast<size_t>(std::min<int64_t>(vocab_limit_, static_cast<int64_t>(logits.size()))), 0.0f);
+  for (const auto& c : cand_) probs[c.second] = static_cast<float>(c.first / total);
+}
+
+int Sampler::draw(std::span<const float> weights) {
+  double total = 0;
+  for (float w : weights) total += w;
+  if (!(total > 0)) fail("sampler: nothing to draw from");
+  const double u = uniform() * total;
+  double acc = 0;
+  int last = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (weights[i] <= 0) continue;
+    acc += weights[i];
+    last = static_cast<int>(i);
+    if (u < acc) return last;
+  }
+  return last;
 }
 
 }  // namespace exaone

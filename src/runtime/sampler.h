@@ -27,8 +27,21 @@ class Sampler {
   // generated only (presence/frequency penalties).
   int sample(std::span<float> logits, std::span<const int> context, std::span<const int> generated);
   const SamplingParams& params() const { return p_; }
+  bool greedy() const { return p_.temperature <= 0.0f; }
+
+  // What sample() draws from, for speculative sampling: the probability of every id < the vocab
+  // limit, summing to 1 (greedy: 1 on the argmax). `logits` is modified.
+  void distribution(std::span<float> logits, std::span<const int> context, std::span<const int> generated,
+                    std::vector<float>& probs);
+  // A uniform draw in [0, 1) from the sampler's generator.
+  double uniform();
+  // An id drawn in proportion to `weights` (non-negative, not all zero).
+  int draw(std::span<const float> weights);
 
  private:
+  // Penalties, then the candidates sample() draws from in cand_ (unnormalised weights, highest
+  // first) and their total; greedy returns the argmax alone.
+  double candidates(std::span<float> logits, std::span<const int> context, std::span<const int> generated);
   SamplingParams p_;
   int64_t vocab_limit_;
   std::mt19937_64 rng_;

@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "util/error.h"
 
@@ -17,6 +18,7 @@ Session::Session(Model& model, const Tokenizer& tokenizer, int64_t max_context, 
 void Session::reset() {
   cache_->clear();
   tokens_.clear();
+  mtp_.reset();
 }
 
 void Session::feed(std::span<const int32_t> toks, std::vector<float>& logits) {
@@ -104,7 +106,14 @@ GenerateResult Session::generate(const std::vector<int>& prompt, const GenerateO
   const int64_t vocab_limit = std::min<int64_t>(model_.config().vocab_size, tok_.vocab_size());
   Sampler sampler(options.sampling, vocab_limit);
   std::vector<float> logits;
-  prefill(prompt, r, logits);
+  std::optional<SpeculativeDecoder> spec;
+  if (options.spec.draft > 0) {
+    spec.emplace(model_, *cache_, mtp_, tokens_, sampler, options.spec.draft);
+    r.reused_tokens = static_cast<int64_t>(spec->prefill(prompt));
+  } else {
+    if (mtp_.cache) mtp_.in_sync = false;  // the main cache moves on without the MTP layer
+    prefill(prompt, r, logits);
+  }
 
   StreamingDecoder decoder(tok_, /*skip_special=*/true);
   StopStringFilter stops(options.stop);
@@ -124,12 +133,17 @@ GenerateResult Session::generate(const std::vector<int>& prompt, const GenerateO
   const int64_t V = model_.config().vocab_size;
   r.finish_reason = "length";
   while (static_cast<int64_t>(r.tokens.size()) < options.max_tokens) {
-    if (cache_->n_past() >= cache_->max_context()) {  // prompt + output fill the context
+    if (static_cast<int64_t>(tokens_.size()) >= cache_->max_context()) {  // prompt + output fill the context
       r.finish_reason = "context";
       break;
     }
-    std::span<float> row(logits.data() + logits.size() - V, V);
-    const int id = sampler.sample(row, tokens_, r.tokens);
+    int id;
+    if (spec) {
+      id = spec->next(options.max_tokens - static_cast<int64_t>(r.tokens.size()));
+    } else {
+      std::span<float> row(logits.data() + logits.size() - V, V);
+      id = sampler.sample(row, tokens_, r.tokens);
+    }
     if (options.stop_at_eos && std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end()) {
       r.finish_reason = "stop";
       break;
@@ -139,9 +153,17 @@ GenerateResult Session::generate(const std::vector<int>& prompt, const GenerateO
       r.finish_reason = "stop";
       break;
     }
+    if (spec) {
+      spec->commit();
+      continue;
+    }
     std::vector<int32_t> one{id};
     feed(one, logits);
     tokens_.push_back(id);
+  }
+  if (spec) {
+    spec->finish();
+    r.spec = spec->stats();
   }
   if (!stopped_by_string) {
     // The decoder's incomplete character and any held-back start of a stop string.

@@ -10,6 +10,7 @@
 
 #include "models/model.h"
 #include "runtime/sampler.h"
+#include "runtime/speculative.h"
 #include "tokenizer/tokenizer.h"
 
 namespace exaone {
@@ -19,6 +20,10 @@ struct GenerateOptions {
   int64_t max_tokens = 512;
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool stop_at_eos = true;
+  // MTP self-speculative decoding (spec.draft > 0; the model needs an MTP layer). Greedy output is
+  // token-for-token that of decoding without it when the kernels run batch-invariant
+  // (set_batch_invariant: the verify forward then computes each row as a one-token step would).
+  SpecOptions spec;
 };
 
 struct GenerateResult {
@@ -27,6 +32,7 @@ struct GenerateResult {
   std::string finish_reason;  // "stop" (eos or stop string), "length" (max_tokens), "context" (context full)
   int64_t prompt_tokens = 0;
   int64_t reused_tokens = 0;  // prompt tokens whose K/V were already cached
+  SpecStats spec;             // speculative decoding: steps, drafted and accepted tokens
 };
 
 class Session {
@@ -54,6 +60,7 @@ class Session {
   std::unique_ptr<KVCache> cache_;
   std::vector<int> tokens_;
   std::vector<int> eos_ids_;
+  MtpState mtp_;  // the MTP layer's cache, when speculative decoding has been used
 };
 
 // Longest suffix of `text` that is a proper prefix of one of `stops` (held back while streaming).

@@ -159,7 +159,7 @@ TEST(MoeCheckpoint, LayoutFromConfig) {
   EXPECT_EQ(c.n_experts, 8);
   EXPECT_EQ(c.n_experts_used, 2);
   EXPECT_EQ(c.n_group, 2);
-  // The mtp.* tensors are in the store, unbound.
+  // The mtp.* tensors stay in the store (bound as the MTP layer: mtp_test.cpp).
   EXPECT_NE(a->weights().find("mtp.fc.weight"), nullptr);
   auto b = load_model((kModels / "kexaone-moe-fused").string());
   EXPECT_EQ(b->config().layer_moe, (std::vector<bool>{false, true, false, true}));  // mlp_layer_types wins
