@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   register_convert_commands(app);
   register_bench_commands(app);
   register_serve_commands(app);
+  register_train_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

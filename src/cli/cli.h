@@ -18,6 +18,7 @@ void register_comply_commands(CLI::App& app);     // comply scan ...            
 void register_convert_commands(CLI::App& app);    // convert, quantize (GGUF)     (cmd_convert.cpp)
 void register_bench_commands(CLI::App& app);      // bench, perplexity, make-model (cmd_bench.cpp)
 void register_serve_commands(CLI::App& app);      // serve                        (cmd_serve.cpp)
+void register_train_commands(CLI::App& app);      // train                        (cmd_train.cpp)
 
 // Shared helpers for commands.
 std::vector<int> parse_id_list(const std::string& text);  // "1,2,3" -> {1,2,3}; Error on junk

@@ -141,11 +141,9 @@ void rope_rotate(float* x, int64_t rows, int64_t n_heads, int64_t head_dim, cons
   });
 }
 
-float dot(const float* a, const float* b, int64_t n) {
-  float s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
+// The inference kernels' SIMD dot: forward and backward recompute the same scores with it, so the
+// probabilities the backward rebuilds from the saved log-sum-exp match the forward's.
+float dot(const float* a, const float* b, int64_t n) { return dot_f32(a, b, n); }
 
 }  // namespace
 

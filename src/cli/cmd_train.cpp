@@ -1,0 +1,202 @@
+// `exaone train`: pretraining from scratch (or from a checkpoint) on a text or token file, float32 on
+// the CPU. Thin: the model, optimizer, loop and checkpoints live in src/train/.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/cli.h"
+#include "models/model.h"
+#include "runtime/model_files.h"
+#include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/model.h"
+#include "train/plot.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/json_file.h"
+#include "util/parallel.h"
+
+namespace exaone::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TrainFlags {
+  std::string model;       // tokenizer (and, without --config/--init, the architecture) source
+  std::string config;      // config.json of the architecture to train from scratch
+  std::string init;        // checkpoint to start from instead of random weights
+  std::string resume;      // training checkpoint (out/checkpoint) to continue exactly
+  std::string data, tokens;
+  std::string out = "train-out";
+  train::TrainOptions opt;
+  double min_lr = -1;      // < 0: lr / 10
+  int64_t warmup = -1;     // < 0: steps / 20
+  float init_std = 0.02f;
+  int64_t save_every = 0;
+  int64_t stop_after = 0;  // > 0: end the run after this many steps (as if interrupted; tests resume)
+  int threads = 0;
+  double peak_gflops = 0;  // 0: estimated from the thread count
+};
+
+std::vector<int32_t> read_token_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path + ": cannot open");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (bytes.size() % 4 != 0) fail(path + ": size is not a multiple of 4 (int32 little-endian token ids expected)");
+  std::vector<int32_t> ids(bytes.size() / 4);
+  std::memcpy(ids.data(), bytes.data(), bytes.size());
+  return ids;
+}
+
+// Curve rows of an earlier run (loss.csv), kept up to the resumed step.
+std::vector<train::CurvePoint> read_curve(const std::string& path, int64_t before) {
+  std::vector<train::CurvePoint> c;
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    train::CurvePoint p;
+    long long step = 0;
+    if (std::sscanf(line.c_str(), "%lld,%lf,%lf,%lf,%lf", &step, &p.loss, &p.lr, &p.grad_norm, &p.tokens_per_s) != 5)
+      continue;
+    p.step = step;
+    if (p.step < before) c.push_back(p);
+  }
+  return c;
+}
+
+void copy_tokenizer_files(const std::string& from, const fs::path& to) {
+  std::error_code ec;
+  const fs::path dir = fs::is_directory(from, ec) ? fs::path(from) : fs::path(from).parent_path();
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                           "merges.txt", "chat_template.jinja", "generation_config.json"})
+    if (fs::exists(dir / name)) fs::copy_file(dir / name, to / name, fs::copy_options::overwrite_existing);
+}
+
+std::string progress_bar(double frac, int width = 24) {
+  const int full = static_cast<int>(std::lround(std::clamp(frac, 0.0, 1.0) * width));
+  return "[" + std::string(static_cast<size_t>(full), '#') + std::string(static_cast<size_t>(width - full), '.') + "]";
+}
+
+void cmd_train(TrainFlags& f) {
+  if (f.threads > 0) set_num_threads(f.threads);
+  train::TrainOptions& o = f.opt;
+  o.min_lr = f.min_lr >= 0 ? f.min_lr : o.lr / 10;
+  o.warmup = f.warmup >= 0 ? f.warmup : o.steps / 20;
+
+  // The model.
+  std::unique_ptr<train::TrainableModel> model;
+  const fs::path ckpt_dir = fs::path(f.out) / "checkpoint";
+  if (!f.resume.empty()) {
+    model = train::TrainableModel::load(f.resume);
+  } else if (!f.init.empty()) {
+    model = train::TrainableModel::load(f.init);
+  } else {
+    const std::string cfg_path = !f.config.empty() ? f.config : (fs::path(f.model) / "config.json").string();
+    model = std::make_unique<train::TrainableModel>(parse_model_config(read_json_file(cfg_path), cfg_path));
+    model->init_random(o.seed, f.init_std);
+  }
+  const ModelConfig& c = model->config();
+
+  // The data.
+  std::vector<int32_t> data;
+  if (!f.tokens.empty()) {
+    data = read_token_file(f.tokens);
+  } else if (!f.data.empty()) {
+    Tokenizer tok = load_tokenizer(f.model);
+    std::ifstream in(f.data, std::ios::binary);
+    if (!in) fail(f.data + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    for (int id : tok.encode(ss.str())) data.push_back(id);
+  } else {
+    fail("train: give --data TEXT_FILE or --tokens INT32_FILE");
+  }
+
+  train::Trainer tr(*model, std::move(data), o);
+  std::vector<train::CurvePoint> curve;
+  if (!f.resume.empty()) {
+    tr.resume(f.resume);
+    curve = read_curve((fs::path(f.out) / "loss.csv").string(), tr.next_step());
+  }
+  fs::create_directories(f.out);
+
+  const double peak = (f.peak_gflops > 0 ? f.peak_gflops : num_threads() * 2.5 * 32.0) * 1e9;  // AVX2: 32 FLOP/cycle
+  const double flops_tok = model->flops_per_token(o.seq);
+  std::fprintf(stderr,
+               "train: %s, %lld layers, hidden %lld, %.2fM parameters%s; %lld steps x %lld tokens "
+               "(batch %lld x seq %lld x accum %lld); %d threads; peak %.0f GFLOP/s%s\n",
+               family_name(c.family), static_cast<long long>(c.n_layers), static_cast<long long>(c.hidden),
+               model->parameter_count() / 1e6, model->tied() ? " (tied)" : "", static_cast<long long>(o.steps),
+               static_cast<long long>(o.batch * o.seq * o.accum), static_cast<long long>(o.batch),
+               static_cast<long long>(o.seq), static_cast<long long>(o.accum), num_threads(), peak / 1e9,
+               f.peak_gflops > 0 ? "" : " (estimated; --peak-gflops sets it)");
+  const bool tty = isatty(2);
+  while (tr.next_step() < o.steps) {
+    const train::StepStats st = tr.step();
+    const double tok_s = static_cast<double>(st.tokens) / st.seconds;
+    curve.push_back({st.step, st.loss, st.lr, st.grad_norm, tok_s});
+    const double mfu = flops_tok * tok_s / peak;
+    std::fprintf(stderr, "%s%s step %lld/%lld loss %.4f lr %.3g gnorm %.3g %.0f tok/s MFU %.1f%%%s",
+                 tty ? "\r" : "", progress_bar(static_cast<double>(st.step + 1) / o.steps).c_str(),
+                 static_cast<long long>(st.step + 1), static_cast<long long>(o.steps), st.loss, st.lr, st.grad_norm,
+                 tok_s, 100 * mfu, tty ? "   " : "\n");
+    const bool stop = f.stop_after > 0 && tr.next_step() >= f.stop_after;
+    const bool last = tr.next_step() == o.steps || stop;
+    if (last || (f.save_every > 0 && tr.next_step() % f.save_every == 0)) {
+      tr.save(ckpt_dir.string());
+      train::write_loss_csv((fs::path(f.out) / "loss.csv").string(), curve);
+    }
+    if (stop) break;
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  train::save_model(*model, f.out);
+  // The tokenizer goes with the model when it produced the data or the architecture came from it.
+  if (!f.data.empty() || (f.config.empty() && f.init.empty() && f.resume.empty())) copy_tokenizer_files(f.model, f.out);
+  train::write_loss_csv((fs::path(f.out) / "loss.csv").string(), curve);
+  train::write_loss_png((fs::path(f.out) / "loss.png").string(), curve);
+  std::printf("saved %s (model.safetensors, config.json, loss.csv, loss.png; checkpoint/ for --resume)\n",
+              f.out.c_str());
+}
+
+}  // namespace
+
+void register_train_commands(CLI::App& app) {
+  static TrainFlags f;
+  auto* cmd = app.add_subcommand("train", "pretrain an EXAONE 4.0 / 3.x model on a text or token file (float32, CPU)");
+  add_model_option(cmd, f.model);
+  cmd->add_option("--config", f.config, "config.json of the architecture to train from scratch (default: the model's)");
+  cmd->add_option("--init", f.init, "start from this checkpoint's weights instead of random ones");
+  cmd->add_option("--resume", f.resume, "continue a run exactly from its OUT/checkpoint folder");
+  cmd->add_option("--data", f.data, "training text (tokenized with the model's tokenizer)");
+  cmd->add_option("--tokens", f.tokens, "training tokens: int32 little-endian ids");
+  cmd->add_option("-o,--out", f.out, "output folder: model, loss.csv, loss.png, checkpoint/ (default train-out)");
+  cmd->add_option("--steps", f.opt.steps, "optimizer steps (default 100)");
+  cmd->add_option("--batch", f.opt.batch, "sequences per micro-batch (default 4)");
+  cmd->add_option("--seq", f.opt.seq, "tokens per sequence (default 128)");
+  cmd->add_option("--accum", f.opt.accum, "micro-batches per step (gradient accumulation, default 1)");
+  cmd->add_option("--lr", f.opt.lr, "peak learning rate (default 3e-4)");
+  cmd->add_option("--min-lr", f.min_lr, "final learning rate of the cosine (default lr/10)");
+  cmd->add_option("--warmup", f.warmup, "linear warmup steps (default steps/20)");
+  cmd->add_option("--weight-decay", f.opt.adamw.weight_decay, "AdamW decoupled weight decay on matrices (default 0.1)");
+  cmd->add_option("--beta1", f.opt.adamw.beta1, "AdamW beta1 (default 0.9)");
+  cmd->add_option("--beta2", f.opt.adamw.beta2, "AdamW beta2 (default 0.95)");
+  cmd->add_option("--clip", f.opt.clip, "global gradient-norm clip (default 1; 0 = off)");
+  cmd->add_option("--seed", f.opt.seed, "seed of initialisation and batch sampling (default 1234)");
+  cmd->add_option("--init-std", f.init_std, "std of the random initialisation (default 0.02)");
+  cmd->add_option("--save-every", f.save_every, "write checkpoint/ every N steps (default: at the end only)");
+  cmd->add_option("--stop-after", f.stop_after, "end after this many steps, as an interrupted run would (testing --resume)")
+      ->group("");
+  cmd->add_option("-t,--threads", f.threads, "threads (default: all CPUs, or $EXAONE_THREADS)");
+  cmd->add_option("--peak-gflops", f.peak_gflops, "machine peak for the MFU figure (default: estimated)");
+  cmd->callback([] { cmd_train(f); });
+}
+
+}  // namespace exaone::cli
