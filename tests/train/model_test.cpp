@@ -21,9 +21,9 @@ const std::string kTrain = std::string(EXAONE_FIXTURES) + "/train/";
 
 // ---- forward = inference forward ----
 
-class ForwardVsInference : public ::testing::TestWithParam<std::string> {};
+class TrainForwardVsInference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(ForwardVsInference, LogitsAtEveryPosition) {
+TEST_P(TrainForwardVsInference, LogitsAtEveryPosition) {
   const std::string dir = kModels + GetParam();
   json g = read_json_file(dir + "/golden.json");
   std::vector<int32_t> ids;
@@ -55,7 +55,7 @@ TEST_P(ForwardVsInference, LogitsAtEveryPosition) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ForwardVsInference,
+INSTANTIATE_TEST_SUITE_P(Fixtures, TrainForwardVsInference,
                          ::testing::Values("exaone4-hybrid-layertypes", "exaone4-dense-tied-llama3",
                                            "exaone4-f16-untied", "exaone3-prenorm", "exaone3-tied-llama3"));
 
@@ -80,9 +80,9 @@ TrainGolden read_train_golden(const std::string& dir) {
   return g;
 }
 
-class GradVsAutograd : public ::testing::TestWithParam<std::string> {};
+class TrainGradVsAutograd : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(GradVsAutograd, LossAndEveryGradient) {
+TEST_P(TrainGradVsAutograd, LossAndEveryGradient) {
   const std::string dir = kTrain + GetParam();
   TrainGolden g = read_train_golden(dir);
   auto m = TrainableModel::load(dir);
@@ -118,7 +118,7 @@ TEST_P(GradVsAutograd, LossAndEveryGradient) {
 }
 
 // The AdamW run of golden.json (clip, warmup + cosine, decoupled decay on matrices) step by step.
-TEST_P(GradVsAutograd, AdamWRunMatchesTorch) {
+TEST_P(TrainGradVsAutograd, AdamWRunMatchesTorch) {
   const std::string dir = kTrain + GetParam();
   TrainGolden g = read_train_golden(dir);
   const json& a = g.j["adamw"];
@@ -146,7 +146,7 @@ TEST_P(GradVsAutograd, AdamWRunMatchesTorch) {
               static_cast<long long>(a["steps"].get<int64_t>()), final_loss, a["final_loss"].get<double>());
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GradVsAutograd,
+INSTANTIATE_TEST_SUITE_P(Fixtures, TrainGradVsAutograd,
                          ::testing::Values("exaone4-hybrid-untied", "exaone4-dense-tied-llama3", "exaone3-prenorm"));
 
 // ---- whole-model finite differences along a random direction (no external reference) ----
@@ -168,9 +168,9 @@ ModelConfig tiny_config(const std::string& family, bool tied) {
   return parse_model_config(j, "tiny config");
 }
 
-class DirectionalFd : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+class TrainDirectionalFd : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
 
-TEST_P(DirectionalFd, GradientDotDirection) {
+TEST_P(TrainDirectionalFd, GradientDotDirection) {
   auto [family, tied] = GetParam();
   TrainableModel m(tiny_config(family, tied));
   m.init_random(7, 0.3f);
@@ -215,7 +215,7 @@ TEST_P(DirectionalFd, GradientDotDirection) {
   std::printf("  %s %s: directional FD worst rel err %.3g\n", family.c_str(), tied ? "tied" : "untied", worst);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, DirectionalFd,
+INSTANTIATE_TEST_SUITE_P(Families, TrainDirectionalFd,
                          ::testing::Combine(::testing::Values("exaone4", "exaone"), ::testing::Bool()));
 
 // ---- accumulation: two half batches with grad_scale 1/2 = one full batch (same target counts) ----

@@ -216,3 +216,24 @@ TEST(TrainLoop, CheckpointLoadsForInference) {
 
 }  // namespace
 }  // namespace exaone::train
+
+namespace exaone::train {
+namespace {
+
+// Every reduction has a fixed order whatever the split, so the thread count does not change a bit.
+TEST(TrainLoop, SameLossesForAnyThreadCount) {
+  const int before = num_threads();
+  std::vector<std::vector<double>> runs;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    TrainableModel m(small_config());
+    m.init_random(4);
+    runs.push_back(run_losses(4, small_options(), m));
+  }
+  set_num_threads(before);
+  for (size_t r = 1; r < runs.size(); ++r)
+    for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_EQ(runs[r][i], runs[0][i]) << "threads run " << r << " step " << i;
+}
+
+}  // namespace
+}  // namespace exaone::train
