@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli/cli.h"
@@ -31,6 +32,7 @@ namespace fs = std::filesystem;
 struct TrainFlags {
   std::string model;       // tokenizer (and, without --config/--init, the architecture) source
   std::string config;      // config.json of the architecture to train from scratch
+  std::string shape;       // or a shape: "layers=4,hidden=256,heads=4,kv=2,..." (EXAONE 4.0)
   std::string init;        // checkpoint to start from instead of random weights
   std::string resume;      // training checkpoint (out/checkpoint) to continue exactly
   std::string data, tokens;
@@ -80,6 +82,64 @@ void copy_tokenizer_files(const std::string& from, const fs::path& to) {
     if (fs::exists(dir / name)) fs::copy_file(dir / name, to / name, fs::copy_options::overwrite_existing);
 }
 
+// An EXAONE 4.0 config.json from "key=value,..." (keys below). The vocabulary defaults to the
+// tokenizer's, rounded up to a multiple of 64 as the shipped checkpoints pad it.
+json shape_config(const std::string& shape, const std::string& tokenizer_path) {
+  std::map<std::string, std::string> kv;
+  std::stringstream in(shape);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) fail("--shape: expected key=value, got '" + item + "'");
+    kv[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  auto num = [&](const char* k, int64_t def) -> int64_t {
+    auto it = kv.find(k);
+    if (it == kv.end()) return def;
+    try {
+      size_t used = 0;
+      const int64_t v = std::stoll(it->second, &used);
+      if (used != it->second.size()) throw std::invalid_argument(k);
+      kv.erase(it);
+      return v;
+    } catch (const std::exception&) {
+      fail("--shape: '" + std::string(k) + "' must be an integer, got '" + it->second + "'");
+    }
+  };
+  const int64_t hidden = num("hidden", 256), heads = num("heads", 4), kvh = num("kv", heads);
+  const int64_t head_dim = num("head_dim", heads > 0 ? hidden / heads : 0), layers = num("layers", 4);
+  const int64_t window = num("window", 0);
+  int64_t vocab = num("vocab", 0);
+  if (vocab == 0) vocab = (load_tokenizer(tokenizer_path).vocab_size() + 63) / 64 * 64;
+  json j = {{"architectures", {"Exaone4ForCausalLM"}}, {"model_type", "exaone4"}, {"vocab_size", vocab},
+            {"hidden_size", hidden}, {"intermediate_size", num("inter", hidden * 8 / 3 / 64 * 64 + 64)},
+            {"num_hidden_layers", layers}, {"num_attention_heads", heads}, {"num_key_value_heads", kvh},
+            {"head_dim", head_dim}, {"max_position_embeddings", num("context", 2048)},
+            {"tie_word_embeddings", num("tied", 1) != 0}, {"rope_theta", static_cast<double>(num("theta", 1000000))}};
+  std::string pattern = "LLLG";
+  if (auto it = kv.find("pattern"); it != kv.end()) {
+    pattern = it->second;
+    kv.erase(it);
+  }
+  if (window > 0) {
+    // Hybrid: pattern letters L (sliding, RoPE) / G (global, NoPE), repeated over the layers.
+    j["sliding_window"] = window;
+    json types = json::array();
+    for (int64_t l = 0; l < layers; ++l) {
+      const char t = pattern.empty() ? 'G' : pattern[static_cast<size_t>(l) % pattern.size()];
+      if (t != 'L' && t != 'G') fail("--shape: pattern letters are L (sliding) and G (global), got '" + pattern + "'");
+      types.push_back(t == 'L' ? "sliding_attention" : "full_attention");
+    }
+    j["layer_types"] = types;
+  } else {
+    j["sliding_window"] = nullptr;  // all global with RoPE (EXAONE-4.0-1.2B style)
+  }
+  if (!kv.empty())
+    fail("--shape: unknown key '" + kv.begin()->first +
+         "' (layers, hidden, heads, kv, head_dim, inter, vocab, window, pattern, context, tied, theta)");
+  return j;
+}
+
 std::string progress_bar(double frac, int width = 24) {
   const int full = static_cast<int>(std::lround(std::clamp(frac, 0.0, 1.0) * width));
   return "[" + std::string(static_cast<size_t>(full), '#') + std::string(static_cast<size_t>(width - full), '.') + "]";
@@ -98,6 +158,9 @@ void cmd_train(TrainFlags& f) {
     model = train::TrainableModel::load(f.resume);
   } else if (!f.init.empty()) {
     model = train::TrainableModel::load(f.init);
+  } else if (!f.shape.empty()) {
+    model = std::make_unique<train::TrainableModel>(parse_model_config(shape_config(f.shape, f.model), "--shape"));
+    model->init_random(o.seed, f.init_std);
   } else {
     const std::string cfg_path = !f.config.empty() ? f.config : (fs::path(f.model) / "config.json").string();
     model = std::make_unique<train::TrainableModel>(parse_model_config(read_json_file(cfg_path), cfg_path));
@@ -159,7 +222,7 @@ void cmd_train(TrainFlags& f) {
   if (tty) std::fprintf(stderr, "\n");
   train::save_model(*model, f.out);
   // The tokenizer goes with the model when it produced the data or the architecture came from it.
-  if (!f.data.empty() || (f.config.empty() && f.init.empty() && f.resume.empty())) copy_tokenizer_files(f.model, f.out);
+  if (!f.data.empty() || (f.config.empty() && f.shape.empty() && f.init.empty() && f.resume.empty())) copy_tokenizer_files(f.model, f.out);
   train::write_loss_csv((fs::path(f.out) / "loss.csv").string(), curve);
   train::write_loss_png((fs::path(f.out) / "loss.png").string(), curve);
   std::printf("saved %s (model.safetensors, config.json, loss.csv, loss.png; checkpoint/ for --resume)\n",
@@ -173,6 +236,10 @@ void register_train_commands(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "pretrain an EXAONE 4.0 / 3.x model on a text or token file (float32, CPU)");
   add_model_option(cmd, f.model);
   cmd->add_option("--config", f.config, "config.json of the architecture to train from scratch (default: the model's)");
+  cmd->add_option("--shape", f.shape,
+                  "EXAONE 4.0 shape instead of --config, e.g. layers=8,hidden=512,heads=8,kv=2,inter=1408,window=256"
+                  ",pattern=LLLG (keys: layers hidden heads kv head_dim inter vocab window pattern context tied theta; "
+                  "vocab defaults to the tokenizer's, window 0 = all global with RoPE)");
   cmd->add_option("--init", f.init, "start from this checkpoint's weights instead of random ones");
   cmd->add_option("--resume", f.resume, "continue a run exactly from its OUT/checkpoint folder");
   cmd->add_option("--data", f.data, "training text (tokenized with the model's tokenizer)");

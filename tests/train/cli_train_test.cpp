@@ -78,6 +78,22 @@ TEST(TrainCli, TrainsSavesAndResumesExactly) {
 
   // The trained model runs in the inference engine.
   ASSERT_EQ(run("logits -m " + (dir / "full").string() + " --ids 1,4,7", &err), 0) << err;
+
+  // A shape instead of a config file: hybrid layout from the pattern, loadable as well.
+  ASSERT_EQ(run("train --shape layers=3,hidden=32,heads=2,kv=1,inter=64,vocab=64,window=4,pattern=LG --tokens " +
+                    (dir / "tokens.bin").string() + " --steps 2 --batch 2 --seq 8 -t 2 -o " + (dir / "shape").string(),
+                &err),
+            0)
+      << err;
+  const std::string cfg = slurp(dir / "shape" / "config.json");
+  EXPECT_NE(cfg.find(R"("sliding_window": 4)"), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find(R"("full_attention")"), std::string::npos) << cfg;
+  ASSERT_EQ(run("logits -m " + (dir / "shape").string() + " --ids 1,4,7", &err), 0) << err;
+  EXPECT_NE(run("train --shape layers=2,colour=3 --tokens " + (dir / "tokens.bin").string() + " -o " +
+                    (dir / "bad").string(),
+                &err),
+            0);
+  EXPECT_NE(err.find("unknown key 'colour'"), std::string::npos) << err;
   fs::remove_all(dir);
 }
 
