@@ -314,22 +314,40 @@ double TrainableModel::run(const Batch& batch, bool backward, float grad_scale, 
   const float eps = static_cast<float>(c.rms_eps);
   rmsnorm_forward(x_final_.data(), final_norm_->w.data(), eps, N, H, hf_.data(), rstd_f_.data());
   Param& head = lm_head_ ? *lm_head_ : *embed_;
-  logits_.resize(static_cast<size_t>(N * V));
-  linear_forward(hf_.data(), N, H, head.w.data(), V, logits_.data());
-  if (logits_out) *logits_out = logits_;
+  if (logits_out) {
+    logits_out->resize(static_cast<size_t>(N * V));
+    linear_forward(hf_.data(), N, H, head.w.data(), V, logits_out->data());
+  }
   if (!batch.targets) return 0.0;
 
   int64_t counted = 0;
   for (int64_t r = 0; r < N; ++r) counted += batch.targets[r] >= 0;
   if (counted == 0) fail("train: batch has no targets to predict");
-  // Mean over counted targets: each row's gradient is scaled by grad_scale / counted.
-  const double total = cross_entropy_forward_backward(logits_.data(), batch.targets, N, V,
-                                                      grad_scale / static_cast<float>(counted),
-                                                      backward ? logits_.data() : nullptr);
+  // Head, softmax and cross-entropy over blocks of rows: only [block, vocab] logits exist at a
+  // time (vocab 102400 x thousands of tokens would be gigabytes), and the head's transpose is made
+  // once. Mean over counted targets: each row's gradient is scaled by grad_scale / counted.
+  std::vector<float> dh, head_t;
+  if (backward) {
+    dh.resize(static_cast<size_t>(N * H));
+    head_t.resize(static_cast<size_t>(V * H));
+    transpose_matrix(head.w.data(), V, H, head_t.data());
+  }
+  double total = 0;
+  for (int64_t r0 = 0; r0 < N; r0 += head_block_rows_) {
+    const int64_t n = std::min(head_block_rows_, N - r0);
+    logits_.resize(static_cast<size_t>(n * V));
+    linear_forward(hf_.data() + r0 * H, n, H, head.w.data(), V, logits_.data());
+    total += cross_entropy_forward_backward(logits_.data(), batch.targets + r0, n, V,
+                                            grad_scale / static_cast<float>(counted),
+                                            backward ? logits_.data() : nullptr);
+    if (backward) {
+      linear_backward_input_t(logits_.data(), head_t.data(), n, H, V, dh.data() + r0 * H);
+      linear_backward_weight(logits_.data(), hf_.data() + r0 * H, n, H, V, head.g.data());
+    }
+  }
   if (!backward) return total / static_cast<double>(counted);
 
-  std::vector<float> dh(static_cast<size_t>(N * H)), dx(static_cast<size_t>(N * H));
-  linear_backward(logits_.data(), hf_.data(), head.w.data(), N, H, V, dh.data(), head.g.data());
+  std::vector<float> dx(static_cast<size_t>(N * H));
   rmsnorm_backward(dh.data(), x_final_.data(), final_norm_->w.data(), rstd_f_.data(), N, H, dx.data(),
                    final_norm_->g.data());
   for (int64_t l = c.n_layers - 1; l >= 0; --l) layer_backward(l, B, T, dx.data());

@@ -6,6 +6,7 @@
 //  - EXAONE 3.x (spec §2): pre-norm blocks, RoPE on every layer.
 // Parameters carry their Hugging Face names, so checkpoints are ordinary HF folders.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -64,6 +65,9 @@ class TrainableModel {
   // use, causal attention at sequence length T, windowed on sliding layers): the MFU numerator.
   double flops_per_token(int64_t T) const;
 
+  // Rows of the batch whose logits exist at once in forward_backward (default 512; tests use small ones).
+  void set_head_block_rows(int64_t rows) { head_block_rows_ = std::max<int64_t>(1, rows); }
+
  private:
   struct Layer {
     Param *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
@@ -96,7 +100,8 @@ class TrainableModel {
   std::vector<float> inv_freq_;
   std::vector<int32_t> pos_;
   std::vector<Saved> saved_;
-  std::vector<float> x_final_, hf_, rstd_f_, logits_;
+  std::vector<float> x_final_, hf_, rstd_f_, logits_;  // logits_: one block of rows
+  int64_t head_block_rows_ = 512;
 };
 
 }  // namespace exaone::train

@@ -54,13 +54,21 @@ void linear_backward(const float* dy, const float* x, const float* W, int64_t T,
       add_into(dx, tmp.data(), T * K);
     }
   }
-  if (dW) {
-    std::vector<float> dyt(static_cast<size_t>(N * T)), xt(static_cast<size_t>(K * T)), g(static_cast<size_t>(N * K));
-    transpose(dy, T, N, dyt.data());  // [N, T]
-    transpose(x, T, K, xt.data());    // [K, T]
-    matmul(dyt.data(), N, f32(xt.data(), K, T), g.data());
-    add_into(dW, g.data(), N * K);
-  }
+  if (dW) linear_backward_weight(dy, x, T, K, N, dW);
+}
+
+void transpose_matrix(const float* in, int64_t rows, int64_t cols, float* out) { transpose(in, rows, cols, out); }
+
+void linear_backward_input_t(const float* dy, const float* Wt, int64_t T, int64_t K, int64_t N, float* dx) {
+  matmul(dy, T, f32(Wt, K, N), dx);
+}
+
+void linear_backward_weight(const float* dy, const float* x, int64_t T, int64_t K, int64_t N, float* dW) {
+  std::vector<float> dyt(static_cast<size_t>(N * T)), xt(static_cast<size_t>(K * T)), g(static_cast<size_t>(N * K));
+  transpose(dy, T, N, dyt.data());  // [N, T]
+  transpose(x, T, K, xt.data());    // [K, T]
+  matmul(dyt.data(), N, f32(xt.data(), K, T), g.data());
+  add_into(dW, g.data(), N * K);
 }
 
 void rmsnorm_forward(const float* x, const float* w, float eps, int64_t rows, int64_t dim, float* y, float* rstd) {

@@ -17,6 +17,12 @@ void linear_forward(const float* x, int64_t T, int64_t K, const float* W, int64_
 void linear_backward(const float* dy, const float* x, const float* W, int64_t T, int64_t K, int64_t N, float* dx,
                      float* dW, bool accumulate = false);
 
+// The two halves, for callers that reuse one transposed weight over several row blocks (the head):
+// dx[T,K] (=) dy · Wt[K,N]ᵀ with Wt = Wᵀ, and dW[N,K] += dyᵀ·x.
+void transpose_matrix(const float* in, int64_t rows, int64_t cols, float* out);  // out[c, r] = in[r, c]
+void linear_backward_input_t(const float* dy, const float* Wt, int64_t T, int64_t K, int64_t N, float* dx);
+void linear_backward_weight(const float* dy, const float* x, int64_t T, int64_t K, int64_t N, float* dW);
+
 // ---- RMSNorm over rows of `dim`: y = (x * r) * w, r = 1/sqrt(mean(x²) + eps) ----
 // Same float arithmetic as kernels/ops.h rmsnorm (double sum of squares, float rsqrt), so the
 // trainable model reproduces the inference logits. rstd[rows] is saved for backward. y may alias x.
