@@ -18,8 +18,11 @@
 #include "cli/cli.h"
 #include "models/model.h"
 #include "runtime/bandwidth.h"
+#include "kernels/matmul.h"
 #include "runtime/perplexity.h"
 #include "runtime/model_files.h"
+#include "runtime/sampler.h"
+#include "runtime/speculative.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/half.h"
@@ -63,6 +66,8 @@ struct BenchFlags {
   int64_t bandwidth_mib = 1024;
   std::string kv_type = "f32";
   bool as_json = false;
+  std::string spec;  // "mtp": also greedy generation with and without MTP speculation
+  int draft = 3;
 };
 
 struct Stats {
@@ -106,6 +111,55 @@ double kv_bytes_per_decode_token(const ModelConfig& c, int64_t from, int64_t to,
   return total / static_cast<double>(to - from);
 }
 
+// Greedy generation of n_gen tokens after `prompt` (decode timed, prefill not): plainly, one
+// token per forward, or with MTP self-speculation (draft > 0). Both in batch-invariant mode, so the
+// two produce the same tokens.
+struct GenRun {
+  std::vector<double> seconds;
+  std::vector<int> tokens;
+  SpecStats stats;
+};
+
+void greedy_run(Model& m, const std::vector<int>& prompt, int64_t n_gen, DType kv_type, int draft, GenRun& out) {
+  const int64_t context = static_cast<int64_t>(prompt.size()) + n_gen + draft + 1;
+  auto cache = m.new_cache(context, kv_type);
+  std::vector<int> tokens, generated;
+  Sampler sampler(SamplingParams{}, m.config().vocab_size);
+  generated.reserve(static_cast<size_t>(n_gen));
+  Clock::time_point t0;
+  if (draft > 0) {
+    MtpState mtp;
+    SpeculativeDecoder dec(m, *cache, mtp, tokens, sampler, draft);
+    dec.prefill(prompt);
+    t0 = Clock::now();
+    for (int64_t i = 0; i < n_gen; ++i) {
+      generated.push_back(dec.next(n_gen - i));
+      dec.commit();
+    }
+    out.seconds.push_back(seconds_since(t0));
+    out.stats.steps += dec.stats().steps;
+    out.stats.drafted += dec.stats().drafted;
+    out.stats.accepted += dec.stats().accepted;
+  } else {
+    std::vector<float> logits;
+    std::vector<int32_t> ids(prompt.begin(), prompt.end());
+    SequenceChunk c{ids, cache.get(), false};
+    m.forward({&c, 1}, logits);
+    tokens.assign(prompt.begin(), prompt.end());
+    t0 = Clock::now();
+    for (int64_t i = 0; i < n_gen; ++i) {
+      const int id = sampler.sample(logits, tokens, generated);
+      generated.push_back(id);
+      tokens.push_back(id);
+      const int32_t one = id;
+      SequenceChunk d{std::span<const int32_t>(&one, 1), cache.get(), false};
+      m.forward({&d, 1}, logits);
+    }
+    out.seconds.push_back(seconds_since(t0));
+  }
+  out.tokens = generated;
+}
+
 void cmd_bench(BenchFlags f) {
   if (f.n_prompt < 0 || f.n_gen < 0 || f.n_prompt + f.n_gen < 1)
     fail("bench: -p and -n must be >= 0 and not both 0 (got -p " + std::to_string(f.n_prompt) + " -n " +
@@ -114,12 +168,18 @@ void cmd_bench(BenchFlags f) {
   if (f.batch < 1 || f.batch > 256) fail("bench: --batch must be 1..256, got " + std::to_string(f.batch));
   if (f.repetitions < 1) fail("bench: --repetitions must be at least 1, got " + std::to_string(f.repetitions));
   if (f.bandwidth_mib < 1) fail("bench: --bandwidth-mib must be at least 1, got " + std::to_string(f.bandwidth_mib));
+  if (!f.spec.empty() && f.spec != "mtp") fail("bench: --spec: unknown method '" + f.spec + "' (mtp)");
+  if (!f.spec.empty() && (f.draft < 1 || f.draft > 64)) fail("bench: --draft must be 1..64, got " + std::to_string(f.draft));
+  if (!f.spec.empty() && f.n_gen < 1) fail("bench: --spec mtp needs -n >= 1");
   if (!f.threads_given) f.threads = num_threads();
   set_threads(f.threads);
 
   const auto t_load = Clock::now();
   auto model = load_model(f.model);
   const double load_s = seconds_since(t_load);
+  if (!f.spec.empty() && !model->has_mtp())
+    fail("bench: --spec mtp: " + f.model +
+         " has no multi-token-prediction layer (mtp.* tensors; K-EXAONE checkpoints carry one)");
   const ModelConfig& c = model->config();
   // As llama-bench: the prefill and the decode run are separate tests, each from an empty cache
   // (decode from --depth tokens of context when given).
@@ -214,6 +274,43 @@ void cmd_bench(BenchFlags f) {
   const size_t nf = fractions.size();
   const double roofline = nf == 0 ? 0 : (nf % 2 ? fractions[nf / 2] : (fractions[nf / 2 - 1] + fractions[nf / 2]) / 2);
 
+  // Speculative decoding: greedy generation with and without the MTP drafts, same prompt. The
+  // model's own text is needed for a meaningful acceptance rate: a fixed sentence through the
+  // model's tokenizer when it has one, else the random prompt ids.
+  json spec_json = nullptr;
+  GenRun plain_run, spec_run;
+  if (!f.spec.empty()) {
+    std::vector<int> sp;
+    try {
+      sp = load_tokenizer(f.model).encode(
+          "Explain, step by step, how a refrigerator keeps food cold, and why the back of it feels warm.");
+    } catch (const Error&) {
+      sp.assign(prompt.begin(), prompt.end());
+    }
+    if (sp.empty()) sp.push_back(static_cast<int>(c.bos_id >= 0 ? c.bos_id : 1));
+    const bool was_invariant = batch_invariant();
+    set_batch_invariant(true);
+    for (int rep = 0; rep < f.repetitions; ++rep) {
+      greedy_run(*model, sp, f.n_gen, kv_type, 0, plain_run);
+      greedy_run(*model, sp, f.n_gen, kv_type, f.draft, spec_run);
+    }
+    set_batch_invariant(was_invariant);
+    auto mean_tok_s = [&](const GenRun& r) {
+      double x = 0;
+      for (double t : r.seconds) x += static_cast<double>(f.n_gen) / t;
+      return x / static_cast<double>(r.seconds.size());
+    };
+    spec_json = {{"method", "mtp"},
+                 {"draft", f.draft},
+                 {"prompt_tokens", sp.size()},
+                 {"plain_tokens_per_s", mean_tok_s(plain_run)},
+                 {"spec_tokens_per_s", mean_tok_s(spec_run)},
+                 {"acceptance_rate", spec_run.stats.acceptance_rate()},
+                 {"tokens_per_verify",
+                  spec_run.stats.steps > 0 ? static_cast<double>(f.n_gen * f.repetitions) / spec_run.stats.steps : 0.0},
+                 {"identical_output", plain_run.tokens == spec_run.tokens}};
+  }
+
   if (f.as_json) {
     json out = {{"model", f.model},
                 {"architecture", family_name(c.family)},
@@ -240,7 +337,8 @@ void cmd_bench(BenchFlags f) {
                 {"roofline_fraction_per_repetition", fractions_json},
                 {"resident_bytes_after_decode", rss_after_decode},
                 {"kv_cache_bytes", kv_allocated},
-                {"kv_cache_type", dtype_name(kv_type)}};
+                {"kv_cache_type", dtype_name(kv_type)},
+                {"speculative", spec_json}};
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -270,6 +368,17 @@ void cmd_bench(BenchFlags f) {
     std::printf("time per %-14s %.1f ms measured (mean), %.1f ms at the best bandwidth\n",
                 f.batch > 1 ? "decode step" : "token", 1e3 * measured_s,
                 1e3 * ideal_s);
+  }
+  if (!spec_json.is_null()) {
+    std::printf("\ngreedy generation, %lld tokens after a %lld-token prompt (batch-invariant kernels, %d repetitions):\n",
+                static_cast<long long>(f.n_gen), static_cast<long long>(spec_json["prompt_tokens"].get<int64_t>()),
+                f.repetitions);
+    std::printf("  plain                   %8.2f tok/s\n", spec_json["plain_tokens_per_s"].get<double>());
+    std::printf("  MTP speculation, N = %-2d %8.2f tok/s  (x%.2f), acceptance %.1f %%, %.2f tokens per verify, %s\n",
+                f.draft, spec_json["spec_tokens_per_s"].get<double>(),
+                spec_json["spec_tokens_per_s"].get<double>() / spec_json["plain_tokens_per_s"].get<double>(),
+                100 * spec_json["acceptance_rate"].get<double>(), spec_json["tokens_per_verify"].get<double>(),
+                spec_json["identical_output"].get<bool>() ? "same tokens" : "TOKENS DIFFER");
   }
   const double weights_b = static_cast<double>(model->weights().total_bytes());
   std::printf("resident memory         %.0f MB after the last run = weights %.0f MB + KV cache %.1f MB + other %.0f MB\n",
@@ -567,6 +676,10 @@ void register_bench_commands(CLI::App& app) {
     cmd->add_option("--seed", f.seed, "seed of the random token ids (default 1234)");
     cmd->add_option("--bandwidth-mib", f.bandwidth_mib, "buffer of the bandwidth measurement in MiB (default 1024)");
     cmd->add_flag("--json", f.as_json, "machine-readable output");
+    cmd->add_option("--spec", f.spec,
+                    "also time greedy generation of -n tokens with self-speculative decoding against without it "
+                    "(mtp: the model's multi-token-prediction layer drafts); reports the acceptance rate");
+    cmd->add_option("--draft", f.draft, "tokens drafted per step with --spec (default 3)");
     cmd->callback([] { cmd_bench(f); });
   }
   {

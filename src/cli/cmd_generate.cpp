@@ -10,6 +10,7 @@
 #include "chat/output_parser.h"
 #include "cli/generation_commands.h"
 #include "cli/cli.h"
+#include "kernels/matmul.h"
 #include "models/model.h"
 #include "runtime/model_files.h"
 #include "runtime/session.h"
@@ -31,6 +32,8 @@ struct GenFlags {
   std::string system;
   bool raw = false;
   std::string kv_type = "f32";
+  std::string spec;  // "mtp": self-speculative decoding with the model's MTP layer
+  int draft = 3;
 };
 
 void add_generation_flags(CLI::App* cmd, GenFlags& f) {
@@ -49,6 +52,22 @@ void add_generation_flags(CLI::App* cmd, GenFlags& f) {
   cmd->add_flag("--think", f.think, "reasoning mode (EXAONE 4.0 enable_thinking)");
   cmd->add_option("--system", f.system, "system message");
   cmd->add_option("--kv-type", f.kv_type, "KV cache storage: f32 (default), f16, bf16, q8_0");
+  cmd->add_option("--spec", f.spec,
+                  "speculative decoding: mtp (the model's multi-token-prediction layer drafts tokens, one forward "
+                  "verifies them; same output, greedy token for token)");
+  cmd->add_option("--draft", f.draft, "tokens drafted per step with --spec (default 3)");
+}
+
+// --spec: checked before anything is generated. Speculation runs the kernels batch-invariant, so a
+// verified row is computed exactly as a one-token step would be.
+void check_spec(const GenFlags& f, const Model& m) {
+  if (f.spec.empty()) return;
+  if (f.spec != "mtp") fail("--spec: unknown method '" + f.spec + "' (supported: mtp)");
+  if (f.draft < 1 || f.draft > 64) fail("--draft must be 1..64, got " + std::to_string(f.draft));
+  if (!m.has_mtp())
+    fail("--spec mtp: " + f.model +
+         " has no multi-token-prediction layer (mtp.* tensors; K-EXAONE checkpoints carry one)");
+  set_batch_invariant(true);
 }
 
 // Explicit flags win; then generation_config.json; then EXAONE's recommendations
@@ -69,6 +88,7 @@ GenerateOptions options_from(const GenFlags& f, const ModelConfig& c) {
   s.seed = f.seed_set ? f.seed : static_cast<uint64_t>(std::random_device{}());
   o.max_tokens = f.max_tokens;
   o.stop = f.stop;
+  if (f.spec == "mtp") o.spec.draft = f.draft;
   return o;
 }
 
@@ -116,7 +136,8 @@ int64_t answer_room(const Session& session, const GenFlags& f) {
   return std::min<int64_t>(f.max_tokens, session.max_context() / 2);
 }
 
-chat::ParsedOutput assistant_turn(Loaded& L, Session& session, json& messages, const GenFlags& f) {
+chat::ParsedOutput assistant_turn(Loaded& L, Session& session, json& messages, const GenFlags& f,
+                                  GenerateResult* result = nullptr) {
   chat::Rendered rendered;
   std::vector<int> ids;
   auto render = [&](const json& msgs) {
@@ -141,6 +162,7 @@ chat::ParsedOutput assistant_turn(Loaded& L, Session& session, json& messages, c
   out.end_reasoning();
   std::fputs("\n", stdout);
   std::fflush(stdout);
+  if (result) *result = r;
   if (r.finish_reason == "context")
     std::fprintf(stderr, "[context length %lld reached: generation stopped]\n",
                  static_cast<long long>(session.max_context()));
@@ -149,27 +171,39 @@ chat::ParsedOutput assistant_turn(Loaded& L, Session& session, json& messages, c
   return parser.accumulated();
 }
 
+void print_spec_stats(const GenFlags& f, const GenerateResult& r) {
+  if (f.spec.empty() || r.spec.steps == 0) return;
+  std::fprintf(stderr, "[spec mtp: %lld of %lld drafts accepted (%.1f %%), %.2f tokens per verify step]\n",
+               static_cast<long long>(r.spec.accepted), static_cast<long long>(r.spec.drafted),
+               100 * r.spec.acceptance_rate(), static_cast<double>(r.tokens.size()) / static_cast<double>(r.spec.steps));
+}
+
 void cmd_run(const GenFlags& f, const std::string& prompt) {
   Loaded L = load_all(f.model);
+  check_spec(f, *L.model);
   Session session(*L.model, L.tok, f.context, parse_kv_type(f.kv_type));
   if (f.raw) {  // plain completion, no chat format
     GenerateOptions o = options_from(f, L.model->config());
-    session.generate(L.tok.encode(prompt), o, [](std::string_view t) {
+    const GenerateResult r = session.generate(L.tok.encode(prompt), o, [](std::string_view t) {
       std::fwrite(t.data(), 1, t.size(), stdout);
       std::fflush(stdout);
       return true;
     });
     std::fputs("\n", stdout);
+    print_spec_stats(f, r);
     return;
   }
   json messages = json::array();
   if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
   messages.push_back({{"role", "user"}, {"content", prompt}});
-  assistant_turn(L, session, messages, f);
+  GenerateResult r;
+  assistant_turn(L, session, messages, f, &r);
+  print_spec_stats(f, r);
 }
 
 void cmd_chat(GenFlags f) {
   Loaded L = load_all(f.model);
+  check_spec(f, *L.model);
   Session session(*L.model, L.tok, f.context, parse_kv_type(f.kv_type));
   json messages = json::array();
   if (!f.system.empty()) messages.push_back({{"role", "system"}, {"content", f.system}});
