@@ -21,13 +21,14 @@ namespace {
 const std::string kModels = std::string(EXAONE_FIXTURES) + "/models/";
 const char* const kFixtures[] = {"kexaone-moe-experts", "kexaone-moe-fused"};
 
-// The verify forward must give each row what a one-token step gives it: batch-invariant kernels.
-class InvariantKernels : public ::testing::Environment {
- public:
-  void SetUp() override { set_batch_invariant(true); }
-  void TearDown() override { set_batch_invariant(false); }
+// The verify forward must give each row what a one-token step gives it: batch-invariant kernels,
+// for the tests that compare with plain decoding (restored after each, so the binary's other
+// tests keep the default kernels).
+struct InvariantKernels {
+  bool was = batch_invariant();
+  InvariantKernels() { set_batch_invariant(true); }
+  ~InvariantKernels() { set_batch_invariant(was); }
 };
-const auto* const kInvariant = ::testing::AddGlobalTestEnvironment(new InvariantKernels);
 
 // Any tokenizer covering the fixtures' 320 ids: Session streams text through one.
 const Tokenizer& tokenizer() {
@@ -135,6 +136,7 @@ TEST(Speculative, MostlyRightDraftsAreAcceptedAndOutputUnchanged) {
 }
 
 TEST(Speculative, GreedyEqualsPlainDecoding) {
+  InvariantKernels invariant;
   for (const char* name : kFixtures) {
     SCOPED_TRACE(name);
     auto model = load_model(kModels + name);
@@ -169,6 +171,7 @@ TEST(Speculative, GreedyEqualsPlainDecoding) {
 
 // Stop conditions in the middle of an accepted run: eos, stop string, token limit, context limit.
 TEST(Speculative, StopsLikePlainDecoding) {
+  InvariantKernels invariant;
   auto model = load_model(kModels + "kexaone-moe-fused");
   const int vocab = static_cast<int>(model->config().vocab_size);
   const auto prompt = random_ids(9, vocab, 7);
@@ -213,6 +216,7 @@ TEST(Speculative, StopsLikePlainDecoding) {
 // Follow-up turns reuse both caches (also after a turn without speculation), and give what a
 // fresh session gives.
 TEST(Speculative, FollowUpTurnsReuseTheCaches) {
+  InvariantKernels invariant;
   for (const char* name : kFixtures) {
     SCOPED_TRACE(name);
     auto model = load_model(kModels + name);
@@ -253,6 +257,7 @@ TEST(Speculative, FollowUpTurnsReuseTheCaches) {
 // After a speculative run the MTP layer's cache and pending hidden states are exactly what
 // feeding the final token list from scratch gives: the next draft's logits agree.
 TEST(Speculative, MtpStateAfterRollbackEqualsRecompute) {
+  InvariantKernels invariant;
   for (const char* name : kFixtures) {
     SCOPED_TRACE(name);
     auto model = load_model(kModels + name);
@@ -359,6 +364,7 @@ TEST(SpeculativeSampling, AcceptRuleGivesTheTargetDistribution) {
 class SecondToken : public ::testing::TestWithParam<float> {};
 
 TEST_P(SecondToken, FollowsTheModel) {
+  InvariantKernels invariant;
   auto model = load_model(kModels + "kexaone-moe-fused");
   const int64_t V = model->config().vocab_size;
   const auto prompt = random_ids(6, static_cast<int>(V), 21);
