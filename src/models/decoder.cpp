@@ -59,7 +59,8 @@ DecoderModel::DecoderModel(ModelConfig cfg, std::unique_ptr<WeightStore> store, 
 }
 
 void DecoderModel::copy_weights_for_kernels() {
-  // Only the AVX2 kernels read the packed layout; EXAONE_REPACK=0 keeps the file layout (benchmarks).
+  // The packed layout serves the AVX2 and AVX-512 VNNI kernels (both need AVX2); EXAONE_REPACK=0 keeps the file
+  // layout (benchmarks).
   const char* env = std::getenv("EXAONE_REPACK");
   if (!cpu_features().avx2 || (env && std::string(env) == "0")) return;
   struct Copy {
