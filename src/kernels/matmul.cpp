@@ -441,8 +441,13 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
   const bool invariant = g_batch_invariant.load(std::memory_order_relaxed);
   const bool int8_tokens =
       scalar || vnni || invariant || T < g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
+  // Types whose int8 dots are scalar only (Q2_K, Q3_K, Q4_1, Q5_0, Q5_1, IQ4_NL) take the float panels
+  // from the same token count even with VNNI: one dequantisation per panel beats a scalar dot per token.
+  const bool many_tokens = T >= g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
   const auto int8_for = [&](const MatrixRef& w) {
-    return int8_tokens || (w.packed && interleavable(w.dtype, w.rows, w.cols));
+    if (w.packed && interleavable(w.dtype, w.rows, w.cols)) return true;
+    if (!scalar && !invariant && many_tokens && !quant_dot_avx2(w.dtype)) return false;
+    return int8_tokens;
   };
   bool shared_int8 = ws[0].cols > 0;
   for (const MatrixRef& w : ws)

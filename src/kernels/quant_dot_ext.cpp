@@ -109,10 +109,16 @@ void dot_q2_k_scalar(const void* w_row, const void* act, size_t stride, int nt, 
     float s = 0;
     for (int64_t b = 0; b < K / kQKBlock; ++b) {
       int32_t group[16] = {};
-      for (int e = 0; e < 256; ++e) {
-        const int h = e / 128, j = (e % 128) / 32, l = e % 32;
-        group[e / 16] += ((w[b].qs[32 * h + l] >> (2 * j)) & 3) * a[b].qs[e];
-      }
+      for (int h = 0; h < 2; ++h)  // element 128 h + 32 j + l: bits 2j of qs[32 h + l]
+        for (int j = 0; j < 4; ++j) {
+          const uint8_t* q = w[b].qs + 32 * h;
+          const int8_t* y = a[b].qs + 128 * h + 32 * j;
+          int32_t lo = 0, hi = 0;
+          for (int l = 0; l < 16; ++l) lo += ((q[l] >> (2 * j)) & 3) * y[l];
+          for (int l = 16; l < 32; ++l) hi += ((q[l] >> (2 * j)) & 3) * y[l];
+          group[8 * h + 2 * j] = lo;
+          group[8 * h + 2 * j + 1] = hi;
+        }
       int32_t sumi = 0, summ = 0;
       for (int g = 0; g < 16; ++g) {
         sumi += (w[b].scales[g] & 0x0f) * group[g];
@@ -132,11 +138,18 @@ void dot_q3_k_scalar(const void* w_row, const void* act, size_t stride, int nt, 
     float s = 0;
     for (int64_t b = 0; b < K / kQKBlock; ++b) {
       int32_t group[16] = {};
-      for (int e = 0; e < 256; ++e) {
-        const int h = e / 128, j = (e % 128) / 32, l = e % 32;
-        const int q = ((w[b].qs[32 * h + l] >> (2 * j)) & 3) - ((w[b].hmask[l] >> (4 * h + j)) & 1 ? 0 : 4);
-        group[e / 16] += q * a[b].qs[e];
-      }
+      for (int h = 0; h < 2; ++h)  // element 128 h + 32 j + l: bits 2j of qs[32 h + l], bit 4h + j of hmask[l]
+        for (int j = 0; j < 4; ++j) {
+          const uint8_t* q = w[b].qs + 32 * h;
+          const uint8_t* hm = w[b].hmask;
+          const int8_t* y = a[b].qs + 128 * h + 32 * j;
+          const int shift = 2 * j, bit = 4 * h + j;
+          int32_t lo = 0, hi = 0;
+          for (int l = 0; l < 16; ++l) lo += (((q[l] >> shift) & 3) - (((hm[l] >> bit) & 1) ^ 1) * 4) * y[l];
+          for (int l = 16; l < 32; ++l) hi += (((q[l] >> shift) & 3) - (((hm[l] >> bit) & 1) ^ 1) * 4) * y[l];
+          group[8 * h + 2 * j] = lo;
+          group[8 * h + 2 * j + 1] = hi;
+        }
       int32_t sumi = 0;
       for (int g = 0; g < 16; ++g) sumi += (q3_k_scale(w[b].scales, g) - 32) * group[g];
       s += f16_to_f32(w[b].d) * a[b].d * static_cast<float>(sumi);

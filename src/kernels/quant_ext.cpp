@@ -93,14 +93,18 @@ void dequantize_row_q2_k(const void* in, float* y, int64_t n) {
   const auto* b = static_cast<const BlockQ2_K*>(in);
   for (int64_t i = 0; i < n / kQKBlock; ++i, y += kQKBlock) {
     const float d = f16_to_f32(b[i].d), dmin = f16_to_f32(b[i].dmin);
-    for (int e = 0; e < 256; ++e) {
-      const int h = e / 128, j = (e % 128) / 32, l = e % 32;
-      const uint8_t sc = b[i].scales[e / 16];
-      const float dl = d * static_cast<float>(sc & 0x0f), ml = dmin * static_cast<float>(sc >> 4);
-      const int q = (b[i].qs[32 * h + l] >> (2 * j)) & 3;
-      const float v = dl * static_cast<float>(q);
-      y[e] = v - ml;
-    }
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < 4; ++j)
+        for (int half = 0; half < 2; ++half) {  // group 8 h + 2 j + half: elements 128 h + 32 j + 16 half ..
+          const uint8_t sc = b[i].scales[8 * h + 2 * j + half];
+          const float dl = d * static_cast<float>(sc & 0x0f), ml = dmin * static_cast<float>(sc >> 4);
+          const uint8_t* q = b[i].qs + 32 * h + 16 * half;
+          float* out = y + 128 * h + 32 * j + 16 * half;
+          for (int l = 0; l < 16; ++l) {
+            const float v = dl * static_cast<float>((q[l] >> (2 * j)) & 3);
+            out[l] = v - ml;
+          }
+        }
   }
 }
 
@@ -109,12 +113,18 @@ void dequantize_row_q3_k(const void* in, float* y, int64_t n) {
   const auto* b = static_cast<const BlockQ3_K*>(in);
   for (int64_t i = 0; i < n / kQKBlock; ++i, y += kQKBlock) {
     const float d = f16_to_f32(b[i].d);
-    for (int e = 0; e < 256; ++e) {
-      const int h = e / 128, j = (e % 128) / 32, l = e % 32;
-      const float dl = d * static_cast<float>(q3_k_scale(b[i].scales, e / 16) - 32);
-      const int q = ((b[i].qs[32 * h + l] >> (2 * j)) & 3) - ((b[i].hmask[l] >> (4 * h + j)) & 1 ? 0 : 4);
-      y[e] = dl * static_cast<float>(q);
-    }
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < 4; ++j)
+        for (int half = 0; half < 2; ++half) {  // group 8 h + 2 j + half
+          const float dl = d * static_cast<float>(q3_k_scale(b[i].scales, 8 * h + 2 * j + half) - 32);
+          const uint8_t* q = b[i].qs + 32 * h + 16 * half;
+          const uint8_t* hm = b[i].hmask + 16 * half;
+          float* out = y + 128 * h + 32 * j + 16 * half;
+          for (int l = 0; l < 16; ++l) {
+            const int v = ((q[l] >> (2 * j)) & 3) - (((hm[l] >> (4 * h + j)) & 1) ^ 1) * 4;
+            out[l] = dl * static_cast<float>(v);
+          }
+        }
   }
 }
 
