@@ -20,6 +20,7 @@
 #include "kernels/interleaved.h"
 #include "util/huge_buffer.h"
 #include "kernels/quant.h"
+#include "kernels/quant_k.h"
 #include "util/half.h"
 
 namespace exaone {
@@ -84,7 +85,7 @@ std::vector<uint8_t> make_weights(DType type, int64_t N, int64_t K, uint32_t see
   std::normal_distribution<float> d(0.0f, 0.05f);
   std::vector<float> wf(N * K);
   for (auto& v : wf) v = d(rng);
-  return quantize_matrix(type, wf.data(), N, K);
+  return quantize_matrix_any(type, wf.data(), N, K);  // the community types too (kernels/quant_ext.h)
 }
 
 void BM_Matmul(benchmark::State& state, DType type, Path path) {
@@ -144,7 +145,10 @@ void register_all() {
     const char* name;
     DType type;
   } types[] = {{"f32", DType::F32}, {"f16", DType::F16},   {"bf16", DType::BF16},
-               {"q8_0", DType::Q8_0}, {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K}, {"q6_k", DType::Q6_K}};
+               {"q8_0", DType::Q8_0}, {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K}, {"q6_k", DType::Q6_K},
+               // community GGUF types: Q5_K and IQ4_XS have SIMD dots, the others the scalar ones
+               {"q5_k", DType::Q5_K}, {"iq4_xs", DType::IQ4_XS}, {"q3_k", DType::Q3_K}, {"q2_k", DType::Q2_K},
+               {"q4_1", DType::Q4_1}, {"q5_0", DType::Q5_0}, {"q5_1", DType::Q5_1}, {"iq4_nl", DType::IQ4_NL}};
   const struct {
     const char* name;
     Path path;
@@ -154,7 +158,7 @@ void register_all() {
     for (const auto& t : types) {
       const bool quantized = t.type != DType::F32 && t.type != DType::F16 && t.type != DType::BF16;
       if (p.path == Path::Int8 && !quantized) continue;
-      if (p.path == Path::Packed && !quantized) continue;
+      if (p.path == Path::Packed && !interleavable(t.type, 4096, 2048)) continue;
       auto* b = benchmark::RegisterBenchmark((std::string("BM_Matmul/") + t.name + "/" + p.name).c_str(),
                                              [t, p](benchmark::State& s) { BM_Matmul(s, t.type, p.path); });
       if (p.path != Path::Int8) b->Args({1, 4096, 2048});
@@ -171,7 +175,8 @@ void register_interleaved() {
   const struct {
     const char* name;
     DType type;
-  } types[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0}, {"q4_k", DType::Q4_K}, {"q6_k", DType::Q6_K}};
+  } types[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0}, {"q4_k", DType::Q4_K},
+               {"q6_k", DType::Q6_K}, {"q5_k", DType::Q5_K}, {"iq4_xs", DType::IQ4_XS}};
   for (const auto& t : types)
     for (Path p : {Path::PackedAvx2, Path::PackedVnni}) {
       auto* b = benchmark::RegisterBenchmark(
