@@ -441,7 +441,7 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
   const bool invariant = g_batch_invariant.load(std::memory_order_relaxed);
   const bool int8_tokens =
       scalar || vnni || invariant || T < g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
-  // Types whose int8 dots are scalar only (Q2_K, Q3_K, Q4_1, Q5_0, Q5_1, IQ4_NL) take the float panels
+  // Types whose int8 dots are scalar only (Q2_K, Q3_K) take the float panels
   // from the same token count even with VNNI: one dequantisation per panel beats a scalar dot per token.
   const bool many_tokens = T >= g_quant_gemm_min_tokens.load(std::memory_order_relaxed);
   const auto int8_for = [&](const MatrixRef& w) {

@@ -5,8 +5,9 @@
 // block values are scaled and summed in float.
 //
 // Every type has a scalar reference. Q5_K and IQ4_XS, the common types of community files (Q5_K_M,
-// IQ4_XS), have AVX2 and AVX-512 VNNI (256-bit vpdpbusd) kernels too; the other types run the
-// scalar kernels for decode and dequantised float panels for prefill on CPUs without VNNI.
+// IQ4_XS), have AVX2 and AVX-512 VNNI (256-bit vpdpbusd) kernels too; Q4_1, Q5_0, Q5_1 and IQ4_NL (the
+// fallbacks of 128-wide rows) AVX2 ones; Q2_K and Q3_K run the scalar kernels for decode and
+// dequantised float panels from 16 tokens.
 #include <immintrin.h>
 
 #include <cstring>
@@ -428,11 +429,88 @@ EXAONE_VNNI void dot_iq4_xs_vnni_nt(const BlockIQ4_XS* w, const void* act, size_
   for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
-// nt (1..4) -> template instantiation.
-template <typename Block, template <int> class Kernel>
+// ---------------------------------------------------------------- AVX2, 32-element types
+//
+// One block per step, the weight block unpacked once for the NT activation rows: 32 unsigned
+// quants (Q4_1, Q5_0, Q5_1) or signed grid values (IQ4_NL) against the 32 int8 activations.
+
+// Σ u8 * s8 over 32 bytes into 8 int32 lanes (pairs stay below 2 * 31 * 127).
+EXAONE_AVX2 inline __m256i dot_u8s8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+// The 32 nibbles of a block in element order (low nibbles elements 0-15, high 16-31).
+EXAONE_AVX2 inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+}
+
+// Bit j of the little-endian qh word as 0x10 in byte j (the fifth bit of element j).
+EXAONE_AVX2 inline __m256i fifth_bits(const uint8_t* qh4) {
+  uint32_t qh;
+  std::memcpy(&qh, qh4, 4);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
+                                            _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+// kOffset: Q4_1/Q5_1 (x = d q + m: the m Σx term from the activation sum); else Q5_0 (q - 16).
+template <typename Block, int NT, bool kFifth, bool kOffset>
+EXAONE_AVX2 void dot_q4q5_avx2_nt(const Block* w, const void* act, size_t stride, int64_t nb, float* out) {
+  __m256 acc[NT];
+  float acc_m[NT];
+  const BlockQ8A* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    acc_m[t] = 0;
+    a[t] = act_row<BlockQ8A>(act, stride, t);
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i q = nibbles32(w[b].qs);
+    if constexpr (kFifth) q = _mm256_or_si256(q, fifth_bits(w[b].qh));
+    const float d = _cvtsh_ss(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      __m256i p = dot_u8s8(q, load256(a[t][b].qs));
+      if constexpr (!kOffset) p = _mm256_sub_epi32(p, _mm256_zextsi128_si256(_mm_cvtsi32_si128(16 * a[t][b].sum)));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[t][b].d), _mm256_cvtepi32_ps(p), acc[t]);
+      if constexpr (kOffset) acc_m[t] += _cvtsh_ss(w[b].m) * a[t][b].d * static_cast<float>(a[t][b].sum);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) + acc_m[t];
+}
+
+template <int NT>
+EXAONE_AVX2 void dot_iq4_nl_avx2_nt(const BlockIQ4_NL* w, const void* act, size_t stride, int64_t nb, float* out) {
+  __m256 acc[NT];
+  const BlockQ8A* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    a[t] = act_row<BlockQ8A>(act, stride, t);
+  }
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i v = _mm256_shuffle_epi8(table, nibbles32(w[b].qs));
+    const __m256i av = _mm256_sign_epi8(v, v);  // |w|; the sign moves onto the activations
+    const float d = _cvtsh_ss(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i p = dot_u8s8(av, _mm256_sign_epi8(load256(a[t][b].qs), v));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[t][b].d), _mm256_cvtepi32_ps(p), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
+}
+
+template <int NT> struct Q4_1Avx2 { static void run(const BlockQ4_1* w, const void* a, size_t s, int64_t nb, float* o) { dot_q4q5_avx2_nt<BlockQ4_1, NT, false, true>(w, a, s, nb, o); } };
+template <int NT> struct Q5_0Avx2 { static void run(const BlockQ5_0* w, const void* a, size_t s, int64_t nb, float* o) { dot_q4q5_avx2_nt<BlockQ5_0, NT, true, false>(w, a, s, nb, o); } };
+template <int NT> struct Q5_1Avx2 { static void run(const BlockQ5_1* w, const void* a, size_t s, int64_t nb, float* o) { dot_q4q5_avx2_nt<BlockQ5_1, NT, true, true>(w, a, s, nb, o); } };
+template <int NT> struct IQ4_NLAvx2 { static void run(const BlockIQ4_NL* w, const void* a, size_t s, int64_t nb, float* o) { dot_iq4_nl_avx2_nt<NT>(w, a, s, nb, o); } };
+
+// nt (1..4) -> template instantiation; kElems: the weight block (32 or 256).
+template <typename Block, template <int> class Kernel, int64_t kElems = kQKBlock>
 void dispatch_nt(const void* w_row, const void* act, size_t stride, int nt, int64_t K, float* out) {
   const auto* w = static_cast<const Block*>(w_row);
-  const int64_t nb = K / kQKBlock;
+  const int64_t nb = K / kElems;
   switch (nt) {
     case 1: Kernel<1>::run(w, act, stride, nb, out); break;
     case 2: Kernel<2>::run(w, act, stride, nb, out); break;
@@ -464,6 +542,10 @@ QuantDotFn quant_dot_scalar_ext(DType t) {
 
 QuantDotFn quant_dot_avx2_ext(DType t) {
   switch (t) {
+    case DType::Q4_1: return dispatch_nt<BlockQ4_1, Q4_1Avx2, kQBlock>;
+    case DType::Q5_0: return dispatch_nt<BlockQ5_0, Q5_0Avx2, kQBlock>;
+    case DType::Q5_1: return dispatch_nt<BlockQ5_1, Q5_1Avx2, kQBlock>;
+    case DType::IQ4_NL: return dispatch_nt<BlockIQ4_NL, IQ4_NLAvx2, kQBlock>;
     case DType::Q5_K: return dispatch_nt<BlockQ5_K, Q5_KAvx2>;
     case DType::IQ4_XS: return dispatch_nt<BlockIQ4_XS, IQ4_XSAvx2>;
     default: return nullptr;
