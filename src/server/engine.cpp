@@ -240,11 +240,17 @@ void Engine::admit() {
 // Whether a running request is still reading a prompt that shares a long prefix with this one
 // (a burst of users behind one system prompt): then this one waits until that part is computed
 // and copies it (copy_from_other_slot), instead of every request computing the same prefix.
+namespace {
+// A prefix copy from another slot pays from this many positions beyond the free slot's own:
+// below it, recomputing costs about what the copy does.
+constexpr size_t kMinCopyGain = 16;
+}  // namespace
+
 bool Engine::waits_for_shared_prefix(const std::vector<int>& prompt, size_t own) const {
   constexpr size_t kMinShared = 32;
   for (const auto& r : running_) {
     const size_t c = std::min(common_prefix(prompt, r->tokens), prompt.size() - 1);
-    if (c >= kMinShared && c >= own + 16 && r->fed < static_cast<int64_t>(c)) return true;
+    if (c >= kMinShared && c >= own + kMinCopyGain && r->fed < static_cast<int64_t>(c)) return true;
   }
   return false;
 }
@@ -253,7 +259,6 @@ bool Engine::waits_for_shared_prefix(const std::vector<int>& prompt, size_t own)
 // (a system prompt shared by many users): its rows are copied into the least recently used free
 // slot, a memcpy instead of a prefill. Returns that slot and the positions copied.
 std::optional<std::pair<int, size_t>> Engine::copy_from_other_slot(const std::vector<int>& prompt, size_t own) {
-  constexpr size_t kMinGain = 16;  // below this, recomputing costs about what the copy does (as in waits_for_shared_prefix)
   int donor = -1, target = -1;
   size_t donor_common = 0;
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -266,7 +271,7 @@ std::optional<std::pair<int, size_t>> Engine::copy_from_other_slot(const std::ve
     }
   }
   const size_t want = std::min(donor_common, prompt.size() - 1);  // the last prompt token is fed for its logits
-  if (donor < 0 || target < 0 || donor == target || want < own + kMinGain) return std::nullopt;
+  if (donor < 0 || target < 0 || donor == target || want < own + kMinCopyGain) return std::nullopt;
   Slot& t = slots_[target];
   if (!t.cache->copy_prefix_from(*slots_[donor].cache, static_cast<int64_t>(want))) return std::nullopt;
   t.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(want));
