@@ -90,8 +90,8 @@ void register_card(Inputs& in, SourceCard c) {
   in.cards[c.name] = std::move(c);
 }
 
-Inputs collect_inputs(const ScanOptions& o) {
-  Inputs in;
+// The cards named with --cards.
+void load_cards(const ScanOptions& o, Inputs& in) {
   for (const auto& cp : o.card_paths) {
     if (fs::is_directory(cp)) {
       std::vector<fs::path> files;
@@ -105,6 +105,11 @@ Inputs collect_inputs(const ScanOptions& o) {
       register_card(in, load_card(cp));
     }
   }
+}
+
+Inputs collect_inputs(const ScanOptions& o) {
+  Inputs in;
+  load_cards(o, in);
   if (!fs::exists(o.input)) fail("--in: " + o.input + ": no such file or folder");
   if (!fs::is_directory(o.input)) {
     InputFile f;
@@ -509,6 +514,208 @@ void compose(const RawDoc& d, const InputFile& f, const ScanOptions& o, const Po
   s += "}\n";
 }
 
+// The whole per-document stage: what a worker does with one raw line (or text file).
+void process_doc(const RawDoc& d, const InputFile& f, const ScanOptions& o, const Policy& pol,
+                 const std::map<std::string, SourceCard>& cards, DocResult& r) {
+  r.reset();
+  try {
+    prepare(d, f, o, pol, r);
+  } catch (const std::exception& e) {
+    r.ok = false;
+    r.error = f.rel + ":" + std::to_string(d.line) + ": " + e.what();
+  }
+  try {
+    compose(d, f, o, pol, cards, r);
+  } catch (...) {
+    r.failure = std::current_exception();
+  }
+}
+
+// What happens to a processed document, given its duplicate match (the in-order stage).
+struct Decision {
+  const char* name = "keep";
+  enum class Reason { None, Escaped, Text } reason_kind = Reason::None;  // Escaped: r.reason_json
+  std::string reason_text;
+  enum class Dest { None, Data, Quarantine } dest = Dest::None;
+  ReportTally::Duplicate duplicate = ReportTally::Duplicate::None;
+  uint64_t ScanSummary::*counter = &ScanSummary::kept;
+  std::string_view reason(const DocResult& r) const {
+    if (reason_kind == Reason::Escaped) return r.ok ? std::string_view(r.lic.reason) : std::string_view(r.error);
+    if (reason_kind == Reason::Text) return reason_text;
+    return {};
+  }
+};
+
+Decision decide(const DocResult& r, const Deduper::Match& dm, const std::string* duplicate_of, const ScanOptions& o,
+                int drop_threshold) {
+  Decision dc;
+  if (!r.ok) {
+    dc.name = "error";
+    dc.reason_kind = Decision::Reason::Escaped;
+    dc.counter = &ScanSummary::errors;
+    return dc;
+  }
+  const std::string& status = r.lic.status;
+  if (dm.exact_of >= 0) {
+    dc.name = "duplicate";
+    dc.duplicate = ReportTally::Duplicate::Exact;
+    dc.reason_kind = Decision::Reason::Text;
+    dc.reason_text = "exact duplicate of " + *duplicate_of;
+    dc.counter = &ScanSummary::duplicates;
+    return dc;
+  }
+  if (dm.near_of >= 0) dc.duplicate = ReportTally::Duplicate::Near;
+  if (status == "deny") {
+    dc.name = "exclude";
+    dc.reason_kind = Decision::Reason::Escaped;
+    dc.counter = &ScanSummary::excluded;
+  } else if (status == "quarantine") {
+    dc.name = "quarantine";
+    dc.reason_kind = Decision::Reason::Escaped;
+    dc.dest = Decision::Dest::Quarantine;
+    dc.counter = &ScanSummary::quarantined;
+  } else if (o.action == Action::Drop && static_cast<int>(r.p.findings.size()) > drop_threshold) {
+    dc.name = "drop";
+    dc.reason_kind = Decision::Reason::Text;
+    dc.reason_text = std::to_string(r.p.findings.size()) + " findings exceed the drop threshold " +
+                     std::to_string(drop_threshold);
+    dc.counter = &ScanSummary::dropped;
+  } else if (dm.near_of >= 0 && o.drop_near_duplicates) {
+    dc.name = "near_duplicate";
+    dc.reason_kind = Decision::Reason::Text;
+    dc.reason_text = "near duplicate of " + *duplicate_of;
+    dc.counter = &ScanSummary::duplicates;
+  } else {
+    dc.dest = Decision::Dest::Data;
+  }
+  return dc;
+}
+
+// Appends the document's manifest line; `shard_rel` is the shard its line went to, if any.
+void append_record(std::string& m, const DocResult& r, const Decision& dc, const std::string* duplicate_of,
+                   double similarity, const std::string* shard_rel) {
+  m += r.manifest_head;
+  if (shard_rel) {
+    m += '"';
+    m += r.p.sha_out;
+    m += "\"}";
+  } else {
+    m += "null}";
+  }
+  if (dc.duplicate == ReportTally::Duplicate::Exact) {
+    m += ",\"duplicate_of\":";
+    append_json_string_lossy(m, *duplicate_of);
+  } else if (dc.duplicate == ReportTally::Duplicate::Near) {
+    m += ",\"near_duplicate_of\":";
+    append_json_string_lossy(m, *duplicate_of);
+    m += ",\"similarity\":";
+    m += dump(json(std::round(similarity * 1000) / 1000));
+  }
+  if (shard_rel) {
+    m += ",\"shard\":";
+    append_json_string_lossy(m, *shard_rel);
+  }
+  m += ",\"decision\":\"";
+  m += dc.name;
+  m += "\",\"reasons\":[";
+  if (dc.reason_kind == Decision::Reason::Escaped) m += r.reason_json;
+  else if (dc.reason_kind == Decision::Reason::Text) append_json_string_lossy(m, dc.reason_text);
+  m += ']';
+  m += r.manifest_tail;
+}
+
+// Results travel from ScanPlan::process_range to the writer as length-prefixed fields: only what
+// the in-order stage reads (the manifest and shard lines are already built).
+void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
+void put_str(std::string& out, std::string_view v) {
+  put_u64(out, v.size());
+  out.append(v);
+}
+
+void encode_result(const RawDoc& d, const DocResult& r, std::string& out) {
+  put_u64(out, d.ordinal);
+  put_u64(out, d.raw_len);
+  out += char(r.ok);
+  std::string failure;
+  if (r.failure) {
+    try {
+      std::rethrow_exception(r.failure);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown error";
+    }
+  }
+  out += char(r.failure ? 1 : 0);
+  for (const std::string* v : std::initializer_list<const std::string*>{&failure, &r.id, &r.source, &r.error, &r.lic.status, &r.lic.license, &r.lic.reason,
+                               &r.p.sha_out, &r.manifest_head, &r.manifest_tail, &r.reason_json, &r.shard_line})
+    put_str(out, *v);
+  put_u64(out, r.p.key.a);
+  put_u64(out, r.p.key.b);
+  put_str(out, std::string_view(reinterpret_cast<const char*>(r.p.signature.data()), r.p.signature.size() * 4));
+  put_u64(out, r.p.findings.size());
+  for (const Finding& f : r.p.findings) {
+    put_str(out, f.type);
+    put_u64(out, f.start);
+    put_u64(out, f.end);
+    out.append(reinterpret_cast<const char*>(&f.confidence), 8);
+  }
+}
+
+class ResultReader {
+ public:
+  explicit ResultReader(std::string_view blob) : s_(blob) {}
+  bool done() const { return p_ == s_.size(); }
+  void read(RawDoc& d, DocResult& r) {
+    r.reset();
+    d = RawDoc();
+    d.ordinal = u64();
+    d.raw_len = u64();
+    r.ok = byte() != 0;
+    bool failed = byte() != 0;
+    std::string failure;
+    for (std::string* v : {&failure, &r.id, &r.source, &r.error, &r.lic.status, &r.lic.license, &r.lic.reason,
+                           &r.p.sha_out, &r.manifest_head, &r.manifest_tail, &r.reason_json, &r.shard_line})
+      *v = str();
+    if (failed) r.failure = std::make_exception_ptr(Error(failure));
+    r.p.key.a = u64();
+    r.p.key.b = u64();
+    std::string_view sig = str();
+    r.p.signature.resize(sig.size() / 4);
+    std::memcpy(r.p.signature.data(), sig.data(), r.p.signature.size() * 4);
+    r.p.findings.resize(u64());
+    for (Finding& f : r.p.findings) {
+      std::string_view type = str();
+      f.type = "";  // types point at static storage, as detect() leaves them
+      for (const std::string& t : finding_types())
+        if (t == type) f.type = t;
+      f.start = u64();
+      f.end = u64();
+      std::memcpy(&f.confidence, take(8), 8);
+    }
+  }
+
+ private:
+  const char* take(size_t n) {
+    if (n > s_.size() - p_) fail("comply: truncated or corrupt result batch");
+    const char* q = s_.data() + p_;
+    p_ += n;
+    return q;
+  }
+  uint64_t u64() {
+    uint64_t v;
+    std::memcpy(&v, take(8), 8);
+    return v;
+  }
+  char byte() { return *take(1); }
+  std::string_view str() {
+    uint64_t n = u64();
+    return std::string_view(take(n), n);
+  }
+  std::string_view s_;
+  size_t p_ = 0;
+};
+
 json fingerprint(const ScanOptions& o, const Policy& pol) {
   json f;
   f["input"] = fs::absolute(o.input).lexically_normal().string();
@@ -522,6 +729,7 @@ json fingerprint(const ScanOptions& o, const Policy& pol) {
   f["shard_bytes"] = o.shard_bytes;
   // The key itself never leaves memory; only whether one was used.
   f["keyed"] = !o.key.empty();
+  if (o.external_results) f["distributed"] = true;  // never resumed by a plain scan
   return f;
 }
 
@@ -757,20 +965,7 @@ ScanSummary scan(const ScanOptions& o) {
   auto work = [&](Work& w) {
     Batch& b = *w.batch;
     for (size_t k; (k = w.next.fetch_add(1, std::memory_order_relaxed)) < b.docs.size();) {
-      const RawDoc& d = b.docs[k];
-      DocResult& r = b.results[k];
-      r.reset();
-      try {
-        prepare(d, in.files[d.file], o, pol, r);
-      } catch (const std::exception& e) {
-        r.ok = false;
-        r.error = in.files[d.file].rel + ":" + std::to_string(d.line) + ": " + e.what();
-      }
-      try {
-        compose(d, in.files[d.file], o, pol, in.cards, r);
-      } catch (...) {
-        r.failure = std::current_exception();
-      }
+      process_doc(b.docs[k], in.files[b.docs[k].file], o, pol, in.cards, b.results[k]);
     }
   };
 
@@ -785,20 +980,9 @@ ScanSummary scan(const ScanOptions& o) {
       if (r.failure) std::rethrow_exception(r.failure);
       sum.documents++;
       sum.bytes += d.raw_len;
-      const char* decision = "keep";
-      std::string_view reason;     // the first reason, if any
-      bool reason_escaped = false;  // it is r.error or r.lic.reason, escaped in r.reason_json
-      std::string reason_text;     // its storage when made here
-      const std::string* duplicate_of = nullptr;
-      ReportTally::Duplicate duplicate = ReportTally::Duplicate::None;
       Deduper::Match dm;
-      ShardWriter* shard = nullptr;
-      if (!r.ok) {
-        decision = "error";
-        reason = r.error;
-        reason_escaped = true;
-        sum.errors++;
-      } else {
+      const std::string* duplicate_of = nullptr;
+      if (r.ok) {
         dm = dedup.add(d.ordinal, r.p.key, r.p.signature);
         if (dm.exact_of < 0) {
           append_state(state_buf, d.ordinal, r.id, r.p.key, r.p.signature);
@@ -806,78 +990,19 @@ ScanSummary scan(const ScanOptions& o) {
         } else {
           append_state(state_buf, d.ordinal, r.id, r.p.key, {});
         }
-        const std::string& status = r.lic.status;
-        if (dm.exact_of >= 0) {
-          decision = "duplicate";
-          duplicate = ReportTally::Duplicate::Exact;
-          duplicate_of = &rep_ids[dm.exact_of];
-          reason = reason_text = "exact duplicate of " + *duplicate_of;
-          sum.duplicates++;
-        } else {
-          if (dm.near_of >= 0) {
-            duplicate = ReportTally::Duplicate::Near;
-            duplicate_of = &rep_ids[dm.near_of];
-          }
-          if (status == "deny") {
-            decision = "exclude";
-            reason = r.lic.reason;
-            reason_escaped = true;
-            sum.excluded++;
-          } else if (status == "quarantine") {
-            decision = "quarantine";
-            reason = r.lic.reason;
-            reason_escaped = true;
-            shard = &quarantine;
-            sum.quarantined++;
-          } else if (o.action == Action::Drop && static_cast<int>(r.p.findings.size()) > drop_threshold) {
-            decision = "drop";
-            reason = reason_text = std::to_string(r.p.findings.size()) + " findings exceed the drop threshold " +
-                                   std::to_string(drop_threshold);
-            sum.dropped++;
-          } else if (dm.near_of >= 0 && o.drop_near_duplicates) {
-            decision = "near_duplicate";
-            reason = reason_text = "near duplicate of " + *duplicate_of;
-            sum.duplicates++;
-          } else {
-            shard = &data;
-            sum.kept++;
-          }
-        }
+        if (dm.exact_of >= 0) duplicate_of = &rep_ids[dm.exact_of];
+        else if (dm.near_of >= 0) duplicate_of = &rep_ids[dm.near_of];
       }
+      const Decision dc = decide(r, dm, duplicate_of, o, drop_threshold);
+      sum.*dc.counter += 1;
+      ShardWriter* shard = dc.dest == Decision::Dest::Data         ? &data
+                           : dc.dest == Decision::Dest::Quarantine ? &quarantine
+                                                                   : nullptr;
       if (shard) shard->write(r.shard_line);
-
-      std::string& m = manifest_buf;
-      m += r.manifest_head;
-      if (shard) {
-        m += '"';
-        m += r.p.sha_out;
-        m += "\"}";
-      } else {
-        m += "null}";
-      }
-      if (duplicate == ReportTally::Duplicate::Exact) {
-        m += ",\"duplicate_of\":";
-        append_json_string_lossy(m, *duplicate_of);
-      } else if (duplicate == ReportTally::Duplicate::Near) {
-        m += ",\"near_duplicate_of\":";
-        append_json_string_lossy(m, *duplicate_of);
-        m += ",\"similarity\":";
-        m += dump(json(std::round(dm.similarity * 1000) / 1000));
-      }
-      if (shard) {
-        m += ",\"shard\":";
-        append_json_string_lossy(m, shard->rel());
-      }
-      m += ",\"decision\":\"";
-      m += decision;
-      m += "\",\"reasons\":[";
-      if (reason_escaped) m += r.reason_json;
-      else if (reason.data()) append_json_string_lossy(m, reason);
-      m += ']';
-      m += r.manifest_tail;
-
-      tally.add_document({r.id, r.source, decision, r.lic.license, r.lic.status, reason, duplicate}, r.p.findings);
-      if (duplicate != ReportTally::Duplicate::None) tally.link_duplicate(r.id, *duplicate_of, duplicate);
+      append_record(manifest_buf, r, dc, duplicate_of, dm.similarity, shard ? &shard->rel() : nullptr);
+      tally.add_document({r.id, r.source, dc.name, r.lic.license, r.lic.status, dc.reason(r), dc.duplicate},
+                         r.p.findings);
+      if (dc.duplicate != ReportTally::Duplicate::None) tally.link_duplicate(r.id, *duplicate_of, dc.duplicate);
     }
     write_all(manifest, manifest_buf, dir + "/" + kManifest);
     manifest_hash.update(manifest_buf);
@@ -912,12 +1037,31 @@ ScanSummary scan(const ScanOptions& o) {
     ++batches;
   };
 
+  if (o.external_results) {
+    Batch& b = slots[0];
+    std::string blob;
+    while (true) {
+      blob.clear();
+      if (!o.external_results(blob)) break;
+      b.docs.clear();
+      b.results.clear();
+      ResultReader reader(blob);
+      while (!reader.done()) {
+        b.docs.emplace_back();
+        b.results.emplace_back();
+        reader.read(b.docs.back(), b.results.back());
+      }
+      b.ordinal = b.docs.empty() ? b.ordinal : b.docs.back().ordinal + 1;
+      b.file_index = in.files.size();  // this checkpoint only says how far the scan got
+      write_batch(b);
+    }
+  }
   // The slot of the batch just written takes the next one, read while the helpers work.
   Batch* current = &slots[0];
   Batch* free_slot = &slots[1];
   Batch* prev = nullptr;  // processed, not yet written
-  read_batch(*current);
-  while (true) {
+  if (!o.external_results) read_batch(*current);
+  while (!o.external_results) {
     Batch& b = *current;
     Work w;
     w.batch = &b;
@@ -1018,6 +1162,131 @@ ScanSummary scan(const ScanOptions& o) {
   sum.complete = true;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
+}
+
+// ------------------------------------------------------------------ ScanPlan
+struct ScanPlan::Impl {
+  ScanOptions o;
+  Policy pol;
+  Inputs in;
+  std::vector<File> files;
+
+  // Calls fn(RawDoc) for each line of `file` that starts in [begin, end), as scan() reads it:
+  // numbered lines, blank ones skipped, over-long ones reported by length only.
+  template <class Fn>
+  void for_each_line(size_t file, uint64_t begin, uint64_t end, uint64_t& lines, Fn&& fn) const {
+    if (file >= in.files.size()) fail("comply: no input file number " + std::to_string(file));
+    const InputFile& f = in.files[file];
+    lines = 0;
+    FILE* fp = std::fopen(f.path.c_str(), "rb");
+    if (!fp) fail(f.path + ": cannot open");
+    struct Closer {
+      FILE* f;
+      ~Closer() { std::fclose(f); }
+    } closer{fp};
+    if (!f.jsonl) {  // one document, owned by the range that starts the file
+      if (begin != 0) return;
+      uint64_t size = fs::file_size(f.path);
+      RawDoc d;
+      d.file = file;
+      d.line = lines = 1;
+      d.raw_len = size;
+      std::string text;
+      if (size > o.max_line_bytes) {
+        d.too_long = true;
+      } else {
+        text.resize(size);
+        if (size && std::fread(text.data(), 1, size, fp) != size) fail(f.path + ": read error");
+      }
+      d.raw = text;
+      fn(d);
+      return;
+    }
+    uint64_t pos = begin;
+    if (begin > 0) {  // a line belongs to the range it starts in: skip the end of an earlier one
+      if (fseeko(fp, static_cast<off_t>(begin - 1), SEEK_SET) != 0) fail(f.path + ": cannot seek");
+      int c = std::getc(fp);
+      if (c == EOF) return;
+      while (c != '\n') {
+        if ((c = std::getc(fp)) == EOF) return;
+        ++pos;
+      }
+    }
+    LineReader reader(fp);
+    std::string line;
+    while (pos < end) {
+      line.clear();
+      RawDoc d;
+      d.file = file;
+      uint64_t consumed = 0;
+      if (!reader.next(line, o.max_line_bytes, d.too_long, consumed)) break;
+      d.offset = pos;
+      d.line = ++lines;
+      d.raw_len = consumed;
+      pos += consumed;
+      if (!d.too_long && line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank
+      d.raw = line;
+      fn(d);
+    }
+  }
+};
+
+ScanPlan::ScanPlan(const ScanOptions& opts) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.o = opts;
+  m.o.external_results = nullptr;
+  m.pol = opts.policy_path.empty() ? default_policy() : load_policy(opts.policy_path);
+  if (opts.action == Action::Pseudonymize && opts.key.empty())
+    fail("--action pseudonymize needs a key (--key-file or EXAONE_COMPLY_KEY)");
+  if (!opts.input.empty()) m.in = collect_inputs(opts);
+  else load_cards(opts, m.in);
+  for (const InputFile& f : m.in.files) m.files.push_back({f.path, f.rel, f.jsonl, fs::file_size(f.path)});
+}
+
+ScanPlan::~ScanPlan() = default;
+const std::vector<ScanPlan::File>& ScanPlan::files() const { return impl_->files; }
+const ScanOptions& ScanPlan::options() const { return impl_->o; }
+
+void ScanPlan::count_range(size_t file, uint64_t begin, uint64_t end, uint64_t& lines, uint64_t& documents) const {
+  documents = 0;
+  impl_->for_each_line(file, begin, end, lines, [&](const RawDoc&) { ++documents; });
+}
+
+void ScanPlan::process_range(size_t file, uint64_t begin, uint64_t end, uint64_t first_line, uint64_t first_ordinal,
+                             std::string& out) const {
+  const Impl& m = *impl_;
+  uint64_t lines = 0, ordinal = first_ordinal;
+  DocResult r;
+  m.for_each_line(file, begin, end, lines, [&](RawDoc& d) {
+    d.line += first_line - 1;
+    d.ordinal = ordinal++;
+    process_doc(d, m.in.files[file], m.o, m.pol, m.in.cards, r);
+    encode_result(d, r, out);
+  });
+}
+
+json ScanPlan::scan_document(std::string_view text, const json& fields, const std::string& file) const {
+  const Impl& m = *impl_;
+  json line = fields.is_object() ? fields : json::object();
+  line["text"] = std::string(text);
+  std::string raw = line.dump(-1, ' ', false, json::error_handler_t::strict);
+  InputFile f;
+  f.rel = file;
+  f.jsonl = true;
+  RawDoc d;
+  d.line = 1;
+  d.raw = raw;
+  d.raw_len = raw.size() + 1;
+  DocResult r;
+  process_doc(d, f, m.o, m.pol, m.in.cards, r);
+  if (r.failure) std::rethrow_exception(r.failure);
+  const Decision dc = decide(r, Deduper::Match(), nullptr, m.o, m.o.drop_threshold.value_or(m.pol.drop_threshold));
+  std::string shard = dc.dest == Decision::Dest::Data         ? "data/" + shard_name(0)
+                      : dc.dest == Decision::Dest::Quarantine ? "quarantine/" + shard_name(0)
+                                                              : "";
+  std::string record;
+  append_record(record, r, dc, nullptr, 0, shard.empty() ? nullptr : &shard);
+  return json::parse(record);
 }
 
 size_t verify_manifest(const std::string& dir) {

@@ -9,6 +9,8 @@
 // repeating documents.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,11 @@ struct ScanOptions {
   size_t max_line_bytes = size_t(64) << 20;  // longer lines are recorded as errors, not read into RAM
   int threads = 0;                      // 0 = OpenMP default
   size_t stop_after_batches = 0;        // testing: simulate an interruption after N batches
+  // Distributed scans (the Python package's Ray scan): when set, scan() reads nothing itself. It
+  // calls this for the next batch of per-document results, made elsewhere by ScanPlan::process_range
+  // in input order, and decides, writes and reports exactly as for its own batches. Returning
+  // false ends the input. Such a scan cannot be resumed.
+  std::function<bool(std::string& encoded_results)> external_results;
 };
 
 struct ScanSummary {
@@ -66,5 +73,40 @@ ProcessedText process_text(std::string_view text, Action action, std::string_vie
 size_t verify_manifest(const std::string& dir);
 
 json finding_to_json(const Finding& f);
+
+// The per-document stage of scan(), for running it on other threads, processes or machines
+// (the Python package). A plan holds what scan() derives from its options before reading: the
+// policy, the source cards and the list of input files.
+class ScanPlan {
+ public:
+  struct File {
+    std::string path, rel;    // rel: the name manifests record
+    bool jsonl = false;       // else the whole file is one document
+    uint64_t size = 0;
+  };
+  // Reads the policy and cards and lists the input files as scan() does (Error on bad input).
+  // With an empty opts.input there are no files (scan_document()).
+  explicit ScanPlan(const ScanOptions& opts);
+  ~ScanPlan();
+  const std::vector<File>& files() const;
+  const ScanOptions& options() const;
+
+  // Lines of input file `file` that start in bytes [begin, end): how many, and how many of them
+  // are documents (not blank). A text file is one line and one document.
+  void count_range(size_t file, uint64_t begin, uint64_t end, uint64_t& lines, uint64_t& documents) const;
+  // Processes those lines, numbered from `first_line` in the file and `first_ordinal` in the scan,
+  // and appends their results, encoded for ScanOptions::external_results. Thread-safe.
+  void process_range(size_t file, uint64_t begin, uint64_t end, uint64_t first_line, uint64_t first_ordinal,
+                     std::string& out) const;
+
+  // The manifest record `comply scan` would write for `text` as the only document of a JSONL
+  // file named `file`: no duplicates, and a kept document lands in data/shard-00000.jsonl.
+  // `fields` may hold id, source, license, url, author, date.
+  json scan_document(std::string_view text, const json& fields, const std::string& file = "input.jsonl") const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace exaone::comply
