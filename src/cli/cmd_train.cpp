@@ -16,6 +16,7 @@
 #include "runtime/model_files.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/governed_data.h"
 #include "train/model.h"
 #include "train/plot.h"
 #include "train/trainer.h"
@@ -36,6 +37,7 @@ struct TrainFlags {
   std::string init;        // checkpoint to start from instead of random weights
   std::string resume;      // training checkpoint (out/checkpoint) to continue exactly
   std::string data, tokens;
+  bool unscreened = false;  // allow data that did not pass `exaone comply scan`
   std::string out = "train-out";
   train::TrainOptions opt;
   double min_lr = -1;      // < 0: lr / 10
@@ -169,18 +171,28 @@ void cmd_train(TrainFlags& f) {
   const ModelConfig& c = model->config();
 
   // The data.
+  // The data: a corpus screened by `exaone comply scan` (verified against its manifest before it is
+  // read), or, with --unscreened only, a text or token file.
   std::vector<int32_t> data;
+  train::GovernedCorpus corpus;
   if (!f.tokens.empty()) {
+    if (!f.unscreened)
+      fail(f.tokens + ": raw token ids cannot be checked against a compliance manifest; train on a folder written "
+           "by `exaone comply scan` (--data DIR), or pass --unscreened (recorded in training_data.json)");
     data = read_token_file(f.tokens);
   } else if (!f.data.empty()) {
+    corpus = train::open_training_data(f.data, f.unscreened, "--data");
     Tokenizer tok = load_tokenizer(f.model);
-    std::ifstream in(f.data, std::ios::binary);
-    if (!in) fail(f.data + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    for (int id : tok.encode(ss.str())) data.push_back(id);
+    for (size_t i = 0; i < corpus.documents.size(); ++i) {
+      // Documents are joined by a blank line, so no word runs across a document boundary.
+      for (int id : tok.encode(i + 1 < corpus.documents.size() ? corpus.documents[i] + "\n\n" : corpus.documents[i]))
+        data.push_back(id);
+      corpus.documents[i].clear();
+      corpus.documents[i].shrink_to_fit();
+    }
   } else {
-    fail("train: give --data TEXT_FILE or --tokens INT32_FILE");
+    fail("train: give --data COMPLY_OUTPUT_DIR (or, with --unscreened, a text file), or --tokens INT32_FILE "
+         "with --unscreened");
   }
 
   train::Trainer tr(*model, std::move(data), o);
@@ -221,6 +233,7 @@ void cmd_train(TrainFlags& f) {
   }
   if (tty) std::fprintf(stderr, "\n");
   train::save_model(*model, f.out);
+  train::write_training_data_record(f.out, !f.data.empty() ? f.data : f.tokens, corpus);
   // The tokenizer goes with the model when it produced the data or the architecture came from it.
   if (!f.data.empty() || (f.config.empty() && f.shape.empty() && f.init.empty() && f.resume.empty())) copy_tokenizer_files(f.model, f.out);
   train::write_loss_csv((fs::path(f.out) / "loss.csv").string(), curve);
@@ -242,8 +255,12 @@ void register_train_commands(CLI::App& app) {
                   "vocab defaults to the tokenizer's, window 0 = all global with RoPE)");
   cmd->add_option("--init", f.init, "start from this checkpoint's weights instead of random ones");
   cmd->add_option("--resume", f.resume, "continue a run exactly from its OUT/checkpoint folder");
-  cmd->add_option("--data", f.data, "training text (tokenized with the model's tokenizer)");
-  cmd->add_option("--tokens", f.tokens, "training tokens: int32 little-endian ids");
+  cmd->add_option("--data", f.data,
+                  "training corpus: a folder written by `exaone comply scan` (verified before reading), or with "
+                  "--unscreened a text file; tokenized with the model's tokenizer");
+  cmd->add_option("--tokens", f.tokens, "training tokens: int32 little-endian ids (needs --unscreened)");
+  cmd->add_flag("--unscreened", f.unscreened,
+                "train on data that did not pass `exaone comply scan` (recorded in training_data.json)");
   cmd->add_option("-o,--out", f.out, "output folder: model, loss.csv, loss.png, checkpoint/ (default train-out)");
   cmd->add_option("--steps", f.opt.steps, "optimizer steps (default 100)");
   cmd->add_option("--batch", f.opt.batch, "sequences per micro-batch (default 4)");

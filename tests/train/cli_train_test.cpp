@@ -51,7 +51,7 @@ TEST(TrainCli, TrainsSavesAndResumesExactly) {
       tok.write(reinterpret_cast<const char*>(&t), 4);
     }
   }
-  const std::string common = "train --config " + (dir / "config.json").string() + " --tokens " +
+  const std::string common = "train --config " + (dir / "config.json").string() + " --unscreened --tokens " +
                              (dir / "tokens.bin").string() + " --steps 8 --batch 2 --seq 16 --accum 2 --lr 5e-3 -t 2";
   std::string err;
   ASSERT_EQ(run(common + " -o " + (dir / "full").string(), &err), 0) << err;
@@ -80,7 +80,7 @@ TEST(TrainCli, TrainsSavesAndResumesExactly) {
   ASSERT_EQ(run("logits -m " + (dir / "full").string() + " --ids 1,4,7", &err), 0) << err;
 
   // A shape instead of a config file: hybrid layout from the pattern, loadable as well.
-  ASSERT_EQ(run("train --shape layers=3,hidden=32,heads=2,kv=1,inter=64,vocab=64,window=4,pattern=LG --tokens " +
+  ASSERT_EQ(run("train --shape layers=3,hidden=32,heads=2,kv=1,inter=64,vocab=64,window=4,pattern=LG --unscreened --tokens " +
                     (dir / "tokens.bin").string() + " --steps 2 --batch 2 --seq 8 -t 2 -o " + (dir / "shape").string(),
                 &err),
             0)
@@ -94,6 +94,62 @@ TEST(TrainCli, TrainsSavesAndResumesExactly) {
                 &err),
             0);
   EXPECT_NE(err.find("unknown key 'colour'"), std::string::npos) << err;
+  fs::remove_all(dir);
+}
+
+// Governed data: a corpus screened by `exaone comply scan` trains, its manifest digest is recorded;
+// an altered shard, an unscreened file (without --unscreened) and raw tokens (likewise) are refused.
+TEST(TrainCli, ReadsOnlyScreenedCorporaUnlessToldOtherwise) {
+  if (!fs::exists(EXAONE_BINARY)) GTEST_SKIP() << "exaone binary not built";
+  const fs::path dir = fs::path(testing::TempDir()) / ("exaone_train_governed_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "corpus");
+  {
+    std::ofstream docs(dir / "corpus" / "docs.jsonl");
+    for (int i = 0; i < 40; ++i)
+      docs << R"({"id": "d)" << i << R"(", "text": "안녕하세요. Document )" << i
+           << R"( says hello in Korean and English, line )" << i * 7 << R"(."})" << "\n";
+    std::ofstream card(dir / "corpus" / "source.json");
+    card << R"({"name": "test-corpus", "license": "CC0-1.0", "commercial_use": true})";
+  }
+  std::string err;
+  ASSERT_EQ(run("comply scan --in " + (dir / "corpus").string() + " --out " + (dir / "screened").string(), &err), 0)
+      << err;
+  const std::string model = std::string(" -m ") + EXAONE_FIXTURES + "/../../models/exaone4-tiny";
+  const std::string train = "train" + model + " --shape layers=2,hidden=32,heads=2,kv=1,inter=64,window=0" +
+                            " --steps 2 --batch 2 --seq 16 -t 2 ";
+  ASSERT_EQ(run(train + "--data " + (dir / "screened").string() + " -o " + (dir / "ok").string(), &err), 0) << err;
+  const std::string record = slurp(dir / "ok" / "training_data.json");
+  EXPECT_NE(record.find(R"("screened": true)"), std::string::npos) << record;
+  EXPECT_NE(record.find(R"("documents": 40)"), std::string::npos) << record;
+  EXPECT_NE(record.find(R"("manifest_sha256": ")"), std::string::npos) << record;
+  EXPECT_EQ(record.find(dir.string()), std::string::npos) << "no full path in the record: " << record;
+
+  // Unscreened text: refused without the flag, recorded as unscreened with it.
+  {
+    std::ofstream text(dir / "plain.txt");
+    text << "plain text that never went through the compliance scan. 안녕하세요.\n";
+  }
+  EXPECT_EQ(run(train + "--data " + (dir / "plain.txt").string() + " -o " + (dir / "plain").string(), &err), 2);
+  EXPECT_NE(err.find("must pass `exaone comply scan`"), std::string::npos) << err;
+  ASSERT_EQ(run(train + "--unscreened --data " + (dir / "plain.txt").string() + " -o " + (dir / "plain").string(), &err),
+            0)
+      << err;
+  EXPECT_NE(slurp(dir / "plain" / "training_data.json").find(R"("screened": false)"), std::string::npos);
+  {
+    std::ofstream tok(dir / "tokens.bin", std::ios::binary);
+    for (int32_t t = 0; t < 200; ++t) tok.write(reinterpret_cast<const char*>(&t), 4);
+  }
+  EXPECT_EQ(run(train + "--tokens " + (dir / "tokens.bin").string() + " -o " + (dir / "tok").string(), &err), 2);
+  EXPECT_NE(err.find("--unscreened"), std::string::npos) << err;
+
+  // A shard altered after the scan: refused, naming the file.
+  fs::path shard;
+  for (const auto& e : fs::directory_iterator(dir / "screened" / "data")) shard = e.path();
+  std::ofstream(shard, std::ios::app) << R"({"id": "sneaked-in", "text": "not screened"})" << "\n";
+  EXPECT_EQ(run(train + "--data " + (dir / "screened").string() + " -o " + (dir / "bad").string(), &err), 2);
+  EXPECT_NE(err.find("training data refused"), std::string::npos) << err;
+  EXPECT_NE(err.find(shard.filename().string()), std::string::npos) << err;
   fs::remove_all(dir);
 }
 
