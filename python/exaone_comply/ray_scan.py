@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 from . import _core, _options
 
 _PLANS: Dict[str, Any] = {}
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _plan(options: Dict[str, Any]):
@@ -80,6 +81,11 @@ def ray_scan(input: str, out: str, *, address: Optional[str] = None, num_workers
     cluster; else, if Ray is not initialised yet, a local instance with ``num_workers`` CPUs
     (default 2) is started on 127.0.0.1 without a dashboard.
     """
+    if not address:
+        # Ray swaps a loopback node address for the machine's outward one unless its cluster mode
+        # is off; with it off, every Ray process of a local instance listens on 127.0.0.1 only.
+        # Read when ray is imported, so set before.
+        os.environ.setdefault(LOOPBACK_ENV, "0")
     import ray
 
     opts = _options(input=input, out=out, **options)
@@ -91,6 +97,9 @@ def ray_scan(input: str, out: str, *, address: Optional[str] = None, num_workers
         if address:
             ray.init(address=address)
         else:
+            if ray._private.ray_constants.ENABLE_RAY_CLUSTER:
+                print(f"ray_scan: ray was imported before {LOOPBACK_ENV}=0 was set; the local Ray instance may "
+                      "listen on other addresses than 127.0.0.1", file=sys.stderr)
             ray.init(num_cpus=num_workers or 2, _node_ip_address="127.0.0.1", include_dashboard=False)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # results come back in input order

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-import exaone_comply as ec
+# Before ray is imported: a local Ray instance then listens on loopback only (see ray_scan.py).
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ.pop("RAY_ADDRESS", None)
+
+import exaone_comply as ec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "tests" / "fixtures" / "comply" / "eval_set.jsonl"
@@ -147,6 +151,19 @@ def local_ray():
              log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+def test_local_ray_listens_on_loopback_only(local_ray):
+    psutil = pytest.importorskip("psutil")
+    local_ray.get([local_ray.remote(lambda: 1).remote() for _ in range(4)])  # workers started
+    ours = {os.getpid()} | {p.pid for p in psutil.Process().children(recursive=True)}
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if any("ray" in part for part in (p.info["cmdline"] or [])[:2]):
+            ours.add(p.info["pid"])
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours]
+    assert listening, "no listening socket of Ray found"
+    for c in listening:
+        assert c.laddr.ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1"), c
 
 
 @pytest.mark.parametrize("action", ["report", "mask"])
