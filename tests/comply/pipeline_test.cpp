@@ -272,3 +272,70 @@ TEST(ComplyReport, RendersInHeadlessChromium) {
   if (const char* keep = std::getenv("EXAONE_KEEP_REPORT_PNG")) fs::copy_file(png, keep, fs::copy_options::overwrite_existing);
   fs::remove_all(root);
 }
+
+// The per-document stage run elsewhere (ScanPlan over byte ranges, as the Python package's Ray
+// scan does) and fed to scan() through external_results writes the same files as a plain scan.
+TEST(ComplyScan, ExternalResultsOverRangesGiveTheSameOutputs) {
+  std::string root = tmpdir("external");
+  ScanOptions o;
+  o.input = make_corpus(root, 200);
+  o.action = Action::Mask;
+  o.out_dir = root + "/plain";
+  ASSERT_TRUE(scan(o).complete);
+
+  ScanPlan plan(o);
+  struct Range {
+    size_t file;
+    uint64_t begin, end, line = 1, ordinal = 0;
+  };
+  std::vector<Range> ranges;
+  for (size_t i = 0; i < plan.files().size(); ++i) {
+    const auto& f = plan.files()[i];
+    if (!f.jsonl) ranges.push_back({i, 0, std::max<uint64_t>(f.size, 1)});
+    else
+      for (uint64_t b = 0; b < f.size; b += 997) ranges.push_back({i, b, std::min<uint64_t>(f.size, b + 997)});
+  }
+  ASSERT_GT(ranges.size(), 20u);
+  uint64_t line = 1, ordinal = 0;
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    if (k && ranges[k].file != ranges[k - 1].file) line = 1;
+    ranges[k].line = line;
+    ranges[k].ordinal = ordinal;
+    uint64_t lines, docs;
+    plan.count_range(ranges[k].file, ranges[k].begin, ranges[k].end, lines, docs);
+    line += lines;
+    ordinal += docs;
+  }
+  EXPECT_EQ(ordinal, 210u);
+  size_t next = 0;
+  ScanOptions x = o;
+  x.out_dir = root + "/external";
+  x.external_results = [&](std::string& out) {
+    if (next == ranges.size()) return false;
+    // Several ranges per batch, as results arrive.
+    for (int i = 0; i < 3 && next < ranges.size(); ++i, ++next) {
+      const Range& r = ranges[next];
+      plan.process_range(r.file, r.begin, r.end, r.line, r.ordinal, out);
+    }
+    return true;
+  };
+  auto s = scan(x);
+  EXPECT_TRUE(s.complete);
+  EXPECT_EQ(s.documents, 210u);
+  EXPECT_EQ(slurp(root + "/external/manifest.sha256"), slurp(root + "/plain/manifest.sha256"));
+  EXPECT_EQ(slurp(root + "/external/manifest.jsonl"), slurp(root + "/plain/manifest.jsonl"));
+  EXPECT_EQ(verify_manifest(root + "/external"), verify_manifest(root + "/plain"));
+
+  // One document alone: the record a scan of a one-line file writes.
+  write(root + "/one/doc.jsonl", R"({"id":"d","source":"s","text":"연락처 010-1234-5678"})" "\n");
+  ScanOptions one;
+  one.input = root + "/one/doc.jsonl";
+  one.out_dir = root + "/one-out";
+  one.action = Action::Mask;
+  ASSERT_TRUE(scan(one).complete);
+  ScanOptions bare;
+  bare.action = Action::Mask;
+  json rec = ScanPlan(bare).scan_document("연락처 010-1234-5678", {{"id", "d"}, {"source", "s"}}, "doc.jsonl");
+  EXPECT_EQ(rec, read_jsonl(root + "/one-out/manifest.jsonl").at(0));
+  fs::remove_all(root);
+}
