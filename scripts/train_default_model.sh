@@ -17,7 +17,7 @@ for a in "$@"; do [ "$a" = "--install" ] && INSTALL=1; done
 EXAONE=${EXAONE:-build/exaone}
 THREADS=${EXAONE_THREADS:-$(nproc)}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-300}
-SFT_STEPS=${SFT_STEPS:-1500}
+SFT_STEPS=${SFT_STEPS:-3200}
 SEED=${SEED:-1}
 [ -x "$EXAONE" ] || { echo "train_default_model: $EXAONE is not built (bash scripts/build.sh)" >&2; exit 2; }
 mkdir -p "$WORK"
@@ -49,8 +49,13 @@ cp scripts/default_model/config.json "$WORK/config.json"
   -o "$WORK/pretrained" >&2
 
 log "4b. SFT ($SFT_STEPS steps) on the screened chats, loss on the assistant's tokens"
-"$EXAONE" finetune -m "$WORK/pretrained" --data "$WORK/screened-sft" --steps "$SFT_STEPS" --batch 8 --seq 256 \
-  --lr 1.5e-3 --warmup 50 --seed "$SEED" -t "$THREADS" -o "$WORK/model" >&2
+"$EXAONE" finetune -m "$WORK/pretrained" --data "$WORK/screened-sft" --steps "$SFT_STEPS" --batch 16 --seq 256 \
+  --lr 1.5e-3 --warmup 100 --seed "$SEED" -t "$THREADS" -o "$WORK/model" >&2
+
+# Greedy in both modes unless a flag says otherwise: a small model's answers are templated, and sampling (EXAONE's
+# reasoning default is temperature 0.6) only adds errors.
+printf '{\n "bos_token_id": 1,\n "eos_token_id": [8],\n "pad_token_id": 0,\n "do_sample": false,\n "temperature": 0.0\n}\n' \
+  > "$WORK/model/generation_config.json"
 
 log "5. evaluation"
 python3 scripts/default_model/evaluate.py --exaone "$EXAONE" -m "$WORK/model" --test "$WORK/sft/test.jsonl" \

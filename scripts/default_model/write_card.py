@@ -120,7 +120,7 @@ def main():
     out.append("## How it was made\n")
     out.append("`bash scripts/train_default_model.sh WORK --install` reproduces it (the steps, seeds and settings are "
                "in that script): generated instruction set → compliance scans → tokenizer → pretraining "
-               f"({pre_steps} steps of 8 × 256 tokens) → SFT ({sft_steps} steps of 8 × 256 tokens, loss on the "
+               f"({pre_steps} steps of 8 × 256 tokens) → SFT ({sft_steps} steps of 16 chats, loss on the "
                "assistant's tokens only) → evaluation.")
     out.append(f"Trained on {datetime.date.today().isoformat()}, {cpu_name()}, with exaone.cpp's float32 trainer.")
     print("\n".join(out))
