@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   register_bench_commands(app);
   register_serve_commands(app);
   register_train_commands(app);
+  register_finetune_commands(app);
+  register_tokenizer_train_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,6 +19,8 @@ void register_convert_commands(CLI::App& app);    // convert, quantize (GGUF)   
 void register_bench_commands(CLI::App& app);      // bench, perplexity, make-model (cmd_bench.cpp)
 void register_serve_commands(CLI::App& app);      // serve                        (cmd_serve.cpp)
 void register_train_commands(CLI::App& app);      // train                        (cmd_train.cpp)
+void register_finetune_commands(CLI::App& app);   // finetune                     (cmd_finetune.cpp)
+void register_tokenizer_train_commands(CLI::App& app);  // tokenizer-train  (cmd_tokenizer_train.cpp)
 
 // Shared helpers for commands.
 std::vector<int> parse_id_list(const std::string& text);  // "1,2,3" -> {1,2,3}; Error on junk
