@@ -38,8 +38,6 @@ void register_tokenizer_train_commands(CLI::App& app) {
     namespace fs = std::filesystem;
     using clock = std::chrono::steady_clock;
     auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
-    if (!args->force && fs::exists(fs::path(args->out) / "tokenizer.json"))
-      fail("-o " + args->out + ": already holds a tokenizer.json (use --force to overwrite)");
 
     TokenizerTrainSpec spec;
     if (from->count()) {
@@ -57,8 +55,11 @@ void register_tokenizer_train_commands(CLI::App& app) {
            " added tokens (" + std::to_string(fixed) + ")");
     for (const auto& f : args->data) {
       std::error_code ec;
-      if (!fs::is_regular_file(f, ec)) fail("--data " + f + ": no such file");
+      if (!fs::exists(f, ec)) fail("--data " + f + ": no such file");
+      if (!fs::is_regular_file(f, ec)) fail("--data " + f + ": not a regular file");
     }
+    if (!args->force && fs::exists(fs::path(args->out) / "tokenizer.json"))
+      fail("-o " + args->out + ": already holds a tokenizer.json (use --force to overwrite)");
 
     auto t0 = clock::now();
     BpeWordCounts corpus;

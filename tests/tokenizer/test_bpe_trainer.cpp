@@ -5,7 +5,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <map>
 
 #include "tokenizer/bpe_trainer.h"
 #include "tokenizer/tokenizer.h"
@@ -81,8 +85,8 @@ TEST(BpeTrainer, TiesBreakOnTheSmallerPair) {
   opt.vocab_size = spec.special_tokens.size() + 256 + spec.added_tokens.size() + 1;
   auto bpe = exaone::train_bpe(corpus, spec, opt);
   ASSERT_EQ(bpe.merges.size(), 1u);
-  // Words: "cd", "Ġab", "Ġcd", "Ġab": (Ġ,a) and (Ġ,c) and (a,b) ... each pair's count: a b=2, Ġ a=2, Ġ c=1, c d=2.
-  // Ties at 2 between (Ġ,a), (a,b), (c,d): the smallest ids win; 'Ġ' (U+0120) sorts after ASCII letters.
+  // Words "cd" x1, "Ġab" x2, "Ġcd" x1: (a,b), (c,d) and (Ġ,a) are all seen twice. The pair of smaller ids wins, and
+  // ids follow code points ('Ġ' is U+0120, after the ASCII letters).
   EXPECT_EQ(bpe.merges[0], std::make_pair(std::string("a"), std::string("b")));
 }
 
@@ -113,6 +117,49 @@ TEST(BpeTrainer, BadInput) {
   opt.vocab_size = 256 + spec.special_tokens.size() + spec.added_tokens.size() - 1;
   EXPECT_THROW(exaone::train_bpe(corpus, spec, opt), exaone::Error);
   EXPECT_THROW(corpus.add_file(kDir + "/no_such_file.txt"), exaone::Error);
+}
+
+}  // namespace
+
+namespace {
+
+// `exaone tokenizer-train` end to end: bad input is one line and exit code 2. Skipped when the binary is not built
+// (this suite links only the tokenizer library).
+int run(const std::string& args, std::string* err = nullptr) {
+  std::string log = temp_dir("cli_log");
+  int rc = std::system((std::string(EXAONE_BINARY) + " " + args + " 2>" + log).c_str());
+  if (err) {
+    std::ifstream f(log);
+    std::getline(f, *err);
+  }
+  std::filesystem::remove(log);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST(BpeTrainerCli, TrainsAndRejectsBadInput) {
+  if (!std::filesystem::exists(EXAONE_BINARY)) GTEST_SKIP() << "exaone binary not built";
+  std::string out = temp_dir("cli");
+  std::string corpus = kDir + "/corpus.txt";
+  EXPECT_EQ(run("tokenizer-train --data " + corpus + " --vocab-size 700 --min-frequency 2 -o " + out), 0);
+  json golden = exaone::read_json_file(kDir + "/golden.json");
+  auto tok = exaone::Tokenizer::from_model_path(out);
+  for (const auto& c : golden["cases"])
+    EXPECT_EQ(tok.encode(c["text"].get<std::string>()), c["ids"].get<std::vector<int>>());
+  std::string err;
+  EXPECT_EQ(run("tokenizer-train --data " + corpus + " --vocab-size 700 -o " + out, &err), 2);
+  EXPECT_NE(err.find("already holds a tokenizer.json"), std::string::npos) << err;
+  EXPECT_EQ(run("tokenizer-train --data " + corpus + " --vocab-size 700 -o " + out + " --force"), 0);
+  EXPECT_EQ(run("tokenizer-train --data " + kDir + "/missing.txt --vocab-size 700 -o " + out + "_x", &err), 2);
+  EXPECT_NE(err.find("missing.txt: no such file"), std::string::npos) << err;
+  EXPECT_EQ(run("tokenizer-train --data " + corpus + " --vocab-size 100 -o " + out + "_x", &err), 2);
+  EXPECT_NE(err.find("--vocab-size 100: smaller than"), std::string::npos) << err;
+  std::string empty = out + "_empty.txt";
+  std::ofstream(empty).close();
+  EXPECT_EQ(run("tokenizer-train --data " + empty + " --vocab-size 700 -o " + out + "_x", &err), 2);
+  EXPECT_NE(err.find("corpus is empty"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(out + "_x"));
+  std::filesystem::remove(empty);
+  std::filesystem::remove_all(out);
 }
 
 }  // namespace
