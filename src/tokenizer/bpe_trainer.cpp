@@ -8,6 +8,7 @@
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace exaone {
 
@@ -129,36 +130,73 @@ TokenizerTrainSpec train_spec_from_model(const std::string& dir) {
   return s;
 }
 
-void BpeWordCounts::add_line(std::string_view line) {
-  bytes_ += line.size();
-  std::string repaired;
-  if (!unicode::is_valid_utf8(line)) {
-    ++invalid_lines_;
-    repaired = unicode::to_valid_utf8(line);
-    line = repaired;
-  }
-  if (line.empty()) return;
-  thread_local std::vector<std::string_view> pieces;
-  tok::PieceArena arena;
-  pieces.clear();
-  exaone4_pretokenizer().split(line, pieces, arena);
-  for (std::string_view p : pieces) {
-    ++words_;
-    // Heterogeneous lookup is C++20 for unordered_map only with a transparent hash; a small key copy is cheaper
-    // than widening the map's type here.
+namespace {
+
+struct LineCounter {
+  std::unordered_map<std::string, uint64_t>& counts;
+  uint64_t bytes = 0, words = 0, invalid_lines = 0;
+
+  void line(std::string_view line) {
+    bytes += line.size();
+    std::string repaired;
+    if (!unicode::is_valid_utf8(line)) {
+      ++invalid_lines;
+      repaired = unicode::to_valid_utf8(line);
+      line = repaired;
+    }
+    if (line.empty()) return;
+    thread_local std::vector<std::string_view> pieces;
     thread_local std::string key;
-    key.assign(p);
-    ++counts_[key];
+    tok::PieceArena arena;
+    pieces.clear();
+    exaone4_pretokenizer().split(line, pieces, arena);
+    for (std::string_view p : pieces) {
+      ++words;
+      key.assign(p);
+      ++counts[key];
+    }
   }
-}
+  void text(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t j = text.find('\n', i);
+      size_t end = j == std::string_view::npos ? text.size() : j + 1;
+      line(text.substr(i, end - i));
+      i = end;
+    }
+  }
+};
+
+}  // namespace
 
 void BpeWordCounts::add_text(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = text.find('\n', i);
-    size_t end = j == std::string_view::npos ? text.size() : j + 1;
-    add_line(text.substr(i, end - i));
-    i = end;
+  // Line-aligned slices counted on the pool's threads into maps of their own, then summed: the same counts as one
+  // thread (pre-tokenization is per line), so the merges do not depend on the thread count.
+  constexpr size_t kSlice = 1 << 20;
+  size_t slices = std::min<size_t>(static_cast<size_t>(num_threads()) * 2, text.size() / kSlice);
+  if (slices < 2) {
+    LineCounter c{counts_};
+    c.text(text);
+    bytes_ += c.bytes, words_ += c.words, invalid_lines_ += c.invalid_lines;
+    return;
+  }
+  std::vector<size_t> cut{0};
+  for (size_t k = 1; k < slices; ++k) {
+    size_t at = text.find('\n', std::max(cut.back(), text.size() * k / slices));
+    if (at == std::string_view::npos) break;
+    cut.push_back(at + 1);
+  }
+  cut.push_back(text.size());
+  size_t n = cut.size() - 1;
+  std::vector<std::unordered_map<std::string, uint64_t>> maps(n);
+  std::vector<LineCounter> counters;
+  for (size_t k = 0; k < n; ++k) counters.push_back(LineCounter{maps[k]});
+  parallel_for(static_cast<int64_t>(n), 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) counters[k].text(text.substr(cut[k], cut[k + 1] - cut[k]));
+  });
+  for (size_t k = 0; k < n; ++k) {
+    for (auto& [w, c] : maps[k]) counts_[w] += c;
+    bytes_ += counters[k].bytes, words_ += counters[k].words, invalid_lines_ += counters[k].invalid_lines;
   }
 }
 
@@ -171,7 +209,7 @@ void BpeWordCounts::add_file(const std::string& path) {
   if (!in) fail("--data " + path + ": cannot open");
   // Chunks split at the last newline, so lines are never cut.
   std::string buf, carry;
-  std::vector<char> chunk(1 << 22);
+  std::vector<char> chunk(1 << 24);
   while (in) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     std::streamsize got = in.gcount();

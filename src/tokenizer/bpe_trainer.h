@@ -34,7 +34,8 @@ TokenizerTrainSpec exaone4_train_spec();
 TokenizerTrainSpec train_spec_from_model(const std::string& dir);
 
 // Pre-tokenized words of a corpus with their counts. Text is read line by line, each line keeping its '\n', and each
-// line is pre-tokenized on its own: what HF's Tokenizer.train(files) feeds its trainer.
+// line is pre-tokenized on its own: what HF's Tokenizer.train(files) feeds its trainer. Large texts are counted on
+// the thread pool (util/parallel.h); the counts do not depend on the thread count.
 class BpeWordCounts {
  public:
   void add_text(std::string_view text);
@@ -47,7 +48,6 @@ class BpeWordCounts {
   uint64_t invalid_utf8_lines() const { return invalid_lines_; }  // repaired with U+FFFD before pre-tokenizing
 
  private:
-  void add_line(std::string_view line);
   std::unordered_map<std::string, uint64_t> counts_;  // raw bytes of each pre-token
   uint64_t bytes_ = 0, words_ = 0, invalid_lines_ = 0;
 };

@@ -15,6 +15,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json_file.h"
+#include "util/parallel.h"
 
 using exaone::json;
 
@@ -104,6 +105,26 @@ TEST(BpeTrainer, EveryTextEncodesWithTheByteAlphabet) {
   auto ids = tok.encode(text);
   EXPECT_EQ(tok.decode(ids), text);
   std::filesystem::remove_all(dir);
+}
+
+TEST(BpeTrainer, CountsDoNotDependOnThreads) {
+  // Texts over a few MB are counted in line-aligned slices on the pool; the counts equal one thread's.
+  std::string corpus = exaone::read_text_file(kDir + "/corpus.txt");
+  std::string big;
+  while (big.size() < (5u << 20)) big += corpus;
+  big += "no newline at the end";
+  int saved = exaone::num_threads();
+  exaone::set_num_threads(1);
+  exaone::BpeWordCounts one;
+  one.add_text(big);
+  exaone::set_num_threads(3);
+  exaone::BpeWordCounts three;
+  three.add_text(big);
+  exaone::set_num_threads(saved);
+  EXPECT_EQ(one.counts(), three.counts());
+  EXPECT_EQ(one.words(), three.words());
+  EXPECT_EQ(one.bytes(), big.size());
+  EXPECT_EQ(three.bytes(), big.size());
 }
 
 TEST(BpeTrainer, BadInput) {
