@@ -324,14 +324,10 @@ double TrainableModel::run(const Batch& batch, bool backward, float grad_scale, 
   for (int64_t r = 0; r < N; ++r) counted += batch.targets[r] >= 0;
   if (counted == 0) fail("train: batch has no targets to predict");
   // Head, softmax and cross-entropy over blocks of rows: only [block, vocab] logits exist at a
-  // time (vocab 102400 x thousands of tokens would be gigabytes), and the head's transpose is made
-  // once. Mean over counted targets: each row's gradient is scaled by grad_scale / counted.
-  std::vector<float> dh, head_t;
-  if (backward) {
-    dh.resize(static_cast<size_t>(N * H));
-    head_t.resize(static_cast<size_t>(V * H));
-    transpose_matrix(head.w.data(), V, H, head_t.data());
-  }
+  // time (vocab 102400 x thousands of tokens would be gigabytes). Mean over counted targets: each
+  // row's gradient is scaled by grad_scale / counted.
+  std::vector<float> dh;
+  if (backward) dh.resize(static_cast<size_t>(N * H));
   double total = 0;
   for (int64_t r0 = 0; r0 < N; r0 += head_block_rows_) {
     const int64_t n = std::min(head_block_rows_, N - r0);
@@ -341,8 +337,7 @@ double TrainableModel::run(const Batch& batch, bool backward, float grad_scale, 
                                             grad_scale / static_cast<float>(counted),
                                             backward ? logits_.data() : nullptr);
     if (backward) {
-      linear_backward_input_t(logits_.data(), head_t.data(), n, H, V, dh.data() + r0 * H);
-      linear_backward_weight(logits_.data(), hf_.data() + r0 * H, n, H, V, head.g.data());
+      linear_backward(logits_.data(), hf_.data() + r0 * H, head.w.data(), n, H, V, dh.data() + r0 * H, head.g.data());
     }
   }
   if (!backward) return total / static_cast<double>(counted);

@@ -5,6 +5,10 @@
 #include <limits>
 #include <vector>
 
+#include <immintrin.h>
+
+#include "kernels/cpu_features.h"
+#include "kernels/gemm_train.h"
 #include "kernels/matmul.h"
 #include "util/parallel.h"
 
@@ -24,7 +28,7 @@ void transpose(const float* in, int64_t R, int64_t C, float* out) {
   });
 }
 
-MatrixRef f32(const float* w, int64_t rows, int64_t cols) { return MatrixRef{DType::F32, w, rows, cols}; }
+GemmPrecision g_precision = GemmPrecision::F32;
 
 // Elementwise loops big enough to be worth waking the pool.
 template <typename Fn>
@@ -36,40 +40,29 @@ void elementwise(int64_t n, Fn&& fn) {
 }  // namespace
 
 void linear_forward(const float* x, int64_t T, int64_t K, const float* W, int64_t N, float* y) {
-  matmul(x, T, f32(W, N, K), y);
+  gemm_train(T, N, K, {x, K, false}, {W, K, true}, y, N, false, g_precision);
 }
 
 void linear_backward(const float* dy, const float* x, const float* W, int64_t T, int64_t K, int64_t N, float* dx,
                      float* dW, bool accumulate) {
-  // Both products go through the project's float GEMM (y = a·bᵀ) on transposed copies: the
-  // transposes cost O(NK + TN + TK), the products O(TNK).
-  if (dx) {
-    std::vector<float> wt(static_cast<size_t>(K * N));
-    transpose(W, N, K, wt.data());  // [K, N]
-    if (!accumulate) {
-      matmul(dy, T, f32(wt.data(), K, N), dx);
-    } else {
-      std::vector<float> tmp(static_cast<size_t>(T * K));
-      matmul(dy, T, f32(wt.data(), K, N), tmp.data());
-      add_into(dx, tmp.data(), T * K);
-    }
-  }
+  // dx = dy·W reads W row-major, dW += dyᵀ·x reads dy transposed: the packed GEMM takes both in
+  // place, no transposed copies.
+  if (dx) gemm_train(T, K, N, {dy, N, false}, {W, K, false}, dx, K, accumulate, g_precision);
   if (dW) linear_backward_weight(dy, x, T, K, N, dW);
 }
 
 void transpose_matrix(const float* in, int64_t rows, int64_t cols, float* out) { transpose(in, rows, cols, out); }
 
 void linear_backward_input_t(const float* dy, const float* Wt, int64_t T, int64_t K, int64_t N, float* dx) {
-  matmul(dy, T, f32(Wt, K, N), dx);
+  gemm_train(T, K, N, {dy, N, false}, {Wt, N, true}, dx, K, false, g_precision);
 }
 
 void linear_backward_weight(const float* dy, const float* x, int64_t T, int64_t K, int64_t N, float* dW) {
-  std::vector<float> dyt(static_cast<size_t>(N * T)), xt(static_cast<size_t>(K * T)), g(static_cast<size_t>(N * K));
-  transpose(dy, T, N, dyt.data());  // [N, T]
-  transpose(x, T, K, xt.data());    // [K, T]
-  matmul(dyt.data(), N, f32(xt.data(), K, T), g.data());
-  add_into(dW, g.data(), N * K);
+  gemm_train(N, K, T, {dy, N, true}, {x, K, false}, dW, K, true, g_precision);
 }
+
+void set_matmul_precision(GemmPrecision p) { g_precision = p; }
+GemmPrecision matmul_precision() { return g_precision; }
 
 void rmsnorm_forward(const float* x, const float* w, float eps, int64_t rows, int64_t dim, float* y, float* rstd) {
   parallel_for(rows, balanced_chunk(rows, 4, 4), [&](int64_t b, int64_t e) {
@@ -165,30 +158,87 @@ void rope_backward(float* dx, int64_t rows, int64_t n_heads, int64_t head_dim, c
   rope_rotate(dx, rows, n_heads, head_dim, positions, inv_freq, -1.0f);
 }
 
+namespace {
+
+// exp over a row with a common affine argument, out[j] = exp(s[j] * mul - shift), and their sum.
+// Cephes' expf polynomial (about 1 ulp) in AVX-512 / AVX2 lanes; std::exp on other CPUs. Arguments
+// below -87 give 0 (masked entries never reach here: callers only pass the visible keys).
+__attribute__((target("avx512f"))) float exp_row_avx512(const float* s, float mul, float shift, int64_t n, float* out) {
+  const __m512 vmul = _mm512_set1_ps(mul), vshift = _mm512_set1_ps(shift);
+  const __m512 log2e = _mm512_set1_ps(1.44269504088896341f), ln2hi = _mm512_set1_ps(0.693359375f),
+               ln2lo = _mm512_set1_ps(-2.12194440e-4f), lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.3f);
+  const __m512 c0 = _mm512_set1_ps(1.9875691500e-4f), c1 = _mm512_set1_ps(1.3981999507e-3f),
+               c2 = _mm512_set1_ps(8.3334519073e-3f), c3 = _mm512_set1_ps(4.1665795894e-2f),
+               c4 = _mm512_set1_ps(1.6666665459e-1f), c5 = _mm512_set1_ps(5.0000001201e-1f), one = _mm512_set1_ps(1.0f);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1);
+    __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, s + j), vmul, vshift);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(nf, ln2hi, x);
+    r = _mm512_fnmadd_ps(nf, ln2lo, r);
+    __m512 p = _mm512_fmadd_ps(c0, r, c1);
+    p = _mm512_fmadd_ps(p, r, c2);
+    p = _mm512_fmadd_ps(p, r, c3);
+    p = _mm512_fmadd_ps(p, r, c4);
+    p = _mm512_fmadd_ps(p, r, c5);
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, one));
+    __m512 e = _mm512_scalef_ps(p, nf);
+    e = _mm512_maskz_mov_ps(static_cast<__mmask16>(m & ~under), e);
+    _mm512_mask_storeu_ps(out + j, m, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
+float exp_row(const float* s, float mul, float shift, int64_t n, float* out) {
+  if (cpu_features().avx512f && !force_scalar_kernels()) return exp_row_avx512(s, mul, shift, n, out);
+  float sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += (out[j] = std::exp(s[j] * mul - shift));
+  return sum;
+}
+
+constexpr int64_t kAttnRows = 64;  // query rows per attention block
+
+// Visible keys of query i, as [first, last] in absolute positions.
+inline int64_t first_key(const AttnDims& d, int64_t i) { return d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0; }
+
+GemmOperand rows(const float* p, int64_t ld) { return {p, ld, false}; }
+GemmOperand rows_t(const float* p, int64_t ld) { return {p, ld, true}; }
+
+}  // namespace
+
 void attention_forward(const float* q, const float* k, const float* v, const AttnDims& d, float* out, float* lse) {
+  // Per (sequence, head, block of query rows): S = Q·Kᵀ over the block's visible keys (one GEMM),
+  // masked softmax row by row, O = P·V (one GEMM). Scores are the same fmaf chains in backward.
   const int64_t hd = d.head_dim, qd = d.n_heads * hd, kvd = d.n_kv * hd, group = d.n_heads / d.n_kv;
-  const int64_t n = d.B * d.n_heads * d.T;  // one task per (sequence, head, query row)
-  parallel_for(n, balanced_chunk(n, 4, 8), [&](int64_t t0, int64_t t1) {
-    std::vector<float> s(static_cast<size_t>(d.T));
+  const int64_t nqb = (d.T + kAttnRows - 1) / kAttnRows;
+  const int64_t n = d.B * d.n_heads * nqb;
+  parallel_for(n, 1, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<float> S;
     for (int64_t task = t0; task < t1; ++task) {
-      const int64_t b = task / (d.n_heads * d.T), h = (task / d.T) % d.n_heads, i = task % d.T;
-      const int64_t kvh = h / group, lo = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0;
-      const float* qi = q + (b * d.T + i) * qd + h * hd;
-      float m = -std::numeric_limits<float>::infinity();
-      for (int64_t j = lo; j <= i; ++j) {
-        s[j] = d.scale * dot(qi, k + (b * d.T + j) * kvd + kvh * hd, hd);
-        m = std::max(m, s[j]);
+      const int64_t b = task / (d.n_heads * nqb), h = (task / nqb) % d.n_heads, qb = task % nqb;
+      const int64_t i0 = qb * kAttnRows, i1 = std::min(d.T, i0 + kAttnRows), r = i1 - i0;
+      const int64_t kvh = h / group, lo = first_key(d, i0), nk = i1 - lo;
+      S.resize(static_cast<size_t>(r * nk));
+      gemm_train(r, nk, hd, rows(q + (b * d.T + i0) * qd + h * hd, qd), rows_t(k + (b * d.T + lo) * kvd + kvh * hd, kvd),
+                 S.data(), nk, false);
+      for (int64_t ii = 0; ii < r; ++ii) {
+        const int64_t i = i0 + ii, jl = first_key(d, i) - lo, jh = i - lo;  // visible: [jl, jh]
+        float* row = S.data() + ii * nk;
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t j = jl; j <= jh; ++j) m = std::max(m, d.scale * row[j]);
+        const float sum = exp_row(row + jl, d.scale, m, jh - jl + 1, row + jl);
+        const float inv = 1.0f / sum;
+        std::fill(row, row + jl, 0.0f);
+        for (int64_t j = jl; j <= jh; ++j) row[j] *= inv;
+        std::fill(row + jh + 1, row + nk, 0.0f);
+        lse[(b * d.n_heads + h) * d.T + i] = m + std::log(sum);
       }
-      float sum = 0;
-      for (int64_t j = lo; j <= i; ++j) sum += (s[j] = std::exp(s[j] - m));
-      float* o = out + (b * d.T + i) * qd + h * hd;
-      std::fill(o, o + hd, 0.0f);
-      for (int64_t j = lo; j <= i; ++j) {
-        const float* vj = v + (b * d.T + j) * kvd + kvh * hd;
-        const float p = s[j] / sum;
-        for (int64_t c = 0; c < hd; ++c) o[c] += p * vj[c];
-      }
-      lse[task] = m + std::log(sum);
+      gemm_train(r, hd, nk, rows(S.data(), nk), rows(v + (b * d.T + lo) * kvd + kvh * hd, kvd),
+                 out + (b * d.T + i0) * qd + h * hd, qd, false);
     }
   });
 }
@@ -196,57 +246,42 @@ void attention_forward(const float* q, const float* k, const float* v, const Att
 void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* out,
                         const float* lse, const AttnDims& d, float* dq, float* dk, float* dv) {
   // p_ij = exp(s_ij - lse_i); dp_ij = dO_i·v_j; ds_ij = p_ij (dp_ij - D_i) with D_i = dO_i·O_i
-  // (= Σ_j p_ij dp_ij); dq_i = scale Σ_j ds_ij k_j; dk_j = scale Σ_i ds_ij q_i; dv_j = Σ_i p_ij dO_i.
-  // Two passes so that every output row is owned by one task (no atomics, fixed sum order):
-  // query rows for dq, then key rows (all query heads of their group) for dk and dv.
+  // (= Σ_j p_ij dp_ij); dQ = scale dS·K, dK = scale dSᵀ·Q, dV = Pᵀ·dO, all GEMMs per block of query
+  // rows. One task per (sequence, kv head) owns its dK/dV rows and the dQ rows of its query heads,
+  // and sums heads and blocks in a fixed order: no atomics, the same result for any thread count.
   const int64_t hd = d.head_dim, qd = d.n_heads * hd, kvd = d.n_kv * hd, group = d.n_heads / d.n_kv;
-  const int64_t nq = d.B * d.n_heads * d.T;
-  std::vector<float> D(static_cast<size_t>(nq));
-  parallel_for(nq, balanced_chunk(nq, 4, 8), [&](int64_t t0, int64_t t1) {
+  const int64_t nqb = (d.T + kAttnRows - 1) / kAttnRows;
+  parallel_for(d.B * d.n_kv, 1, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<float> P, dP;
     for (int64_t task = t0; task < t1; ++task) {
-      const int64_t b = task / (d.n_heads * d.T), h = (task / d.T) % d.n_heads, i = task % d.T;
-      const int64_t kvh = h / group, lo = d.window > 0 ? std::max<int64_t>(0, i - d.window + 1) : 0;
-      const int64_t row = (b * d.T + i) * qd + h * hd;
-      const float* qi = q + row;
-      const float* gi = dout + row;
-      const float Di = dot(gi, out + row, hd);
-      D[task] = Di;
-      float* dqi = dq + row;
-      std::fill(dqi, dqi + hd, 0.0f);
-      for (int64_t j = lo; j <= i; ++j) {
-        const float* kj = k + (b * d.T + j) * kvd + kvh * hd;
-        const float p = std::exp(d.scale * dot(qi, kj, hd) - lse[task]);
-        const float ds = p * (dot(gi, v + (b * d.T + j) * kvd + kvh * hd, hd) - Di) * d.scale;
-        for (int64_t c = 0; c < hd; ++c) dqi[c] += ds * kj[c];
+      const int64_t b = task / d.n_kv, kvh = task % d.n_kv;
+      for (int64_t t = 0; t < d.T; ++t) {
+        std::fill_n(dk + (b * d.T + t) * kvd + kvh * hd, hd, 0.0f);
+        std::fill_n(dv + (b * d.T + t) * kvd + kvh * hd, hd, 0.0f);
       }
-    }
-  });
-  const int64_t nk = d.B * d.n_kv * d.T;
-  parallel_for(nk, balanced_chunk(nk, 4, 8), [&](int64_t t0, int64_t t1) {
-    for (int64_t task = t0; task < t1; ++task) {
-      const int64_t b = task / (d.n_kv * d.T), kvh = (task / d.T) % d.n_kv, j = task % d.T;
-      const int64_t hi = d.window > 0 ? std::min(d.T - 1, j + d.window - 1) : d.T - 1;
-      const int64_t krow = (b * d.T + j) * kvd + kvh * hd;
-      const float* kj = k + krow;
-      const float* vj = v + krow;
-      float* dkj = dk + krow;
-      float* dvj = dv + krow;
-      std::fill(dkj, dkj + hd, 0.0f);
-      std::fill(dvj, dvj + hd, 0.0f);
-      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        for (int64_t i = j; i <= hi; ++i) {
-          const int64_t qtask = (b * d.n_heads + h) * d.T + i;
-          const int64_t row = (b * d.T + i) * qd + h * hd;
-          const float* qi = q + row;
-          const float* gi = dout + row;
-          const float p = std::exp(d.scale * dot(qi, kj, hd) - lse[qtask]);
-          const float ds = p * (dot(gi, vj, hd) - D[qtask]) * d.scale;
-          for (int64_t c = 0; c < hd; ++c) {
-            dvj[c] += p * gi[c];
-            dkj[c] += ds * qi[c];
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
+        for (int64_t qb = 0; qb < nqb; ++qb) {
+          const int64_t i0 = qb * kAttnRows, i1 = std::min(d.T, i0 + kAttnRows), r = i1 - i0;
+          const int64_t lo = first_key(d, i0), nk = i1 - lo;
+          const int64_t qoff = (b * d.T + i0) * qd + h * hd, koff = (b * d.T + lo) * kvd + kvh * hd;
+          P.resize(static_cast<size_t>(r * nk));
+          dP.resize(static_cast<size_t>(r * nk));
+          gemm_train(r, nk, hd, rows(q + qoff, qd), rows_t(k + koff, kvd), P.data(), nk, false);
+          gemm_train(r, nk, hd, rows(dout + qoff, qd), rows_t(v + koff, kvd), dP.data(), nk, false);
+          for (int64_t ii = 0; ii < r; ++ii) {
+            const int64_t i = i0 + ii, jl = first_key(d, i) - lo, jh = i - lo;
+            float* p = P.data() + ii * nk;
+            float* g = dP.data() + ii * nk;
+            const float Di = dot(dout + qoff + ii * qd, out + qoff + ii * qd, hd);
+            exp_row(p + jl, d.scale, lse[(b * d.n_heads + h) * d.T + i], jh - jl + 1, p + jl);
+            std::fill(p, p + jl, 0.0f);
+            std::fill(p + jh + 1, p + nk, 0.0f);
+            for (int64_t j = 0; j < nk; ++j) g[j] = p[j] * (g[j] - Di) * d.scale;  // dS (0 where masked)
           }
+          gemm_train(r, hd, nk, rows(dP.data(), nk), rows(k + koff, kvd), dq + qoff, qd, false);
+          gemm_train(nk, hd, r, rows_t(dP.data(), nk), rows(q + qoff, qd), dk + koff, kvd, true);
+          gemm_train(nk, hd, r, rows_t(P.data(), nk), rows(dout + qoff, qd), dv + koff, kvd, true);
         }
-      }
     }
   });
 }

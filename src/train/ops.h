@@ -9,6 +9,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/gemm_train.h"
+
 namespace exaone::train {
 
 // ---- linear: y[T,N] = x[T,K] · W[N,K]ᵀ ----
@@ -22,6 +24,11 @@ void linear_backward(const float* dy, const float* x, const float* W, int64_t T,
 void transpose_matrix(const float* in, int64_t rows, int64_t cols, float* out);  // out[c, r] = in[r, c]
 void linear_backward_input_t(const float* dy, const float* Wt, int64_t T, int64_t K, int64_t N, float* dx);
 void linear_backward_weight(const float* dy, const float* x, int64_t T, int64_t K, int64_t N, float* dW);
+
+// Precision of the linear layers' products (process-wide; default F32). BF16 rounds both inputs of
+// every product to bfloat16 and accumulates in float; parameters and gradients stay float32.
+void set_matmul_precision(GemmPrecision p);
+GemmPrecision matmul_precision();
 
 // ---- RMSNorm over rows of `dim`: y = (x * r) * w, r = 1/sqrt(mean(x²) + eps) ----
 // Same float arithmetic as kernels/ops.h rmsnorm (double sum of squares, float rsqrt), so the
