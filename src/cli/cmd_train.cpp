@@ -1,5 +1,6 @@
 // `exaone train`: pretraining from scratch (or from a checkpoint) on a text or token file, float32 on
 // the CPU. Thin: the model, optimizer, loop and checkpoints live in src/train/.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +13,14 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "kernels/gemm_train.h"
 #include "models/model.h"
 #include "runtime/model_files.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/governed_data.h"
 #include "train/model.h"
+#include "train/ops.h"
 #include "train/plot.h"
 #include "train/trainer.h"
 #include "util/error.h"
@@ -47,7 +50,45 @@ struct TrainFlags {
   int64_t stop_after = 0;  // > 0: end the run after this many steps (as if interrupted; tests resume)
   int threads = 0;
   double peak_gflops = 0;  // 0: estimated from the thread count
+  std::string matmul = "fp32";  // fp32 | bf16 (bf16 products, float32 master weights and accumulation)
+  bool bench = false;           // time --steps steps, print tokens/s and MFU against probed peaks, save nothing
 };
+
+// --bench: steps timed after one warm-up step; the median and the best step, MFU against the
+// FP32 and BF16 peaks probed in this run, and the peak resident memory per parameter.
+void run_bench(train::Trainer& tr, const train::TrainableModel& model, const train::TrainOptions& o,
+               const std::string& matmul) {
+  const int threads = num_threads();
+  const double peak32 = probe_peak_gflops(GemmPrecision::F32, threads);
+  const double peak16 = probe_peak_gflops(GemmPrecision::BF16, threads);
+  std::fprintf(stderr, "bench: probed peak %.1f GFLOP/s fp32, %.1f GFLOP/s bf16 (%d threads)\n", peak32, peak16,
+               threads);
+  tr.step();  // warm-up: first-touch of activations, pool start
+  std::vector<double> tok_s;
+  double loss = 0;
+  for (int64_t i = 0; i < std::max<int64_t>(1, o.steps); ++i) {
+    const train::StepStats st = tr.step();
+    tok_s.push_back(static_cast<double>(st.tokens) / st.seconds);
+    loss = st.loss;
+    std::fprintf(stderr, "bench: step %lld loss %.4f %.0f tok/s\n", static_cast<long long>(i + 1), st.loss,
+                 tok_s.back());
+  }
+  std::vector<double> sorted = tok_s;
+  std::sort(sorted.begin(), sorted.end());
+  const double med = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                       : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+  const double flops = model.flops_per_token(o.seq) * med;
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  const double rss = static_cast<double>(ru.ru_maxrss) * 1024.0;  // Linux: KiB
+  const double params = static_cast<double>(model.parameter_count());
+  std::printf("bench: matmul=%s threads=%d params=%.0f tokens_per_step=%lld steps=%zu tok_s_median=%.1f "
+              "tok_s_best=%.1f gflops=%.2f peak_fp32_gflops=%.1f peak_bf16_gflops=%.1f mfu_fp32=%.4f "
+              "mfu_bf16=%.4f peak_rss_mb=%.1f rss_bytes_per_param=%.1f last_loss=%.5f\n",
+              matmul.c_str(), threads, params, static_cast<long long>(o.batch * o.seq * o.accum), tok_s.size(), med,
+              sorted.back(), flops / 1e9, peak32, peak16, peak32 > 0 ? flops / (peak32 * 1e9) : 0.0,
+              peak16 > 0 ? flops / (peak16 * 1e9) : 0.0, rss / 1e6, rss / params, loss);
+}
 
 std::vector<int32_t> read_token_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -149,6 +190,13 @@ std::string progress_bar(double frac, int width = 24) {
 
 void cmd_train(TrainFlags& f) {
   if (f.threads > 0) set_num_threads(f.threads);
+  if (f.matmul == "bf16") {
+    if (!gemm_bf16_supported())
+      fail("--matmul bf16: this CPU has no AVX512_BF16 (vdpbf16ps); use --matmul fp32");
+    train::set_matmul_precision(GemmPrecision::BF16);
+  } else if (f.matmul != "fp32") {
+    fail("--matmul: expected fp32 or bf16, got '" + f.matmul + "'");
+  }
   train::TrainOptions& o = f.opt;
   o.min_lr = f.min_lr >= 0 ? f.min_lr : o.lr / 10;
   o.warmup = f.warmup >= 0 ? f.warmup : o.steps / 20;
@@ -196,6 +244,7 @@ void cmd_train(TrainFlags& f) {
   }
 
   train::Trainer tr(*model, std::move(data), o);
+  if (f.bench) return run_bench(tr, *model, o, f.matmul);
   std::vector<train::CurvePoint> curve;
   if (!f.resume.empty()) {
     tr.resume(f.resume);
@@ -280,6 +329,12 @@ void register_train_commands(CLI::App& app) {
       ->group("");
   cmd->add_option("-t,--threads", f.threads, "threads (default: all CPUs, or $EXAONE_THREADS)");
   cmd->add_option("--peak-gflops", f.peak_gflops, "machine peak for the MFU figure (default: estimated)");
+  cmd->add_option("--matmul", f.matmul,
+                  "precision of the matmuls: fp32 (default) or bf16 (bfloat16 products with float32 accumulation and "
+                  "master weights; needs AVX512_BF16)");
+  cmd->add_flag("--bench", f.bench,
+                "time --steps steps after a warm-up and print tokens/s, MFU against the FP32 and BF16 peaks probed "
+                "in the same run, and peak memory per parameter; writes nothing");
   cmd->callback([] { cmd_train(f); });
 }
 
