@@ -153,6 +153,36 @@ TEST(TrainCli, ReadsOnlyScreenedCorporaUnlessToldOtherwise) {
   fs::remove_all(dir);
 }
 
+// --bench prints one machine-readable line and writes nothing; --matmul takes fp32 or bf16.
+TEST(TrainCli, BenchAndMatmulFlags) {
+  if (!fs::exists(EXAONE_BINARY)) GTEST_SKIP() << "exaone binary not built";
+  const fs::path dir = fs::path(testing::TempDir()) / ("exaone_train_bench_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    std::ofstream tok(dir / "tokens.bin", std::ios::binary);
+    for (int i = 0; i < 2000; ++i) {
+      const int32_t t = (i * 7) % 60;
+      tok.write(reinterpret_cast<const char*>(&t), 4);
+    }
+  }
+  const std::string common = "train --shape layers=2,hidden=32,heads=4,kv=2,inter=64,vocab=64 --unscreened --tokens " +
+                             (dir / "tokens.bin").string() + " --batch 2 --seq 16 -t 2 -o " + (dir / "out").string();
+  const std::string out_file = (dir / "bench.txt").string();
+  const int status = std::system((std::string(EXAONE_BINARY) + " " + common + " --bench --steps 2 >" + out_file +
+                                  " 2>/dev/null").c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::string out = slurp(out_file);
+  for (const char* key : {"bench: matmul=fp32", "tok_s_median=", "mfu_fp32=", "mfu_bf16=", "peak_fp32_gflops=",
+                          "rss_bytes_per_param="})
+    EXPECT_NE(out.find(key), std::string::npos) << key << " in " << out;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  std::string err;
+  EXPECT_EQ(run(common + " --steps 1 --matmul fp16", &err), 2);
+  EXPECT_NE(err.find("--matmul: expected fp32 or bf16"), std::string::npos) << err;
+  fs::remove_all(dir);
+}
+
 TEST(TrainPlot, PngIsWellFormed) {
   std::vector<CurvePoint> c;
   for (int i = 0; i < 50; ++i) c.push_back({i, 4.0 / (1 + 0.1 * i), 1e-3, 1.0, 100});
