@@ -89,7 +89,12 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
       model->parameter_count() - moe_layers * (c.n_experts - c.n_experts_used) * 3 * c.hidden * c.moe_intermediate;
   json eos = json::array();
   for (auto e : c.eos_ids) eos.push_back(e);
-  json info = {{"architecture", family_name(c.family)},
+  // EXAONE 4.5 runs as its EXAONE 4.0 language model; say what of the checkpoint was left out.
+  const std::string arch_name = c.model_type == "exaone4_5" ? "EXAONE 4.5 (text)" : family_name(c.family);
+  std::vector<std::string> unloaded;
+  if (c.vision_tower) unloaded.push_back("vision tower present, not loaded (images are a later step)");
+  if (c.mtp_unloaded) unloaded.push_back("MTP layer present, not loaded");
+  json info = {{"architecture", arch_name},
                {"model_type", c.model_type},
                {"parameters", model->parameter_count()},
                {"weight_dtype", model->weight_dtype_summary()},
@@ -105,6 +110,7 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
                {"rope", {{"type", c.rope.type}, {"theta", c.rope.theta}, {"factor", c.rope.factor}}},
                {"tied_embeddings", c.tie_embeddings},
                {"eos_token_ids", eos},
+               {"not_loaded", unloaded},
                {"layer_layout", layers},
                {"experts", c.n_experts > 0 ? json{{"count", c.n_experts},
                                                   {"active", c.n_experts_used},
@@ -127,7 +133,9 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
     std::cout << info.dump(2) << "\n";
     return;
   }
-  std::cout << "architecture     " << family_name(c.family) << " (" << c.model_type << ")\n"
+  std::cout << "architecture     " << arch_name << " (" << c.model_type << ")\n";
+  for (const auto& u : unloaded) std::cout << "note             " << u << "\n";
+  std::cout
             << "parameters       " << model->parameter_count() << "\n"
             << "weights          " << model->weight_dtype_summary() << ", " << human_bytes(double(weights)) << "\n"
             << "shape            hidden " << c.hidden << ", layers " << c.n_layers << ", heads " << c.n_heads << "/"

@@ -429,6 +429,41 @@ std::string hf_to_gguf_name(const std::string& arch, const std::string& h) {
   return "";
 }
 
+namespace {
+
+// NextN head tensors of llama.cpp (blk.<n_main>.nextn.*) and the mtp.* names they come from.
+const std::vector<NamePair>& nextn_names() {
+  static const std::vector<NamePair> v{{"mtp.fc", "nextn.eh_proj"},
+                                       {"mtp.pre_fc_norm_embedding", "nextn.enorm"},
+                                       {"mtp.pre_fc_norm_hidden", "nextn.hnorm"},
+                                       {"mtp.norm", "nextn.shared_head_norm"}};
+  return v;
+}
+
+}  // namespace
+
+std::string hf_mtp_to_gguf_name(const std::string& arch, const std::string& h, int64_t n_main) {
+  if (arch != "exaone-moe") return "";
+  const std::string blk = "blk." + std::to_string(n_main) + ".";
+  for (const auto& p : nextn_names())
+    if (h == std::string(p.hf) + ".weight") return blk + p.gguf + ".weight";
+  const std::string pre = "mtp.layers.0.";
+  if (h.compare(0, pre.size(), pre) != 0) return "";
+  const std::string g = hf_to_gguf_name(arch, "model.layers.0." + h.substr(pre.size()));
+  return g.empty() ? "" : blk + g.substr(std::string("blk.0.").size());
+}
+
+std::string gguf_to_hf_mtp_name(const std::string& arch, const std::string& g, int64_t n_main) {
+  if (arch != "exaone-moe") return "";
+  const std::string blk = "blk." + std::to_string(n_main) + ".";
+  if (g.compare(0, blk.size(), blk) != 0) return "";
+  for (const auto& p : nextn_names())
+    if (g == blk + p.gguf + ".weight") return std::string(p.hf) + ".weight";
+  const std::string h = gguf_to_hf_name(arch, "blk.0." + g.substr(blk.size()));
+  const std::string pre = "model.layers.0.";
+  return h.compare(0, pre.size(), pre) == 0 ? "mtp.layers.0." + h.substr(pre.size()) : "";
+}
+
 GgufFile load_gguf_checkpoint(const std::string& path, WeightStore& store) {
   const MappedFile& m = store.add_file(MappedFile(path));
   GgufFile f = parse_gguf(m.data(), m.size(), path);
@@ -436,8 +471,20 @@ GgufFile load_gguf_checkpoint(const std::string& path, WeightStore& store) {
   if (arch != "exaone4" && arch != "exaone" && arch != "exaone-moe")
     fail(path + ": metadata key 'general.architecture': unsupported architecture '" + arch +
          "' (supported: exaone4, exaone, exaone-moe)");
+  // A complete NextN head after the main layers is bound as the MTP layer (mtp.*); an incomplete
+  // one, like any further NextN block, stays unbound as before.
+  int64_t n_main = -1;
+  if (auto nextn = f.opt_int(arch + ".nextn_predict_layers"); nextn && *nextn > 0) {
+    const int64_t main = f.opt_int(arch + ".block_count").value_or(0) - *nextn;
+    bool complete = main >= 0;
+    for (const auto& p : nextn_names())
+      complete = complete && f.find_tensor("blk." + std::to_string(main) + "." + p.gguf + ".weight");
+    if (complete && !gguf_to_hf_mtp_name(arch, "blk." + std::to_string(main) + ".attn_q.weight", main).empty())
+      n_main = main;
+  }
   for (const auto& t : f.tensors) {
-    std::string hf = gguf_to_hf_name(arch, t.name);
+    std::string hf = n_main >= 0 ? gguf_to_hf_mtp_name(arch, t.name, n_main) : "";
+    if (hf.empty()) hf = gguf_to_hf_name(arch, t.name);
     if (hf.empty()) continue;  // rope_freqs, NextN layers...: not bound by name
     TensorView v = t.view;
     v.name = hf;

@@ -71,6 +71,11 @@ GgufFile load_gguf_checkpoint(const std::string& path, WeightStore& store);
 // ([E, rows, cols]), its router bias blk.N.exp_probs_b.bias to model.layers.N.mlp.gate.e_score_correction_bias.
 std::string gguf_to_hf_name(const std::string& arch, const std::string& gguf_name);
 std::string hf_to_gguf_name(const std::string& arch, const std::string& hf_name);
+// The MTP layer (mtp.*, exaone-moe) as llama.cpp's NextN block after the `n_main` main layers:
+// mtp.layers.0.X -> blk.<n_main>.<X's layer name>, mtp.fc -> blk.<n_main>.nextn.eh_proj,
+// mtp.pre_fc_norm_embedding / pre_fc_norm_hidden / norm -> nextn.enorm / hnorm / shared_head_norm.
+std::string hf_mtp_to_gguf_name(const std::string& arch, const std::string& hf_name, int64_t n_main);
+std::string gguf_to_hf_mtp_name(const std::string& arch, const std::string& gguf_name, int64_t n_main);
 
 // Builds a GGUF v3 file. Tensors are written in the order added, each aligned.
 class GgufWriter {

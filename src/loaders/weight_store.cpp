@@ -19,6 +19,19 @@ void WeightStore::add(TensorView t) {
   if (!inserted) fail(t.file + ": tensor '" + t.name + "' also appears in " + it->second.file);
 }
 
+void WeightStore::rename(const std::function<std::string(const std::string&)>& to) {
+  std::map<std::string, TensorView> renamed;
+  for (auto& [name, t] : tensors_) {
+    std::string n = to(name);
+    if (n.empty()) continue;
+    TensorView v = t;
+    v.name = n;
+    auto [it, inserted] = renamed.emplace(n, std::move(v));
+    if (!inserted) fail(t.file + ": tensors '" + name + "' and another both name '" + n + "'");
+  }
+  tensors_ = std::move(renamed);
+}
+
 const TensorView* WeightStore::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

@@ -1,6 +1,7 @@
 // The set of named weight tensors of one checkpoint, whatever file format they came from.
 // Files stay memory-mapped for the store's lifetime; TensorViews point into them.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ class WeightStore {
   // The tensor `name` with exactly `shape`; otherwise an Error naming tensor, file and shapes.
   const TensorView& require(const std::string& name, const std::vector<int64_t>& shape) const;
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  // Renames every tensor to `to(name)`; tensors it maps to "" leave the store (their file stays
+  // mapped). For checkpoints that nest the language model under a prefix (EXAONE 4.5).
+  void rename(const std::function<std::string(const std::string&)>& to);
   size_t total_bytes() const;
   // Tells the kernel that [p, p + n) of a mapped file will not be read again (after its tensor
   // was copied into another layout), so its pages leave resident memory. Reads still work: they

@@ -17,11 +17,15 @@ struct FamilyInfo {
   ModelConfig (*parse_config)(const json& j, const std::string& where);
   // Finds and shape-checks every tensor the family needs.
   DecoderWeights (*bind_weights)(const ModelConfig& c, const WeightStore& s);
+  // Optional: renames a Hugging Face checkpoint's tensors to the names bind_weights expects and
+  // drops those it does not run (EXAONE 4.5's vision tower), noting them in `c`.
+  void (*adapt_store)(ModelConfig& c, WeightStore& s) = nullptr;
 };
 
 const FamilyInfo& exaone4_family();
 const FamilyInfo& exaone3_family();
 const FamilyInfo& exaone_moe_family();
+const FamilyInfo& exaone4_5_family();
 
 // Output matrix: lm_head.weight unless tied or absent (then the embedding).
 MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixRef& embed);

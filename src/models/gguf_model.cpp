@@ -62,6 +62,7 @@ ModelConfig gguf_model_config(const GgufFile& f) {
       fail(f.path + ": metadata key '" + p + "nextn_predict_layers' (" + std::to_string(*nextn) +
            ") leaves no layers of block_count " + std::to_string(c.n_layers));
     c.n_layers -= *nextn;
+    c.mtp_layers = *nextn;
   }
   c.head_dim = f.opt_int(p + "attention.key_length")
                    .value_or(f.opt_int(p + "rope.dimension_count").value_or(c.hidden / c.n_heads));
@@ -102,6 +103,7 @@ ModelConfig gguf_model_config(const GgufFile& f) {
 
   // Sliding window layout (EXAONE 4.0 and K-EXAONE; EXAONE 3.x is full attention with RoPE everywhere).
   c.layer_sliding.assign(c.n_layers, false);
+  bool mtp_from_pattern = false;
   if (c.family != Family::Exaone3) {
     c.sliding_window = f.opt_int(p + "attention.sliding_window").value_or(0);
     if (c.sliding_window < 0) fail(f.path + ": metadata key '" + p + "attention.sliding_window' is negative");
@@ -116,6 +118,11 @@ ModelConfig gguf_model_config(const GgufFile& f) {
           fail(f.path + ": metadata key '" + key + "' has " + std::to_string(pat->value.size()) + " entries for " +
                std::to_string(c.n_layers) + " layers");
         for (int64_t l = 0; l < c.n_layers; ++l) c.layer_sliding[l] = pat->value[l].get<bool>();
+        // The first NextN block's entry is the MTP layer's attention type (else main layer 0's, below).
+        if (c.mtp_layers > 0 && static_cast<int64_t>(pat->value.size()) > c.n_layers) {
+          c.mtp_sliding = pat->value[c.n_layers].get<bool>();
+          mtp_from_pattern = true;
+        }
       } else {
         for (int64_t l = 0; l < c.n_layers; ++l) c.layer_sliding[l] = l % 4 < 3;  // llama.cpp's default period
       }
@@ -123,6 +130,11 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   }
   c.layer_rope.resize(c.n_layers);
   for (int64_t l = 0; l < c.n_layers; ++l) c.layer_rope[l] = c.sliding_window == 0 || c.layer_sliding[l];
+  // The MTP layer as parse_hybrid_attention resolves it; a GGUF has one window for every layer.
+  if (!mtp_from_pattern) c.mtp_sliding = c.layer_sliding[0];
+  c.mtp_sliding = c.mtp_sliding && c.sliding_window > 0;
+  c.mtp_window = c.mtp_sliding ? c.sliding_window : 0;
+  c.mtp_rope = c.sliding_window == 0 || c.mtp_sliding;
 
   if (c.family == Family::ExaoneMoe) {
     c.n_experts = f.get_int(p + "expert_count");
@@ -280,12 +292,16 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutT
   const std::string p = arch + ".";
   GgufWriter w;
   using T = GgufType;
+  // K-EXAONE's MTP layer goes out as llama.cpp's NextN block (blk.<n_layers>.*, counted in
+  // block_count) when the file can state its attention: GGUF has one window for every layer.
+  const bool export_mtp = c.family == Family::ExaoneMoe && weights.find("mtp.fc.weight") != nullptr &&
+                          (!c.mtp_sliding || c.mtp_window == c.sliding_window);
   w.set("general.architecture", T::STRING, arch);
   w.set("general.file_type", T::U32, gguf_file_type(type));
   w.set("general.quantization_version", T::U32, 2);  // GGML_QNT_VERSION, written by llama-quantize
   w.set(p + "context_length", T::U32, c.max_position);
   w.set(p + "embedding_length", T::U32, c.hidden);
-  w.set(p + "block_count", T::U32, c.n_layers);
+  w.set(p + "block_count", T::U32, c.n_layers + (export_mtp ? 1 : 0));
   w.set(p + "feed_forward_length", T::U32, c.intermediate);
   w.set(p + "attention.head_count", T::U32, c.n_heads);
   w.set(p + "attention.head_count_kv", T::U32, c.n_kv_heads);
@@ -299,6 +315,7 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutT
     w.set(p + "attention.sliding_window", T::U32, c.sliding_window);
     json pat = json::array();
     for (bool s : c.layer_sliding) pat.push_back(s);
+    if (export_mtp) pat.push_back(c.mtp_sliding);  // llama.cpp's pattern covers the NextN blocks too
     w.set_array(p + "attention.sliding_window_pattern", T::BOOL, pat);
   }
   if (c.family == Family::ExaoneMoe) {
@@ -315,7 +332,7 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutT
     w.set(p + "expert_weights_norm", T::BOOL, c.norm_topk_prob);
     w.set(p + "expert_gating_func", T::U32, kGatingSigmoid);
     w.set(p + "leading_dense_block_count", T::U32, lead);  // the MoE layers are also told by their ffn_gate_inp
-    w.set(p + "nextn_predict_layers", T::U32, 0);         // mtp.* is not exported
+    w.set(p + "nextn_predict_layers", T::U32, export_mtp ? 1 : 0);
   }
   if (c.rope.type == "linear") {
     w.set(p + "rope.scaling.type", T::STRING, "linear");
@@ -348,9 +365,13 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutT
   std::vector<Job> todo;
   for (const auto& [name, t] : weights.tensors()) {
     if (name == "lm_head.weight" && c.tie_embeddings) continue;  // tied: llama.cpp falls back to token_embd
-    if (c.family == Family::ExaoneMoe && (name.compare(0, 4, "mtp.") == 0 || name.find(".mlp.experts.") != std::string::npos))
-      continue;  // MTP is not exported; experts are restacked below from their bound views
-    const std::string g = hf_to_gguf_name(arch, name);
+    if (c.family == Family::ExaoneMoe && name.find(".mlp.experts.") != std::string::npos)
+      continue;  // experts are restacked below from their bound views
+    const bool mtp = c.family == Family::ExaoneMoe && name.compare(0, 4, "mtp.") == 0;
+    // Only the first MTP layer is read, so only it is exported.
+    const bool later_mtp_layer = name.compare(0, 11, "mtp.layers.") == 0 && name.compare(0, 13, "mtp.layers.0.") != 0;
+    if (mtp && (!export_mtp || later_mtp_layer)) continue;
+    const std::string g = mtp ? hf_mtp_to_gguf_name(arch, name, c.n_layers) : hf_to_gguf_name(arch, name);
     if (g.empty()) fail(t.file + ": tensor '" + name + "' has no GGUF name for arch " + arch);
     todo.push_back({g, &t, {}});
   }

@@ -14,7 +14,8 @@ namespace exaone {
 namespace {
 
 const std::vector<const FamilyInfo*>& families() {
-  static const std::vector<const FamilyInfo*> all{&exaone4_family(), &exaone3_family(), &exaone_moe_family()};
+  static const std::vector<const FamilyInfo*> all{&exaone4_family(), &exaone3_family(), &exaone_moe_family(),
+                                                     &exaone4_5_family()};
   return all;
 }
 
@@ -35,7 +36,7 @@ const FamilyInfo& pick_family(const json& j, const std::string& where) {
   std::string got = mt ? "model_type '" + *mt + "'" : "no model_type";
   if (!archs.empty()) got += ", architectures '" + archs.front() + "'";
   fail(where + ": unknown architecture (" + got +
-       "); supported: exaone4 (EXAONE 4.0), exaone (EXAONE 3.x), exaone_moe (K-EXAONE)");
+       "); supported: exaone4 (EXAONE 4.0), exaone (EXAONE 3.x), exaone_moe (K-EXAONE), exaone4_5 (EXAONE 4.5)");
 }
 
 std::string config_dir(const std::string& path) {
@@ -129,6 +130,7 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   ModelConfig c = std::move(cc.config);
   auto store = std::make_unique<WeightStore>();
   load_safetensors_checkpoint(path, *store);
+  if (fam.adapt_store) fam.adapt_store(c, *store);
   DecoderWeights w = fam.bind_weights(c, *store);
   return std::make_unique<DecoderModel>(std::move(c), std::move(store), std::move(w));
 }
