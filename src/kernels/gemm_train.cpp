@@ -243,8 +243,10 @@ void pack_a(const GemmOperand& a, int64_t i0, int64_t i1, int64_t p0, int64_t kc
 }
 
 // bf16 packing: pairs (p, p+1) of one row/column side by side, [strip][ceil(kc/2)][n][2].
-void pack_bf16(const GemmOperand& o, bool rows_are_i, int64_t x0, int64_t x1, int64_t p0, int64_t kc, int n,
-               uint16_t* dst) {
+// `rows_are_i`: the strips run along the operand's first index (A's rows), else along its second
+// (B's columns). Scalar reference; pack_bf16 below takes whole 16-wide pieces in AVX-512 lanes.
+void pack_bf16_scalar(const GemmOperand& o, bool rows_are_i, int64_t x0, int64_t x1, int64_t p0, int64_t kc, int n,
+                      uint16_t* dst) {
   const int64_t kp = (kc + 1) / 2;
   for (int64_t xs = x0; xs < x1; xs += n, dst += kp * n * 2) {
     const int64_t w = std::min<int64_t>(n, x1 - xs);
@@ -256,6 +258,57 @@ void pack_bf16(const GemmOperand& o, bool rows_are_i, int64_t x0, int64_t x1, in
           if (x < w && p < kc) v = rows_are_i ? at(o, xs + x, p0 + p) : at(o, p0 + p, xs + x);
           dst[(q * n + x) * 2 + e] = bf16_bits(v);
         }
+  }
+}
+
+// Same values (vcvtneps2bf16 rounds to nearest even like bf16_bits; it also flushes denormal
+// inputs to zero). Element (x, p) lies at base + x*sx + p*sp: when sp == 1 a pair is two adjacent
+// floats, converted 32 at a time and stored as 16 words with stride n; when sx == 1 the pairs of 16
+// neighbouring x come from two rows and are interleaved into 16 consecutive words.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_bf16(const GemmOperand& o, bool rows_are_i,
+                                                                       int64_t x0, int64_t x1, int64_t p0, int64_t kc,
+                                                                       int n, uint16_t* dst16) {
+  const bool x_is_row = rows_are_i != o.trans;  // x indexes the stored rows
+  const int64_t sx = x_is_row ? o.ld : 1, sp = x_is_row ? 1 : o.ld;
+  const int64_t kp = (kc + 1) / 2;
+  uint32_t* dst = reinterpret_cast<uint32_t*>(dst16);
+  for (int64_t xs = x0; xs < x1; xs += n, dst += kp * n) {
+    const int64_t w = std::min<int64_t>(n, x1 - xs);
+    const float* base = o.data + xs * sx + p0 * sp;
+    auto scalar_word = [&](int64_t x, int64_t q) {
+      const int64_t p = 2 * q;
+      const float lo = x < w && p < kc ? base[x * sx + p * sp] : 0.0f;
+      const float hi = x < w && p + 1 < kc ? base[x * sx + (p + 1) * sp] : 0.0f;
+      return static_cast<uint32_t>(bf16_bits(lo)) | static_cast<uint32_t>(bf16_bits(hi)) << 16;
+    };
+    const int64_t kfull = kc / 32 * 16;  // pairs covered by whole 32-float pieces
+    if (sp == 1) {
+      for (int64_t x = 0; x < n; ++x) {
+        int64_t q = 0;
+        if (x < w)
+          for (; q < kfull; q += 16) {
+            const float* src = base + x * sx + 2 * q;
+            const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
+            alignas(64) uint32_t words[16];
+            _mm512_store_si512(words, v);
+            for (int t = 0; t < 16; ++t) dst[(q + t) * n + x] = words[t];
+          }
+        for (; q < kp; ++q) dst[q * n + x] = scalar_word(x, q);
+      }
+    } else {
+      for (int64_t q = 0; q < kp; ++q) {
+        int64_t x = 0;
+        if (2 * q + 1 < kc)
+          for (; x + 16 <= w; x += 16) {
+            const __m512i lo = (__m512i)_mm512_castsi256_si512((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(base + x + 2 * q * sp)));
+            const __m512i hi = (__m512i)_mm512_castsi256_si512((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(base + x + (2 * q + 1) * sp)));
+            const __m512i words = _mm512_or_si512(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(lo)),
+                                                  _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)), 16));
+            _mm512_storeu_si512(dst + q * n + x, words);
+          }
+        for (; x < n; ++x) dst[q * n + x] = scalar_word(x, q);
+      }
+    }
   }
 }
 
