@@ -13,11 +13,15 @@ to --mb MB. Measured:
               per-document work; not the JSONL writing, dedup decisions and report);
   * ray N     python -m exaone_comply.ray_scan with a local Ray instance of N CPUs (1 and 2),
               from the first Ray Data pass to the digests (Ray's start-up excluded).
-MB/s is input bytes per wall second; each figure is the best of --repeat runs.
+MB/s is input bytes per wall second; each figure is the best of --repeat runs. "MB/CPU-s" divides
+by the CPU time the run used instead (all its processes and threads: the CLI as a child process,
+this process for the Python path, the driver plus Ray's worker processes for Ray), which depends
+much less on what else the machine is running.
 """
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,13 +44,45 @@ def make_corpus(path: Path, mb: float):
     return size, k
 
 
-def best(fn, repeat):
-    times = []
+def best(fn, repeat, cpu_of):
+    """(wall seconds, CPU seconds) of the fastest run."""
+    runs = []
     for _ in range(repeat):
+        c0 = cpu_of()
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        runs.append((time.perf_counter() - t0, cpu_of() - c0))
+    return min(runs)
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+RAY_CODE = """
+import json, time, psutil
+from exaone_comply.ray_scan import ray_scan
+
+def ray_cpu():  # this driver and every Ray worker process
+    total = time.process_time()
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if cmd.startswith("ray::") or "default_worker.py" in cmd:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+    return total
+
+runs = []
+for _ in range({repeat}):
+    c0 = ray_cpu()
+    s = ray_scan({corpus!r}, {out!r}, num_workers={workers}, action="mask", force=True)
+    runs.append((s["seconds"], ray_cpu() - c0))
+print(json.dumps(min(runs)))
+"""
 
 
 def main():
@@ -79,19 +115,21 @@ def main():
             for batch in texts.chunks:  # pyarrow.json's blocks are of a few MB
                 ec.process_batch(batch, action="mask", threads=a.threads)
 
-        rows = [("cli", best(cli, a.repeat)), ("python batch", best(python_path, a.repeat))]
+        rows = [("cli", *best(cli, a.repeat, children_cpu)),
+                ("python batch", *best(python_path, a.repeat, time.process_time))]
         if a.ray:
             for workers in (1, 2):
-                code = ("import sys, json; from exaone_comply.ray_scan import ray_scan; "
-                        f"ts=[ray_scan({str(corpus)!r}, {str(tmp / 'ray')!r}, num_workers={workers}, action='mask', "
-                        f"force=True)['seconds'] for _ in range({a.repeat})]; print(json.dumps(min(ts)))")
+                code = RAY_CODE.format(repeat=a.repeat, corpus=str(corpus), out=str(tmp / "ray"), workers=workers)
                 r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-                rows.append((f"ray, {workers} worker{'s' if workers > 1 else ''}", float(r.stdout.strip().splitlines()[-1])))
-        base = rows[0][1]
-        print("| path | seconds | MB/s | vs CLI |")
-        print("|---|---|---|---|")
-        for name, s in rows:
-            print(f"| {name} | {s:.2f} | {size / 1e6 / s:.1f} | {base / s:.2f} |")
+                wall, cpu = json.loads(r.stdout.strip().splitlines()[-1])
+                rows.append((f"ray, {workers} worker{'s' if workers > 1 else ''}", wall, cpu))
+        mb = size / 1e6
+        print(f"load after: {os.getloadavg()[0]:.1f}")
+        print("| path | seconds | MB/s | vs CLI | CPU-s | MB/CPU-s | vs CLI |")
+        print("|---|---|---|---|---|---|---|")
+        for name, wall, cpu in rows:
+            print(f"| {name} | {wall:.2f} | {mb / wall:.1f} | {rows[0][1] / wall:.2f} | {cpu:.2f} | {mb / cpu:.1f} | "
+                  f"{rows[0][2] / cpu:.2f} |")
 
 
 if __name__ == "__main__":
