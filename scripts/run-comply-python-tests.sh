@@ -19,8 +19,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$PYTHON" -m venv "$venv" >/dev/null 2>&1 || { rm -rf "$venv"; skip "'$PYTHON -m venv' failed (Debian: apt-get install python3-venv)"; }
 fi
 py=$venv/bin/python
-if ! "$py" -c "import pytest, pyarrow, numpy, pybind11, scikit_build_core" 2>/dev/null; then
-  if ! log=$("$py" -m pip install "${pip_quiet[@]}" pytest pyarrow numpy pybind11 scikit-build-core 2>&1); then
+if ! "$py" -c "import pytest, pyarrow, numpy, psutil, pybind11, scikit_build_core" 2>/dev/null; then
+  if ! log=$("$py" -m pip install "${pip_quiet[@]}" pytest pyarrow numpy psutil pybind11 scikit-build-core 2>&1); then
     skip "pip could not install the test packages: $(printf '%s\n' "$log" | grep -v '^\s*$' | tail -n 1)"
   fi
 fi

@@ -120,7 +120,9 @@ def main():
         if a.ray:
             for workers in (1, 2):
                 code = RAY_CODE.format(repeat=a.repeat, corpus=str(corpus), out=str(tmp / "ray"), workers=workers)
-                r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+                r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+                if r.returncode:
+                    sys.exit(f"ray run failed:\n{r.stderr[-3000:]}")
                 wall, cpu = json.loads(r.stdout.strip().splitlines()[-1])
                 rows.append((f"ray, {workers} worker{'s' if workers > 1 else ''}", wall, cpu))
         mb = size / 1e6
