@@ -79,7 +79,8 @@ def ray_cpu():  # this driver and every Ray worker process
 runs = []
 for _ in range({repeat}):
     c0 = ray_cpu()
-    s = ray_scan({corpus!r}, {out!r}, num_workers={workers}, action="mask", force=True)
+    s = ray_scan({corpus!r}, {out!r}, num_workers={workers}, action="mask", force=True,
+                  chunk_mb={chunk_mb})
     runs.append((s["seconds"], ray_cpu() - c0))
 print(json.dumps(min(runs)))
 """
@@ -92,6 +93,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--ray", action="store_true")
+    ap.add_argument("--chunk-mb", type=float, default=4, help="ray_scan's range size")
     a = ap.parse_args()
     import pyarrow.json as pj
 
@@ -119,7 +121,8 @@ def main():
                 ("python batch", *best(python_path, a.repeat, time.process_time))]
         if a.ray:
             for workers in (1, 2):
-                code = RAY_CODE.format(repeat=a.repeat, corpus=str(corpus), out=str(tmp / "ray"), workers=workers)
+                code = RAY_CODE.format(repeat=a.repeat, corpus=str(corpus), out=str(tmp / "ray"), workers=workers,
+                                       chunk_mb=a.chunk_mb)
                 r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
                 if r.returncode:
                     sys.exit(f"ray run failed:\n{r.stderr[-3000:]}")
