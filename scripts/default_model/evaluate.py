@@ -10,6 +10,7 @@ usage: evaluate.py --exaone build/exaone -m MODEL --test test.jsonl [--per-categ
 import argparse
 import collections
 import json
+import os
 import random
 import subprocess
 import sys
@@ -38,10 +39,10 @@ def main():
     results, score = [], collections.defaultdict(lambda: [0, 0])
     for it in chosen:
         think = bool(it.get("enable_thinking", False))
-        cmd = [a.exaone, "run", "-m", a.model, "-p", it["prompt"], "--temp", "0", "-n", "200", "-t", a.threads]
+        cmd = [a.exaone, "run", "-m", a.model, "-p", it["prompt"], "--temp", "0", "-n", "200"]
         if think:
             cmd.append("--think")
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "EXAONE_THREADS": a.threads})
         if r.returncode != 0:
             print(f"evaluate: exaone run failed ({r.returncode}): {r.stderr.strip()[-300:]}", file=sys.stderr)
             sys.exit(2)

@@ -45,7 +45,7 @@ DType parse_kv_type(const std::string& name) {
 void add_model_option(CLI::App* cmd, std::string& model) {
   model = default_model_path();
   cmd->add_option("-m,--model", model,
-                  "model: Hugging Face folder or .gguf file (default: $EXAONE_MODEL or the bundled tiny model)");
+                  "model: Hugging Face folder or .gguf file (default: $EXAONE_MODEL or the bundled models/exaone4-demo)");
 }
 
 int main(int argc, char** argv) {

@@ -11,7 +11,7 @@ std::string project_home() {
 
 std::string default_model_path() {
   if (const char* m = std::getenv("EXAONE_MODEL"); m && *m) return m;
-  return path_join(project_home(), "models/exaone4-tiny");
+  return path_join(project_home(), "models/exaone4-demo");  // trained by scripts/train_default_model.sh
 }
 
 std::string path_join(const std::string& a, const std::string& b) {
