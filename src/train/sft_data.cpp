@@ -102,7 +102,10 @@ std::vector<SftRow> sft_rows(const json& example, chat::Format format, const Tok
           end = j;
           break;
         }
-    if (is_prefix(e, full)) {
+    // Only e[0, end) must match the conversation: what the template writes after the end of turn is
+    // not trained, and a tokenizer may merge it with the next turn's marker (an lstrip special token
+    // absorbs the newline before it), so the whole of e need not be a prefix.
+    if (end <= full.size() && std::equal(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(end), full.begin())) {
       std::fill(main.trained.begin() + static_cast<std::ptrdiff_t>(p.size()),
                 main.trained.begin() + static_cast<std::ptrdiff_t>(end), 1);
     } else {

@@ -24,14 +24,14 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kFix = EXAONE_FIXTURES;
 
-// A tiny random EXAONE 4.0 model with the fixture tokenizer (3000 ids) and the EXAONE 4.0 chat template.
+// A tiny random EXAONE 4.0 model with the fixture tokenizer (ids up to 3010) and the EXAONE 4.0 chat template.
 fs::path make_chat_model(const std::string& name, int layers = 2) {
   const fs::path dir = fs::path(testing::TempDir()) / (name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const json cfg = {{"model_type", "exaone4"}, {"vocab_size", 3008}, {"hidden_size", 32}, {"intermediate_size", 64},
+  const json cfg = {{"model_type", "exaone4"}, {"vocab_size", 3072}, {"hidden_size", 32}, {"intermediate_size", 64},
                     {"num_hidden_layers", layers}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                    {"head_dim", 8}, {"max_position_embeddings", 512}, {"tie_word_embeddings", true},
+                    {"head_dim", 8}, {"max_position_embeddings", 1024}, {"tie_word_embeddings", true},
                     {"sliding_window", nullptr}, {"rope_theta", 10000.0}};
   TrainableModel m(parse_model_config(cfg, "test"));
   m.init_random(7);
@@ -68,8 +68,6 @@ const char* kConversation = R"({"messages": [
   "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]})";
 
 TEST(TrainSftData, TrainsAssistantTokensOnly) {
-  GTEST_SKIP() << "under review (#14): sft_rows now puts the tool-call turn of this conversation in a row of its own "
-                  "too (3 rows, not the 2 this test expects); which split is right is not settled yet";
   const Tokenizer tok = Tokenizer::from_model_path((kFix / "tokenizers/exaone4").string());
   SftStats st;
   const std::vector<SftRow> rows = sft_rows(json::parse(kConversation), chat::Format::Exaone4, tok, st, "t");
@@ -85,7 +83,8 @@ TEST(TrainSftData, TrainsAssistantTokensOnly) {
   const auto split = trained_spans(rows[1], tok);
   ASSERT_EQ(split.size(), 1u);
   // Thinking on for a turn with reasoning: the prompt ends with "<think>\n", the rest is trained.
-  EXPECT_EQ(split[0], "Two plus three.\n</think>\n\n5[|endofturn|]");
+  // (The fixture tokenizer's "</think>" is lstrip: it absorbs the newline before it, as HF's does.)
+  EXPECT_EQ(split[0], "Two plus three.</think>\n\n5[|endofturn|]");
   // Everything before the trained span is the prompt exactly as `exaone run --think` renders it.
   json req = {{"messages", json::parse(kConversation)["messages"]}, {"tools", json::parse(kConversation)["tools"]},
               {"add_generation_prompt", true}, {"chat_template_kwargs", {{"enable_thinking", true}}}};
@@ -192,8 +191,6 @@ int run(const std::string& args, std::string* err = nullptr, std::string* out = 
 }
 
 TEST(TrainFinetuneCli, FullFinetuneSavesALoadableModel) {
-  GTEST_SKIP() << "under review (#14): expects the row split of TrainSftData.TrainsAssistantTokensOnly (skipped) and "
-                  "rows of the tools conversation within --seq 256";
   if (!fs::exists(EXAONE_BINARY)) GTEST_SKIP() << "exaone binary not built";
   const fs::path dir = make_chat_model("exaone_sft_cli");
   {
@@ -204,7 +201,7 @@ TEST(TrainFinetuneCli, FullFinetuneSavesALoadableModel) {
   std::string err;
   const std::string out = (dir / "out").string();
   ASSERT_EQ(run("finetune -m " + dir.string() + " --data " + (dir / "chat.jsonl").string() +
-                    " --unscreened --steps 3 --batch 2 --seq 256 --lr 1e-3 -t 2 -o " + out,
+                    " --unscreened --steps 3 --batch 2 --seq 640 --lr 1e-3 -t 2 -o " + out,
                 &err),
             0)
       << err;
