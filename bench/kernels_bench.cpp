@@ -188,20 +188,46 @@ void register_interleaved() {
     }
 }
 
-void BM_AttentionDecode(benchmark::State& state) {
+// Decode attention of one token over n_past cached positions, 1.2B shape (32 query heads over 8 kv
+// heads of 64), the cache as F32 or F16. Like a real model's layers, calls cycle through enough
+// separate caches (>= 256 MiB) that keys and values come from DRAM. KV_GB/s is the cache read rate;
+// bw_frac its fraction of the same run's best read bandwidth at this thread count.
+void BM_AttentionDecode(benchmark::State& state, DType kv_type) {
   const int64_t n_past = state.range(0), H = 32, KV = 8, hd = 64;
-  std::vector<float> k(n_past * KV * hd, 0.01f), v(n_past * KV * hd, 0.02f), q(H * hd, 0.1f), kc(KV * hd), vc(KV * hd),
-      out(H * hd);
+  const size_t elems = static_cast<size_t>(n_past * KV * hd), bytes = dtype_bytes_for(kv_type, elems);
+  const size_t copies = std::max<size_t>(1, (256u << 20) / (2 * bytes) + 1);
+  std::vector<std::vector<uint8_t>> ks(copies), vs(copies);
+  std::vector<float> row(elems);
+  for (size_t i = 0; i < elems; ++i) row[i] = 0.01f * static_cast<float>(i % 97);
+  for (size_t c = 0; c < copies; ++c) {
+    ks[c].resize(bytes);
+    vs[c].resize(bytes);
+    for (auto* buf : {&ks[c], &vs[c]}) {
+      if (kv_type == DType::F16) {
+        auto* h = reinterpret_cast<uint16_t*>(buf->data());
+        for (size_t i = 0; i < elems; ++i) h[i] = f32_to_f16(row[i]);
+      } else {
+        std::memcpy(buf->data(), row.data(), bytes);
+      }
+    }
+  }
+  std::vector<float> q(H * hd, 0.1f), kc(KV * hd), vc(KV * hd), out(H * hd);
   AttentionShape s{H, KV, hd, 0, 0.125f};
-  PastKV past{k.data(), v.data(), n_past, 0};
+  size_t c = 0;
   for (auto _ : state) {
+    PastKV past{ks[c].data(), vs[c].data(), n_past, 0, kv_type};
     attention(q.data(), kc.data(), vc.data(), 1, past, s, out.data());
     benchmark::DoNotOptimize(out.data());
+    c = (c + 1) % copies;
   }
-  state.counters["KV_GB/s"] = benchmark::Counter(2.0 * n_past * KV * hd * 4 * state.iterations(),
-                                                 benchmark::Counter::kIsRate, benchmark::Counter::OneK::kIs1000);
+  const double gbs = 2.0 * static_cast<double>(bytes) * state.iterations();
+  state.counters["KV_GB/s"] = benchmark::Counter(gbs, benchmark::Counter::kIsRate, benchmark::Counter::OneK::kIs1000);
+  const int threads = std::min(2, omp_get_max_threads());
+  if (g_bandwidth_gbs[threads] > 0)
+    state.counters["bw_frac"] = benchmark::Counter(gbs / 1e9 / g_bandwidth_gbs[threads], benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_AttentionDecode)->Arg(512)->Arg(4096)->UseRealTime();
+BENCHMARK_CAPTURE(BM_AttentionDecode, f32, DType::F32)->Arg(512)->Arg(2048)->Arg(4096)->UseRealTime();
+BENCHMARK_CAPTURE(BM_AttentionDecode, f16, DType::F16)->Arg(512)->Arg(2048)->Arg(4096)->UseRealTime();
 
 // Prefill of T tokens from an empty cache (causal): GFLOP/s counts the scores and the weighted
 // values (2 * 2 * head_dim per visible key and query head).

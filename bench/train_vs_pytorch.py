@@ -11,7 +11,7 @@ shared; each system's figure is the median (and the best) over rounds of its med
 process, so its peak RSS is its own. The MFU of both divides by the peaks that `exaone train --bench`
 probes (FP32 FMA and BF16 dot-product loops on all threads) in the same session.
 
-    python bench/train_vs_pytorch.py --exaone build/exaone [--steps 5 --rounds 3 --threads 2]
+    python bench/train_vs_pytorch.py --exaone build/exaone [--shape 32m|100m --steps 5 --rounds 3 --threads 2]
 """
 import argparse
 import json
@@ -25,8 +25,13 @@ import time
 
 MASK = (1 << 64) - 1
 
-# The issue's PyTorch config: HF Exaone4 shape, 32.5M parameters, all layers global with RoPE.
-SHAPE = dict(layers=8, hidden=512, heads=8, kv=2, head_dim=64, inter=1536, vocab=8192)
+# The issue's PyTorch config: HF Exaone4 shape, 32.5M parameters, all layers global with RoPE; and a
+# ~100M one (12 layers of hidden 768, 12/4 heads, vocab 16384 untied: 108M parameters).
+SHAPES = {
+    "32m": dict(layers=8, hidden=512, heads=8, kv=2, head_dim=64, inter=1536, vocab=8192),
+    "100m": dict(layers=12, hidden=768, heads=12, kv=4, head_dim=64, inter=2304, vocab=16384),
+}
+SHAPE = SHAPES["32m"]  # set from --shape in main() and in the worker
 
 
 def splitmix64(s):
@@ -117,7 +122,8 @@ def run_exaone(a, matmul):
 
 
 def run_pytorch(a):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--tokens", a.tokens, "--steps", str(a.steps),
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--shape", a.shape, "--tokens", a.tokens,
+           "--steps", str(a.steps),
            "--batch", str(a.batch), "--seq", str(a.seq), "--threads", str(a.threads), "--seed", str(a.seed),
            "--lr", str(a.lr)]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -129,6 +135,7 @@ def run_pytorch(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exaone", default="build/exaone")
+    p.add_argument("--shape", default="32m", choices=sorted(SHAPES), help="model config (default: the issue's 32.5M)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per run (after one warm-up step)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
@@ -140,6 +147,8 @@ def main():
     p.add_argument("--tokens", help="int32 token file (default: a generated one)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    global SHAPE
+    SHAPE = SHAPES[a.shape]
     if a.worker:
         return pytorch_worker(a)
 
