@@ -54,6 +54,11 @@ void matmul_widen_baseline(const float* x, int64_t T, const MatrixRef& w, float*
 // reach both paths.
 void set_quantized_prefill_min_tokens(int64_t tokens);
 
+// Whether a type's file-layout int8 dots are kept for many tokens on a VNNI CPU (where the int8 path
+// is otherwise taken at every T): not for types with scalar dots only, nor for Q2_K and Q3_K, whose
+// AVX2 dots (a shift and mask per 32 quants, pmaddubsw) lose to the float panels for prefill.
+bool int8_prefill_pays(DType t);
+
 // Batch-invariant mode (the server turns it on): each activation row's result no longer depends
 // on how many rows the call has, so a sequence's output is the same alone or in any batch.
 // Float weights then take the panel GEMM at every T (decode's fused dots sum in another order),

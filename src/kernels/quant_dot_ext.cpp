@@ -336,6 +336,102 @@ EXAONE_VNNI void dot_q5_k_vnni_nt(const BlockQ5_K* w, const void* act, size_t st
   for (int t = 0; t < NT; ++t) out[t] = hsum(_mm256_sub_ps(acc[t], acc_min[t]));
 }
 
+// Q2_K and Q3_K. Per half h of a super-block, the 32 bytes qs[32h..] hold four 32-element runs
+// (bits 2j..2j+1 for elements 128h + 32j + l); each run is two 16-element groups, one per 128-bit
+// lane, so after pmaddubsw a lane's int16 pair sums belong to one group and one pmaddwd by a
+// per-lane scale vector gives that group's scaled sums. Quants are unsigned (Q2_K 0..3, Q3_K 0..7
+// with the high bit), so pmaddubsw cannot saturate; the offsets (Q2_K's mins, Q3_K's -4 where the
+// high bit is clear, i.e. -4 for all and +4 back through the bit) go through the activation sums.
+
+// pshufb control: int16 lane 2j of each 128-bit lane to the low lane's 8 int16s, lane 2j+1 to the
+// high lane's (the scales of the run's two groups).
+EXAONE_AVX2 inline __m256i run_scale_ctrl(int j) {
+  const __m128i lo = _mm_set1_epi16(static_cast<int16_t>((4 * j) | ((4 * j + 1) << 8)));
+  const __m128i hi = _mm_set1_epi16(static_cast<int16_t>((4 * j + 2) | ((4 * j + 3) << 8)));
+  return _mm256_set_m128i(hi, lo);
+}
+
+// The 16 6-bit Q3_K scales (stored + 32) as bytes in group order (q3_k_scale for all g at once).
+inline void q3_k_scales16(const uint8_t* packed, uint8_t* out) {
+  uint32_t a[4];
+  std::memcpy(a, packed, 12);
+  constexpr uint32_t k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  const uint32_t hi = a[2];
+  a[3] = ((a[1] >> 4) & k4) | (((hi >> 6) & k2) << 4);
+  a[2] = ((a[0] >> 4) & k4) | (((hi >> 4) & k2) << 4);
+  a[1] = (a[1] & k4) | (((hi >> 2) & k2) << 4);
+  a[0] = (a[0] & k4) | ((hi & k2) << 4);
+  std::memcpy(out, a, 16);
+}
+
+template <int NT, bool kQ3>
+EXAONE_AVX2 void dot_q2q3_k_avx2_nt(const void* w_row, const void* act, size_t stride, int64_t nb, float* out) {
+  __m256 acc[NT], acc_off[NT];
+  const BlockQ8K* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = acc_off[t] = _mm256_setzero_ps();
+    a[t] = act_row<BlockQ8K>(act, stride, t);
+  }
+  __m256i ctrl[4];
+  for (int j = 0; j < 4; ++j) ctrl[j] = run_scale_ctrl(j);
+  const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  constexpr size_t kBytes = kQ3 ? sizeof(BlockQ3_K) : sizeof(BlockQ2_K);
+  const auto* base = static_cast<const uint8_t*>(w_row);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = base + b * kBytes;
+    prefetch_block(blk, kBytes);
+    const uint8_t* qs;
+    __m256i scales16, offsets16, hmask = _mm256_setzero_si256();
+    float d, d_off;
+    if constexpr (kQ3) {
+      const auto& w = *reinterpret_cast<const BlockQ3_K*>(blk);
+      alignas(16) uint8_t sc[16];
+      q3_k_scales16(w.scales, sc);
+      // Signed scales (stored - 32); the offset term is 4 Σ_g sc_g bsum_g, subtracted.
+      scales16 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc))),
+                                  _mm256_set1_epi16(32));
+      offsets16 = _mm256_slli_epi16(scales16, 2);
+      hmask = load256(w.hmask);
+      qs = w.qs;
+      d = d_off = _cvtsh_ss(w.d);
+    } else {
+      const auto& w = *reinterpret_cast<const BlockQ2_K*>(blk);
+      const __m256i sm = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
+      scales16 = _mm256_and_si256(sm, _mm256_set1_epi16(0x0f));
+      offsets16 = _mm256_srli_epi16(sm, 4);  // the mins, weighted by dmin
+      qs = w.qs;
+      d = _cvtsh_ss(w.d);
+      d_off = _cvtsh_ss(w.dmin);
+    }
+    __m256i sumi[NT];
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qv = load256(qs + 32 * h);
+      // Scales of groups 8h..8h+7 in both 128-bit lanes.
+      const __m256i sc_h = h == 0 ? _mm256_permute4x64_epi64(scales16, 0x44) : _mm256_permute4x64_epi64(scales16, 0xee);
+      for (int j = 0; j < 4; ++j) {
+        __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * j), three);
+        if constexpr (kQ3) {
+          const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + j), one);
+          q = _mm256_or_si256(q, _mm256_slli_epi16(bit, 2));
+        }
+        const __m256i s = _mm256_shuffle_epi8(sc_h, ctrl[j]);
+        for (int t = 0; t < NT; ++t) {
+          const __m256i p = _mm256_maddubs_epi16(q, load256(a[t][b].qs + 128 * h + 32 * j));
+          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, s));
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      const __m256i off = _mm256_madd_epi16(offsets16, load256(a[t][b].bsums));
+      const float da = a[t][b].d;
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * da), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+      acc_off[t] = _mm256_fmadd_ps(_mm256_set1_ps(d_off * da), _mm256_cvtepi32_ps(off), acc_off[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = hsum(_mm256_sub_ps(acc[t], acc_off[t]));
+}
+
 // IQ4_XS: two 32-element groups per step. The 32 bytes of quants hold group 2p in bytes 0-15 and
 // group 2p+1 in bytes 16-31, so the low nibbles are elements 0-15 of each group (one per 128-bit
 // lane) and the high nibbles elements 16-31; the activations are loaded to match. Grid values are
@@ -522,6 +618,8 @@ void dispatch_nt(const void* w_row, const void* act, size_t stride, int nt, int6
 template <int NT> struct Q5_KAvx2 { static void run(const BlockQ5_K* w, const void* a, size_t s, int64_t nb, float* o) { dot_q5_k_avx2_nt<NT>(w, a, s, nb, o); } };
 template <int NT> struct Q5_KVnni { static void run(const BlockQ5_K* w, const void* a, size_t s, int64_t nb, float* o) { dot_q5_k_vnni_nt<NT>(w, a, s, nb, o); } };
 template <int NT> struct IQ4_XSAvx2 { static void run(const BlockIQ4_XS* w, const void* a, size_t s, int64_t nb, float* o) { dot_iq4_xs_avx2_nt<NT>(w, a, s, nb, o); } };
+template <int NT> struct Q2_KAvx2 { static void run(const BlockQ2_K* w, const void* a, size_t s, int64_t nb, float* o) { dot_q2q3_k_avx2_nt<NT, false>(w, a, s, nb, o); } };
+template <int NT> struct Q3_KAvx2 { static void run(const BlockQ3_K* w, const void* a, size_t s, int64_t nb, float* o) { dot_q2q3_k_avx2_nt<NT, true>(w, a, s, nb, o); } };
 template <int NT> struct IQ4_XSVnni { static void run(const BlockIQ4_XS* w, const void* a, size_t s, int64_t nb, float* o) { dot_iq4_xs_vnni_nt<NT>(w, a, s, nb, o); } };
 
 }  // namespace
@@ -548,6 +646,8 @@ QuantDotFn quant_dot_avx2_ext(DType t) {
     case DType::IQ4_NL: return dispatch_nt<BlockIQ4_NL, IQ4_NLAvx2, kQBlock>;
     case DType::Q5_K: return dispatch_nt<BlockQ5_K, Q5_KAvx2>;
     case DType::IQ4_XS: return dispatch_nt<BlockIQ4_XS, IQ4_XSAvx2>;
+    case DType::Q2_K: return dispatch_nt<BlockQ2_K, Q2_KAvx2>;
+    case DType::Q3_K: return dispatch_nt<BlockQ3_K, Q3_KAvx2>;
     default: return nullptr;
   }
 }

@@ -110,7 +110,7 @@ void quantize_row_iq4_xs(const float* x, void* out, int64_t n);
 // Integer dot kernels of these types (kernels/quant_dot_ext.cpp), reached through quant_dot_scalar /
 // quant_dot_avx2 / quant_dot_avx512vnni (quant_dot.h); nullptr for types they do not cover.
 QuantDotFn quant_dot_scalar_ext(DType t);
-QuantDotFn quant_dot_avx2_ext(DType t);        // Q5_K, IQ4_XS, Q4_1, Q5_0, Q5_1, IQ4_NL
+QuantDotFn quant_dot_avx2_ext(DType t);        // Q5_K, IQ4_XS, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K
 QuantDotFn quant_dot_avx512vnni_ext(DType t);  // Q5_K, IQ4_XS
 
 }  // namespace exaone

@@ -188,9 +188,9 @@ TEST_P(QuantExt, MatmulOnEveryPath) {
         const bool scalar_before = force_scalar_kernels(), avx2_before = force_avx2_kernels();
         set_force_scalar_kernels(mode == 2);
         set_force_avx2_kernels(mode == 1);
-        // Types with scalar dots only take the float panels from prefill_min tokens even with VNNI.
+        // Types whose int8 dots do not pay for prefill take the float panels from prefill_min tokens even with VNNI.
         const bool int8_path =
-            mode == 2 || T < prefill_min || !cpu_avx2() || (use_avx512vnni() && quant_dot_avx2(t) != nullptr);
+            mode == 2 || T < prefill_min || !cpu_avx2() || (use_avx512vnni() && int8_prefill_pays(t));
         matmul(x.data(), T, m, y.data());
         set_force_scalar_kernels(scalar_before);
         set_force_avx2_kernels(avx2_before);
