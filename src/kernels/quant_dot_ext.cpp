@@ -351,17 +351,19 @@ EXAONE_AVX2 inline __m256i run_scale_ctrl(int j) {
   return _mm256_set_m128i(hi, lo);
 }
 
-// The 16 6-bit Q3_K scales (stored + 32) as bytes in group order (q3_k_scale for all g at once).
-inline void q3_k_scales16(const uint8_t* packed, uint8_t* out) {
-  uint32_t a[4];
+// The 16 6-bit Q3_K scales (stored + 32) as bytes in group order (q3_k_scale for all g at once),
+// built in registers: through a byte array, two 8-byte stores read back by one 16-byte load missed
+// store forwarding and stalled every block.
+EXAONE_AVX2 inline __m128i q3_k_scales16(const uint8_t* packed) {
+  uint32_t a[3];
   std::memcpy(a, packed, 12);
   constexpr uint32_t k4 = 0x0f0f0f0f, k2 = 0x03030303;
   const uint32_t hi = a[2];
-  a[3] = ((a[1] >> 4) & k4) | (((hi >> 6) & k2) << 4);
-  a[2] = ((a[0] >> 4) & k4) | (((hi >> 4) & k2) << 4);
-  a[1] = (a[1] & k4) | (((hi >> 2) & k2) << 4);
-  a[0] = (a[0] & k4) | ((hi & k2) << 4);
-  std::memcpy(out, a, 16);
+  const uint32_t s3 = ((a[1] >> 4) & k4) | (((hi >> 6) & k2) << 4);
+  const uint32_t s2 = ((a[0] >> 4) & k4) | (((hi >> 4) & k2) << 4);
+  const uint32_t s1 = (a[1] & k4) | (((hi >> 2) & k2) << 4);
+  const uint32_t s0 = (a[0] & k4) | ((hi & k2) << 4);
+  return _mm_set_epi32(static_cast<int>(s3), static_cast<int>(s2), static_cast<int>(s1), static_cast<int>(s0));
 }
 
 template <int NT, bool kQ3>
@@ -385,11 +387,8 @@ EXAONE_AVX2 void dot_q2q3_k_avx2_nt(const void* w_row, const void* act, size_t s
     float d, d_off;
     if constexpr (kQ3) {
       const auto& w = *reinterpret_cast<const BlockQ3_K*>(blk);
-      alignas(16) uint8_t sc[16];
-      q3_k_scales16(w.scales, sc);
       // Signed scales (stored - 32); the offset term is 4 Σ_g sc_g bsum_g, subtracted.
-      scales16 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc))),
-                                  _mm256_set1_epi16(32));
+      scales16 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(q3_k_scales16(w.scales)), _mm256_set1_epi16(32));
       offsets16 = _mm256_slli_epi16(scales16, 2);
       hmask = load256(w.hmask);
       qs = w.qs;
@@ -405,11 +404,13 @@ EXAONE_AVX2 void dot_q2q3_k_avx2_nt(const void* w_row, const void* act, size_t s
     }
     __m256i sumi[NT];
     for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
       const __m256i qv = load256(qs + 32 * h);
       // Scales of groups 8h..8h+7 in both 128-bit lanes.
       const __m256i sc_h = h == 0 ? _mm256_permute4x64_epi64(scales16, 0x44) : _mm256_permute4x64_epi64(scales16, 0xee);
-      for (int j = 0; j < 4; ++j) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {  // unrolled: the shifts become immediates
         __m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * j), three);
         if constexpr (kQ3) {
           const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + j), one);
