@@ -28,6 +28,8 @@ struct LoraAdapter {
   std::vector<std::string> target_modules; // short names, e.g. {"q_proj", "v_proj"}
   std::string base_model;                  // base_model_name_or_path as written in the config
   std::vector<LoraPair> pairs;
+  std::string arch;                        // GGUF adapters: general.architecture of the base ("" for PEFT)
+  std::string source;                      // the path it was read from ("" when built in memory), for messages
 
   // alpha / rank of one pair (alpha / sqrt(rank) with rslora).
   double scale_of(const LoraPair& p) const;
@@ -35,7 +37,10 @@ struct LoraAdapter {
 
 // A PEFT folder (or its adapter_config.json / adapter_model.safetensors) or a GGUF LoRA file.
 // Tensors F32, F16 or BF16 are widened to float32. Unsupported PEFT features (DoRA, bias other than
-// "none", modules_to_save, fan_in_fan_out) and shape mismatches are errors naming the file and field.
+// "none", modules_to_save, fan_in_fan_out, LoRA on embeddings, ...) and shape mismatches are errors
+// naming the file and field. Pairs come back sorted by target (layer numbers compared as numbers).
+// rank_pattern / alpha_pattern are resolved per pair as peft does (regex `(.*\.)?(key)$` against
+// the module name, first key that matches wins).
 LoraAdapter read_lora_adapter(const std::string& path);
 
 // A PEFT folder that `peft.PeftModel.from_pretrained` loads: adapter_config.json (peft_type LORA,
@@ -45,7 +50,9 @@ void write_peft_adapter(const LoraAdapter& adapter, const std::string& dir);
 
 // A llama.cpp GGUF LoRA adapter for a base of GGUF architecture `arch` ("exaone4", "exaone", ...):
 // tensor names "blk.N.attn_q.weight.lora_a" / ".lora_b" (names from gguf.h's hf_to_gguf_name),
-// adapter.lora.alpha, F32.
+// adapter.lora.alpha, F32. GGUF has one alpha for the file: a pair whose scale differs from
+// alpha / its rank (alpha_pattern, rslora) gets the ratio folded into its B, so llama.cpp's
+// scale = alpha / rank gives the same update.
 void write_gguf_lora_adapter(const LoraAdapter& adapter, const std::string& arch, const std::string& path);
 
 }  // namespace exaone

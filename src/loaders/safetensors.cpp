@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "util/error.h"
@@ -147,6 +148,38 @@ void load_safetensors_checkpoint(const std::string& path, WeightStore& store) {
   if (files.empty()) fail(path + ": no .safetensors files (and no model.safetensors.index.json)");
   std::sort(files.begin(), files.end());
   for (const auto& f : files) load_one_file(f, store, nullptr);
+}
+
+void write_safetensors_f32(const std::string& path, const std::vector<SafetensorsF32>& tensors) {
+  auto numel = [](const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  };
+  json header = json::object();
+  uint64_t offset = 0;
+  for (const SafetensorsF32& t : tensors) {
+    const uint64_t bytes = static_cast<uint64_t>(numel(t.shape)) * 4;
+    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  header["__metadata__"] = {{"format", "pt"}};
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) fail(tmp + ": cannot open for writing");
+    const uint64_t len = h.size();
+    f.write(reinterpret_cast<const char*>(&len), 8);  // little-endian hosts only (x86-64, aarch64)
+    f.write(h.data(), static_cast<std::streamsize>(h.size()));
+    for (const SafetensorsF32& t : tensors)
+      f.write(reinterpret_cast<const char*>(t.data), static_cast<std::streamsize>(numel(t.shape) * 4));
+    if (!f) fail(tmp + ": write failed");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) fail(path + ": cannot rename " + tmp + " into place: " + ec.message());
 }
 
 }  // namespace exaone

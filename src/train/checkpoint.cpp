@@ -12,33 +12,10 @@
 namespace exaone::train {
 
 void write_safetensors_f32(const std::string& path, const std::vector<NamedTensor>& tensors) {
-  json header = json::object();
-  uint64_t offset = 0;
-  for (const NamedTensor& t : tensors) {
-    int64_t n = 1;
-    for (int64_t s : t.shape) n *= s;
-    const uint64_t bytes = static_cast<uint64_t>(n) * 4;
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-  }
-  header["__metadata__"] = {{"format", "pt"}};
-  std::string h = header.dump();
-  h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail(tmp + ": cannot open for writing");
-    const uint64_t len = h.size();
-    f.write(reinterpret_cast<const char*>(&len), 8);  // little-endian hosts only (x86-64, aarch64)
-    f.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const NamedTensor& t : tensors) {
-      int64_t n = 1;
-      for (int64_t s : t.shape) n *= s;
-      f.write(reinterpret_cast<const char*>(t.data), static_cast<std::streamsize>(n * 4));
-    }
-    if (!f) fail(tmp + ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
+  std::vector<SafetensorsF32> ts;
+  ts.reserve(tensors.size());
+  for (const NamedTensor& t : tensors) ts.push_back({t.name, t.shape, t.data});
+  exaone::write_safetensors_f32(path, ts);
 }
 
 json hf_config_json(const ModelConfig& c) {
