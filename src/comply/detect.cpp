@@ -616,6 +616,13 @@ bool Scanner::classify(const Groups& g, size_t a, size_t k, char sep, bool phone
     for (auto& p : parts)
       if (std::stoi(p) > 255 || (p.size() > 1 && p[0] == '0')) ok = false;
     if (ok) {
+      // Addresses that name no host of anyone: loopback (127/8), unspecified, broadcast and the
+      // documentation ranges of RFC 5737. Manuals are full of "127.0.0.1:8080"; masking them
+      // protects no one and breaks the text.
+      const int o0 = std::stoi(parts[0]), o1 = std::stoi(parts[1]), o2 = std::stoi(parts[2]), o3 = std::stoi(parts[3]);
+      if (o0 == 127 || (o0 == 0 && o1 == 0 && o2 == 0 && o3 == 0) || (o0 == 255 && o1 == 255 && o2 == 255 && o3 == 255) ||
+          (o0 == 192 && o1 == 0 && o2 == 2) || (o0 == 198 && o1 == 51 && o2 == 100) || (o0 == 203 && o1 == 0 && o2 == 113))
+        return true;
       // "버전 1.2.3.4" is a version, unless an IP label is nearer ("ver. 3.2 접속 주소(4.176.168.251)").
       size_t version = ctx.distance({"version", "ver.", "v.", "버전"});
       double conf = version < Context::kFar && version < ctx.distance(KW_IP) ? 0.3 : 0.85;

@@ -162,6 +162,10 @@ TEST(ComplyDetect, IdentifierForms) {
   EXPECT_EQ(types_in("IP 10.0.0.1/24 차단"), std::vector<std::string>{"ip"});
   EXPECT_EQ(types_in("서버 192.168.0.1:8080 응답"), std::vector<std::string>{"ip"});
   EXPECT_EQ(types_in("ver. 3.2 배포 후 접속 주소(4.176.168.251)"), std::vector<std::string>{"ip"});
+  // Loopback, unspecified, broadcast and documentation addresses identify no one.
+  for (const char* t : {"서버는 127.0.0.1:8080 에서", "bind 0.0.0.0", "255.255.255.255 broadcast", "IP 192.0.2.17",
+                        "IP 198.51.100.7", "IP 203.0.113.250"})
+    EXPECT_TRUE(types_in(t).empty()) << t;
   EXPECT_EQ(types_in("보낸 사람 <Kim.Minjun+kr@EXAMPLE.COM>"), std::vector<std::string>{"email"});
   EXPECT_EQ(types_in("우){06236}"s.replace(4, 7, "06236")), std::vector<std::string>{"postal_code"});
   // The nearest label decides.
