@@ -196,18 +196,21 @@ void BM_AttentionDecode(benchmark::State& state, DType kv_type) {
   const int64_t n_past = state.range(0), H = 32, KV = 8, hd = 64;
   const size_t elems = static_cast<size_t>(n_past * KV * hd), bytes = dtype_bytes_for(kv_type, elems);
   const size_t copies = std::max<size_t>(1, (256u << 20) / (2 * bytes) + 1);
-  std::vector<std::vector<uint8_t>> ks(copies), vs(copies);
+  // Huge pages, as KVCache allocates them (util/huge_buffer.h).
+  HugeBuffer arena_buf = allocate_huge(2 * bytes * copies);
+  uint8_t* arena = arena_buf.get();
+  std::vector<uint8_t*> ks(copies), vs(copies);
   std::vector<float> row(elems);
   for (size_t i = 0; i < elems; ++i) row[i] = 0.01f * static_cast<float>(i % 97);
   for (size_t c = 0; c < copies; ++c) {
-    ks[c].resize(bytes);
-    vs[c].resize(bytes);
-    for (auto* buf : {&ks[c], &vs[c]}) {
+    ks[c] = arena + 2 * bytes * c;
+    vs[c] = ks[c] + bytes;
+    for (uint8_t* buf : {ks[c], vs[c]}) {
       if (kv_type == DType::F16) {
-        auto* h = reinterpret_cast<uint16_t*>(buf->data());
+        auto* h = reinterpret_cast<uint16_t*>(buf);
         for (size_t i = 0; i < elems; ++i) h[i] = f32_to_f16(row[i]);
       } else {
-        std::memcpy(buf->data(), row.data(), bytes);
+        std::memcpy(buf, row.data(), bytes);
       }
     }
   }
@@ -215,7 +218,7 @@ void BM_AttentionDecode(benchmark::State& state, DType kv_type) {
   AttentionShape s{H, KV, hd, 0, 0.125f};
   size_t c = 0;
   for (auto _ : state) {
-    PastKV past{ks[c].data(), vs[c].data(), n_past, 0, kv_type};
+    PastKV past{ks[c], vs[c], n_past, 0, kv_type};
     attention(q.data(), kc.data(), vc.data(), 1, past, s, out.data());
     benchmark::DoNotOptimize(out.data());
     c = (c + 1) % copies;

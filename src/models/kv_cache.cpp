@@ -143,8 +143,8 @@ void KVCache::release() {
   ring_floor_ = 0;
   checkpoint_ = -1;
   for (Layer& L : layers_) {
-    std::vector<uint8_t>().swap(L.k);
-    std::vector<uint8_t>().swap(L.v);
+    decltype(L.k)().swap(L.k);
+    decltype(L.v)().swap(L.v);
     std::vector<uint8_t>().swap(L.saved_k);
     std::vector<uint8_t>().swap(L.saved_v);
     std::vector<char>().swap(L.saved);

@@ -7,6 +7,7 @@
 
 #include "kernels/attention.h"
 #include "models/config.h"
+#include "util/huge_buffer.h"
 
 namespace exaone {
 
@@ -63,7 +64,7 @@ class KVCache {
   struct Layer {
     int64_t ring = 0;    // 0: linear; else ring capacity (window + kRingSlack)
     int64_t window = 0;  // sliding window of the layer
-    std::vector<uint8_t> k, v;
+    std::vector<uint8_t, HugePageAllocator<uint8_t>> k, v;  // huge pages: see HugePageAllocator
     // Ring rows as they were at the checkpoint, saved before their first overwrite.
     std::vector<uint8_t> saved_k, saved_v;
     std::vector<char> saved;  // per ring slot

@@ -20,4 +20,19 @@ using HugeBuffer = std::unique_ptr<uint8_t[], HugeBufferFree>;
 // Throws Error if memory runs out.
 HugeBuffer allocate_huge(size_t bytes);
 
+// A std::vector allocator on allocate_huge, for buffers that grow: KV caches. Decode at depth reads
+// one head's 128-256 bytes of every cached row, rows a whole KV row (1-2 KiB) apart, so with 4 KiB
+// pages nearly every other row cost a TLB miss (attention at depth 2048: 13% less CPU time on huge pages).
+template <class T>
+struct HugePageAllocator {
+  using value_type = T;
+  HugePageAllocator() = default;
+  template <class U>
+  HugePageAllocator(const HugePageAllocator<U>&) {}
+  T* allocate(size_t n) { return reinterpret_cast<T*>(allocate_huge(n * sizeof(T)).release()); }
+  void deallocate(T* p, size_t) { HugeBufferFree()(reinterpret_cast<uint8_t*>(p)); }
+  template <class U>
+  bool operator==(const HugePageAllocator<U>&) const { return true; }
+};
+
 }  // namespace exaone
