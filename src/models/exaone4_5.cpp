@@ -3,8 +3,9 @@
 // released as exaone4_5_text) and a Qwen2.5-VL-style vision tower; with text input the vision
 // tower is never run, so the language model alone gives the logits. The checkpoint keeps the
 // language model under model.language_model.* (transformers 5), lm_head.weight at the top, the
-// vision tower under model.visual.*, and an MTP layer under mtp.* (ignored by transformers).
-// Images are a later step: the vision tower and the MTP layer are recognised and left unloaded.
+// vision tower under model.visual.*, and an MTP layer under mtp.* (ignored by transformers; one
+// EXAONE 4.0 post-norm layer, which self-speculative decoding drafts with: docs/architecture.md).
+// Images are a later step: the vision tower is recognised and left unloaded.
 #include "models/family.h"
 #include "util/error.h"
 
@@ -36,26 +37,33 @@ ModelConfig parse_exaone4_5(const json& j, const std::string& where) {
   return c;
 }
 
-// Language-model tensors to the EXAONE 4.0 names; vision tower and MTP dropped.
+// Language-model tensors to the EXAONE 4.0 names; vision tower dropped; mtp.* kept as it is.
 void adapt_exaone4_5(ModelConfig& c, WeightStore& s) {
-  bool vision = false, mtp = false;
+  bool vision = false;
   s.rename([&](const std::string& n) -> std::string {
     for (const char* v : {"model.visual.", "visual.", "model.vision_tower.", "vision_tower."})
       if (starts_with(n, v)) {
         vision = true;
         return "";
       }
-    if (starts_with(n, "mtp.")) {
-      mtp = true;
-      return "";
-    }
+    if (starts_with(n, "mtp.")) return n;
     for (const char* p : {"model.language_model.", "language_model.model."})
       if (starts_with(n, p)) return "model." + n.substr(std::string(p).size());
     if (n == "language_model.lm_head.weight") return "lm_head.weight";
     return n;  // lm_head.weight, and model.layers.* of a Qwen2-VL-style layout
   });
   c.vision_tower = c.vision_tower || vision;
-  c.mtp_unloaded = mtp;
+}
+
+// The language model as EXAONE 4.0, plus the MTP layer: SGLang's exaone4_5_mtp builds it as a
+// one-layer Exaone4Model (fc over [norm(embedding) | norm(hidden)], an EXAONE 4.0 post-norm layer of
+// the main layer 0's attention type, mtp.norm) with the main model's embedding and head. An
+// mtp.embed_tokens or mtp.lm_head of its own, where a checkpoint carries them, is not read.
+DecoderWeights bind_exaone4_5(const ModelConfig& c, const WeightStore& s) {
+  DecoderWeights w = exaone4_family().bind_weights(c, s);
+  w.mtp = bind_mtp_head(c, s);
+  if (w.mtp) w.mtp->layer = bind_exaone4_layer(c, s, "mtp.layers.0.");
+  return w;
 }
 
 }  // namespace
@@ -65,7 +73,7 @@ const FamilyInfo& exaone4_5_family() {
                             {"exaone4_5"},
                             {"Exaone4_5_ForConditionalGeneration"},
                             parse_exaone4_5,
-                            exaone4_family().bind_weights,
+                            bind_exaone4_5,
                             adapt_exaone4_5};
   return f;
 }

@@ -108,13 +108,9 @@ std::unique_ptr<MoeLayerWeights> bind_moe(const ModelConfig& c, const WeightStor
 // pre-norm layer with the main attention and a dense MLP of intermediate_size. Only mtp.layers.0
 // is read (K-EXAONE has one).
 std::unique_ptr<MtpWeights> bind_mtp(const ModelConfig& c, const WeightStore& s) {
-  if (!s.find("mtp.fc.weight")) return nullptr;
+  auto m = bind_mtp_head(c, s);
+  if (!m) return nullptr;
   const int64_t H = c.hidden;
-  auto m = std::make_unique<MtpWeights>();
-  m->fc = matrix(s.require("mtp.fc.weight", {H, 2 * H}));
-  m->embed_norm = widen_vector(s.require("mtp.pre_fc_norm_embedding.weight", {H}));
-  m->hidden_norm = widen_vector(s.require("mtp.pre_fc_norm_hidden.weight", {H}));
-  m->final_norm = widen_vector(s.require("mtp.norm.weight", {H}));
   const std::string p = "mtp.layers.0.";
   DecoderLayerWeights& L = m->layer;
   L.attn_pre_norm = widen_vector(s.require(p + "input_layernorm.weight", {H}));

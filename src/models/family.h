@@ -30,4 +30,12 @@ const FamilyInfo& exaone4_5_family();
 // Output matrix: lm_head.weight unless tied or absent (then the embedding).
 MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixRef& embed);
 
+// The parts of an MTP layer (mtp.*) that K-EXAONE and EXAONE 4.5 share: mtp.fc over [embedding |
+// hidden], its two input norms and mtp.norm. Null when the checkpoint has no mtp.fc.weight; the
+// family binds `layer` (mtp.layers.0.*) in its own layer layout.
+std::unique_ptr<MtpWeights> bind_mtp_head(const ModelConfig& c, const WeightStore& s);
+
+// One EXAONE 4.0 post-norm layer under `prefix` ("model.layers.3.", "mtp.layers.0.").
+DecoderLayerWeights bind_exaone4_layer(const ModelConfig& c, const WeightStore& s, const std::string& prefix);
+
 }  // namespace exaone

@@ -367,6 +367,8 @@ GgufWriter build_gguf(const ModelConfig& c, const WeightStore& weights, GgufOutT
     if (name == "lm_head.weight" && c.tie_embeddings) continue;  // tied: llama.cpp falls back to token_embd
     if (c.family == Family::ExaoneMoe && name.find(".mlp.experts.") != std::string::npos)
       continue;  // experts are restacked below from their bound views
+    // EXAONE 4.5's MTP layer has no place in an exaone4 GGUF (llama.cpp lists no NextN tensors for it).
+    if (c.family != Family::ExaoneMoe && name.compare(0, 4, "mtp.") == 0) continue;
     const bool mtp = c.family == Family::ExaoneMoe && name.compare(0, 4, "mtp.") == 0;
     // Only the first MTP layer is read, so only it is exported.
     const bool later_mtp_layer = name.compare(0, 11, "mtp.layers.") == 0 && name.compare(0, 13, "mtp.layers.0.") != 0;

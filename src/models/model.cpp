@@ -68,6 +68,17 @@ MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixR
   return matrix(s.require("lm_head.weight", {c.vocab_size, c.hidden}));
 }
 
+std::unique_ptr<MtpWeights> bind_mtp_head(const ModelConfig& c, const WeightStore& s) {
+  if (!s.find("mtp.fc.weight")) return nullptr;
+  const int64_t H = c.hidden;
+  auto m = std::make_unique<MtpWeights>();
+  m->fc = matrix(s.require("mtp.fc.weight", {H, 2 * H}));
+  m->embed_norm = widen_vector(s.require("mtp.pre_fc_norm_embedding.weight", {H}));
+  m->hidden_norm = widen_vector(s.require("mtp.pre_fc_norm_hidden.weight", {H}));
+  m->final_norm = widen_vector(s.require("mtp.norm.weight", {H}));
+  return m;
+}
+
 ModelConfig parse_model_config(const json& j, const std::string& where) {
   ModelConfig c = pick_family(j, where).parse_config(j, where);
   c.validate(where);

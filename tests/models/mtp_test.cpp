@@ -1,6 +1,7 @@
-// The multi-token-prediction (MTP) layer of K-EXAONE: bound from mtp.*, its attention type from
-// the config, logits equal to the float64 reference of make_moe_fixtures.py (spec_mtp) for the
-// prompt's pairs and a chained draft step, however the pairs are split into chunks; bad inputs.
+// The multi-token-prediction (MTP) layers of K-EXAONE and EXAONE 4.5: bound from mtp.*, the attention
+// type from the config, logits equal to the float64 references of make_moe_fixtures.py and
+// make_exaone45_fixtures.py (spec_mtp) for the prompt's pairs and a chained draft step, however the
+// pairs are split into chunks; bad inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -121,6 +122,16 @@ void check_reference(const std::string& name, double tol) {
 TEST(Mtp, MatchesReference) {
   check_reference("kexaone-moe-experts", 1e-3);  // BF16 weights, float32 compute vs float64
   check_reference("kexaone-moe-fused", 1e-3);
+}
+
+TEST(Mtp, Exaone45PostNormLayerMatchesReference) {
+  auto m = load_model((kModels / "exaone45-text").string());
+  ASSERT_TRUE(m->has_mtp());
+  // Main layer 0's type (LLLG: sliding, window 4, RoPE), as SGLang's one-layer Exaone4Model has it.
+  EXPECT_TRUE(m->config().mtp_sliding);
+  EXPECT_EQ(m->config().mtp_window, m->config().sliding_window);
+  EXPECT_TRUE(m->config().mtp_rope);
+  check_reference("exaone45-text", 1e-3);
 }
 
 TEST(Mtp, ModelsWithoutMtpSaySo) {

@@ -19,7 +19,8 @@ namespace exaone {
 namespace {
 
 const std::string kModels = std::string(EXAONE_FIXTURES) + "/models/";
-const char* const kFixtures[] = {"kexaone-moe-experts", "kexaone-moe-fused"};
+// K-EXAONE (pre-norm MTP layer) and EXAONE 4.5 (post-norm, sliding MTP layer).
+const char* const kFixtures[] = {"kexaone-moe-experts", "kexaone-moe-fused", "exaone45-text"};
 
 // The verify forward must give each row what a one-token step gives it: batch-invariant kernels,
 // for the tests that compare with plain decoding (restored after each, so the binary's other
