@@ -1,7 +1,7 @@
 // Measurement commands: `exaone bench` (prefill/decode speed against the memory-bandwidth
 // roofline), `exaone perplexity` (llama.cpp-style), and the hidden `exaone make-model`, which
-// writes a random-weight Hugging Face checkpoint of a real EXAONE shape so that speed can be
-// measured without downloading weights.
+// writes a random-weight Hugging Face checkpoint of a real EXAONE shape (runtime/random_checkpoint.h)
+// so that speed can be measured without downloading weights.
 #include <omp.h>
 #include <unistd.h>
 
@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -20,12 +19,12 @@
 #include "runtime/bandwidth.h"
 #include "kernels/matmul.h"
 #include "runtime/perplexity.h"
+#include "runtime/random_checkpoint.h"
 #include "runtime/model_files.h"
 #include "runtime/sampler.h"
 #include "runtime/speculative.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
-#include "util/half.h"
 #include "util/json_file.h"
 #include "util/parallel.h"
 #include "util/paths.h"
@@ -432,227 +431,14 @@ void cmd_perplexity(const PerplexityFlags& f) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// exaone make-model (hidden): random weights of a real shape, for benchmarks.
+// exaone make-model (hidden): random weights of a real shape, for benchmarks (runtime/random_checkpoint.h).
 
-struct Shape {
-  int64_t hidden, layers, heads, kv_heads, head_dim, ffn, vocab, max_position;
-  bool tied;
-  int64_t sliding_window;  // 0: none (all global, RoPE everywhere)
-  bool llama3_rope;
-};
-
-Shape shape_named(const std::string& name) {
-  // EXAONE-4.0-1.2B (spec §1.1).
-  if (name == "1.2b") return {2048, 30, 32, 8, 64, 4096, 102400, 65536, true, 0, true};
-  // The EXAONE-4.0-32B layer shape, one hybrid period (3 sliding + 1 global NoPE layer),
-  // untied: per-layer cost of the 32B at a size this machine holds.
-  if (name == "32b-mini") return {5120, 4, 40, 8, 128, 27392, 102400, 131072, false, 4096, true};
-  // The shape of the bundled models/exaone4-tiny (for tests).
-  if (name == "tiny") return {128, 4, 4, 2, 32, 256, 2304, 2048, true, 8, false};
-  fail("make-model: --shape must be 1.2b, 32b-mini or tiny, got '" + name + "'");
-}
-
-json config_for(const Shape& s, const std::string& torch_dtype) {
-  json layer_types = json::array();
-  for (int64_t l = 0; l < s.layers; ++l)
-    layer_types.push_back(s.sliding_window > 0 && l % 4 != 3 ? "sliding_attention" : "full_attention");
-  json rope = nullptr;
-  if (s.llama3_rope)
-    rope = {{"rope_type", "llama3"}, {"factor", 16.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-            {"original_max_position_embeddings", 8192}};
-  return {{"architectures", {"Exaone4ForCausalLM"}},
-          {"model_type", "exaone4"},
-          {"vocab_size", s.vocab},
-          {"hidden_size", s.hidden},
-          {"intermediate_size", s.ffn},
-          {"num_hidden_layers", s.layers},
-          {"num_attention_heads", s.heads},
-          {"num_key_value_heads", s.kv_heads},
-          {"head_dim", s.head_dim},
-          {"hidden_act", "silu"},
-          {"max_position_embeddings", s.max_position},
-          {"initializer_range", 0.02},
-          {"rms_norm_eps", 1e-5},
-          {"attention_dropout", 0.0},
-          {"use_cache", true},
-          {"bos_token_id", 1},
-          {"eos_token_id", 361},
-          {"pad_token_id", 0},
-          {"tie_word_embeddings", s.tied},
-          {"sliding_window", s.sliding_window > 0 ? json(s.sliding_window) : json(nullptr)},
-          {"sliding_window_pattern", s.sliding_window > 0 ? json("LLLG") : json(nullptr)},
-          {"layer_types", layer_types},
-          {"rope_theta", 1000000.0},
-          {"rope_scaling", rope},
-          {"torch_dtype", torch_dtype}};
-}
-
-struct TensorSpec {
-  std::string name;
-  std::vector<int64_t> shape;
-  bool is_norm;
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
-  }
-};
-
-std::vector<TensorSpec> tensors_for(const Shape& s) {
-  const int64_t H = s.hidden, q = s.heads * s.head_dim, kv = s.kv_heads * s.head_dim;
-  std::vector<TensorSpec> t;
-  t.push_back({"model.embed_tokens.weight", {s.vocab, H}, false});
-  for (int64_t l = 0; l < s.layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    t.push_back({p + "self_attn.q_proj.weight", {q, H}, false});
-    t.push_back({p + "self_attn.k_proj.weight", {kv, H}, false});
-    t.push_back({p + "self_attn.v_proj.weight", {kv, H}, false});
-    t.push_back({p + "self_attn.o_proj.weight", {H, q}, false});
-    t.push_back({p + "self_attn.q_norm.weight", {s.head_dim}, true});
-    t.push_back({p + "self_attn.k_norm.weight", {s.head_dim}, true});
-    t.push_back({p + "post_attention_layernorm.weight", {H}, true});
-    t.push_back({p + "mlp.gate_proj.weight", {s.ffn, H}, false});
-    t.push_back({p + "mlp.up_proj.weight", {s.ffn, H}, false});
-    t.push_back({p + "mlp.down_proj.weight", {H, s.ffn}, false});
-    t.push_back({p + "post_feedforward_layernorm.weight", {H}, true});
-  }
-  t.push_back({"model.norm.weight", {H}, true});
-  if (!s.tied) t.push_back({"lm_head.weight", {s.vocab, H}, false});
-  return t;
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// Element i of tensor `index`: a counter-based draw, so the file does not depend on the thread
-// count. Matrices: uniform with std 0.02 (the config's initializer_range); norms: 1 +/- 0.1.
-float random_weight(uint64_t key, int64_t i, bool is_norm) {
-  const uint64_t r = splitmix64(key + static_cast<uint64_t>(i) * 0xd1b54a32d192ed03ull);
-  const float u = static_cast<float>(static_cast<double>(r >> 11) * 0x1.0p-53 * 2.0 - 1.0);  // [-1, 1)
-  return is_norm ? 1.0f + 0.1f * u : 0.0346410162f * u;  // 0.02 * sqrt(3)
-}
-
-// Writes one safetensors file holding `specs`, in order.
-void write_safetensors(const std::string& path, const std::vector<const TensorSpec*>& specs,
-                       const std::vector<uint64_t>& keys, const std::string& st_dtype, int elem_bytes) {
-  json header = json::object();
-  header["__metadata__"] = {{"format", "pt"}};
-  uint64_t offset = 0;
-  for (const TensorSpec* t : specs) {
-    const uint64_t bytes = static_cast<uint64_t>(t->numel()) * elem_bytes;
-    header[t->name] = {{"dtype", st_dtype}, {"shape", t->shape}, {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail("make-model: cannot create " + path);
-  const uint64_t len = text.size();
-  out.write(reinterpret_cast<const char*>(&len), 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  constexpr int64_t kBlock = int64_t{1} << 22;
-  std::vector<uint8_t> buf(static_cast<size_t>(kBlock) * elem_bytes);
-  for (size_t k = 0; k < specs.size(); ++k) {
-    const TensorSpec& t = *specs[k];
-    const int64_t n = t.numel();
-    for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
-      const int64_t len_b = std::min(kBlock, n - b0);
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < len_b; ++i) {
-        const float v = random_weight(keys[k], b0 + i, t.is_norm);
-        if (elem_bytes == 4) {
-          std::memcpy(buf.data() + 4 * i, &v, 4);
-        } else {
-          const uint16_t h = st_dtype == "BF16" ? f32_to_bf16(v) : f32_to_f16(v);
-          std::memcpy(buf.data() + 2 * i, &h, 2);
-        }
-      }
-      out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(len_b * elem_bytes));
-    }
-  }
-  out.close();
-  if (!out) fail("make-model: writing " + path + " failed (disk full?)");
-}
-
-void write_json(const std::string& path, const json& j) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) fail("make-model: cannot create " + path);
-  out << j.dump(2) << "\n";
-  out.close();
-  if (!out) fail("make-model: writing " + path + " failed");
-}
-
-struct MakeModelFlags {
-  std::string shape = "1.2b", out, dtype = "bf16";
-  uint64_t seed = 0;
-  uint64_t max_shard_bytes = 4'000'000'000ull;  // HF-style shards above this size
-  bool force = false;
-};
-
-void cmd_make_model(const MakeModelFlags& f) {
-  namespace fs = std::filesystem;
-  const Shape s = shape_named(f.shape);
-  std::string st_dtype, torch_dtype;
-  int elem_bytes = 2;
-  if (f.dtype == "bf16") st_dtype = "BF16", torch_dtype = "bfloat16";
-  else if (f.dtype == "f16") st_dtype = "F16", torch_dtype = "float16";
-  else if (f.dtype == "f32") st_dtype = "F32", torch_dtype = "float32", elem_bytes = 4;
-  else fail("make-model: --dtype must be bf16, f16 or f32, got '" + f.dtype + "'");
-  if (fs::exists(path_join(f.out, "config.json")) && !f.force)
-    fail("make-model: " + path_join(f.out, "config.json") + " exists (use --force to overwrite)");
-  std::error_code ec;
-  fs::create_directories(f.out, ec);
-  if (ec) fail("make-model: cannot create directory " + f.out + ": " + ec.message());
-
-  const std::vector<TensorSpec> specs = tensors_for(s);
-  // Shards of at most max_shard_bytes (default 4 GB), tensors kept whole and in order.
-  if (f.max_shard_bytes < 1) fail("make-model: --max-shard-bytes must be positive");
-  std::vector<std::vector<size_t>> shards(1);
-  uint64_t in_shard = 0, total = 0;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const uint64_t bytes = static_cast<uint64_t>(specs[i].numel()) * elem_bytes;
-    if (in_shard > 0 && in_shard + bytes > f.max_shard_bytes) {
-      shards.emplace_back();
-      in_shard = 0;
-    }
-    shards.back().push_back(i);
-    in_shard += bytes;
-    total += bytes;
-  }
-  // Remove files of an earlier run with another shard count (they would be loaded too).
-  for (const auto& e : fs::directory_iterator(f.out))
-    if (e.path().extension() == ".safetensors" || e.path().filename() == "model.safetensors.index.json")
-      fs::remove(e.path());
-
-  json weight_map = json::object();
-  const size_t n_shards = shards.size();
-  for (size_t k = 0; k < n_shards; ++k) {
-    char name[64];
-    if (n_shards == 1) std::snprintf(name, sizeof name, "model.safetensors");
-    else std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", k + 1, n_shards);
-    std::vector<const TensorSpec*> in;
-    std::vector<uint64_t> keys;
-    for (size_t i : shards[k]) {
-      in.push_back(&specs[i]);
-      keys.push_back(splitmix64(f.seed ^ splitmix64(i + 1)));
-      weight_map[specs[i].name] = name;
-    }
-    std::fprintf(stderr, "writing %s (%zu tensors)\n", path_join(f.out, name).c_str(), in.size());
-    write_safetensors(path_join(f.out, name), in, keys, st_dtype, elem_bytes);
-  }
-  if (n_shards > 1)
-    write_json(path_join(f.out, "model.safetensors.index.json"),
-               {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
-  write_json(path_join(f.out, "config.json"), config_for(s, torch_dtype));
-  write_json(path_join(f.out, "generation_config.json"),
-             {{"bos_token_id", 1}, {"eos_token_id", 361}, {"pad_token_id", 0}});
-  std::printf("wrote %s: shape %s, %s, %.2f GB in %zu file(s), seed %llu (random weights, no tokenizer)\n",
-              f.out.c_str(), f.shape.c_str(), st_dtype.c_str(), total / 1e9, n_shards,
-              static_cast<unsigned long long>(f.seed));
+void cmd_make_model(const RandomCheckpointOptions& o) {
+  const RandomCheckpointResult r = write_random_checkpoint(o);
+  std::printf("wrote %s: shape %s, %s, %.2f GB in %zu file(s), %.2fB parameters (%.2fB active per token), seed %llu "
+              "(random weights, no tokenizer)\n",
+              o.out.c_str(), o.shape.c_str(), o.dtype.c_str(), r.bytes / 1e9, r.shards, r.parameters / 1e9,
+              r.active_parameters / 1e9, static_cast<unsigned long long>(o.seed));
 }
 
 }  // namespace
@@ -698,10 +484,12 @@ void register_bench_commands(CLI::App& app) {
     cmd->callback([] { cmd_perplexity(f); });
   }
   {
-    static MakeModelFlags f;
-    auto* cmd = app.add_subcommand("make-model", "write a random-weight EXAONE 4.0 checkpoint (benchmarks)");
+    static RandomCheckpointOptions f;
+    std::string shapes;
+    for (const std::string& s : random_checkpoint_shapes()) shapes += "\n  " + s;
+    auto* cmd = app.add_subcommand("make-model", "write a random-weight EXAONE checkpoint of a real shape (benchmarks)");
     cmd->group("");  // hidden from --help: a developer tool
-    cmd->add_option("--shape", f.shape, "1.2b (default), 32b-mini or tiny");
+    cmd->add_option("--shape", f.shape, "1.2b (default), or:" + shapes);
     cmd->add_option("-o,--output", f.out, "output folder")->required();
     cmd->add_option("--dtype", f.dtype, "bf16 (default), f16 or f32");
     cmd->add_option("--seed", f.seed, "weight seed (default 0)");
