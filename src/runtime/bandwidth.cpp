@@ -114,17 +114,31 @@ BandwidthResult measure_read_bandwidth(size_t buffer_bytes, int threads, int pas
 
 size_t decode_weight_bytes_per_token(const Model& model) {
   const WeightStore& store = model.weights();
-  size_t bytes = store.total_bytes();
+  const ModelConfig& c = model.config();
+  // Routed experts: a token reads the chosen n_experts_used of each MoE layer's n_experts (stored
+  // per expert, fused or stacked, their names all hold ".mlp.experts."). The MTP layer (mtp.*) is
+  // not part of a plain decode step.
+  double bytes = 0;
+  for (const auto& [name, t] : store.tensors()) {
+    if (name.compare(0, 4, "mtp.") == 0) continue;
+    const bool expert = c.n_experts > 0 && name.find(".mlp.experts.") != std::string::npos;
+    bytes += expert ? static_cast<double>(t.nbytes) * c.n_experts_used / c.n_experts : static_cast<double>(t.nbytes);
+  }
   // Loaders expose Hugging Face names (GGUF names are mapped). The output matrix is the
   // embedding when tied or when lm_head is absent (models/model.cpp bind_lm_head).
   const TensorView* embed = store.find("model.embed_tokens.weight");
   if (!embed) embed = store.find("transformer.wte.weight");  // EXAONE 3.x
   const TensorView* head = store.find("lm_head.weight");
-  if (!embed || !head) return bytes;
-  if (model.config().tie_embeddings) return bytes - head->nbytes;  // duplicate head is never read
-  // Separate head: the embedding contributes only the row it looks up.
-  const int64_t rows = embed->rows();
-  return bytes - embed->nbytes + (rows > 0 ? embed->nbytes / static_cast<size_t>(rows) : 0);
+  if (embed && head) {
+    if (c.tie_embeddings) {
+      bytes -= static_cast<double>(head->nbytes);  // duplicate head is never read
+    } else {
+      // Separate head: the embedding contributes only the row it looks up.
+      const int64_t rows = embed->rows();
+      bytes -= static_cast<double>(embed->nbytes) - (rows > 0 ? static_cast<double>(embed->nbytes / rows) : 0.0);
+    }
+  }
+  return static_cast<size_t>(bytes);
 }
 
 }  // namespace exaone

@@ -23,7 +23,8 @@ BandwidthResult measure_read_bandwidth(size_t buffer_bytes, int threads, int pas
 
 // Bytes of weights one decode step reads: every stored tensor, except that an untied input
 // embedding contributes only the one row it looks up (a tied one is read whole as the output
-// matrix). Counts the storage as it is (quantised blocks, BF16, ...).
+// matrix), routed experts only the chosen n_experts_used of n_experts, and the MTP layer nothing.
+// Counts the storage as it is (quantised blocks, BF16, ...).
 size_t decode_weight_bytes_per_token(const Model& model);
 
 }  // namespace exaone

@@ -40,5 +40,23 @@ TEST(Bandwidth, DecodeBytesCountTheOutputMatrixOnce) {
             untied->weights().total_bytes() - embed->nbytes + embed->nbytes / embed->rows());
 }
 
+TEST(Bandwidth, DecodeBytesCountOnlyTheChosenExpertsAndNoMtpLayer) {
+  const std::string fixtures = EXAONE_FIXTURES;
+  auto m = load_model(fixtures + "/models/kexaone-moe-experts");  // 8 experts, top-2, an MTP layer, untied
+  const ModelConfig& c = m->config();
+  ASSERT_GT(c.n_experts, c.n_experts_used);
+  double want = 0;
+  for (const auto& [name, t] : m->weights().tensors()) {
+    if (name.compare(0, 4, "mtp.") == 0) continue;
+    if (name.find(".mlp.experts.") != std::string::npos) want += double(t.nbytes) * c.n_experts_used / c.n_experts;
+    else want += double(t.nbytes);
+  }
+  const TensorView* embed = m->weights().find("model.embed_tokens.weight");
+  ASSERT_NE(embed, nullptr);
+  want -= double(embed->nbytes - embed->nbytes / embed->rows());
+  EXPECT_NEAR(double(decode_weight_bytes_per_token(*m)), want, 1.0);
+  EXPECT_LT(decode_weight_bytes_per_token(*m), m->weights().total_bytes() / 2);
+}
+
 }  // namespace
 }  // namespace exaone
