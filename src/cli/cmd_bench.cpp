@@ -18,6 +18,7 @@
 #include "models/model.h"
 #include "runtime/bandwidth.h"
 #include "kernels/matmul.h"
+#include "kernels/peak_probe.h"
 #include "runtime/perplexity.h"
 #include "runtime/random_checkpoint.h"
 #include "runtime/model_files.h"
@@ -272,6 +273,10 @@ void cmd_bench(BenchFlags f) {
   std::sort(fractions.begin(), fractions.end());
   const size_t nf = fractions.size();
   const double roofline = nf == 0 ? 0 : (nf % 2 ? fractions[nf / 2] : (fractions[nf / 2 - 1] + fractions[nf / 2]) / 2);
+  // The CPU's peaks (short register loops, like the bandwidth probe) and the prefill's share of them.
+  const double peak_f32 = probe_peak(PeakKind::F32, f.threads), peak_int8 = probe_peak(PeakKind::Int8, f.threads);
+  const double prefill_gops =
+      f.n_prompt > 0 ? pp.mean_tok_s() * 2.0 * matmul_params_per_token(*model) / 1e9 : 0.0;
 
   // Speculative decoding: greedy generation with and without the MTP drafts, same prompt. The
   // model's own text is needed for a meaningful acceptance rate: a fixed sentence through the
@@ -334,6 +339,12 @@ void cmd_bench(BenchFlags f) {
                 {"decode_ceiling_tokens_per_s", ceiling_tok_s},
                 {"roofline_fraction", f.n_gen > 0 ? json(roofline) : json(nullptr)},
                 {"roofline_fraction_per_repetition", fractions_json},
+                {"peaks",
+                 {{"fp32_gflops", peak_f32}, {"fp32_path", peak_path(PeakKind::F32)}, {"int8_gops", peak_int8},
+                  {"int8_path", peak_path(PeakKind::Int8)}}},
+                {"prefill_gops", f.n_prompt > 0 ? json(prefill_gops) : json(nullptr)},
+                {"prefill_fraction_of_fp32_peak", f.n_prompt > 0 && peak_f32 > 0 ? json(prefill_gops / peak_f32) : json(nullptr)},
+                {"prefill_fraction_of_int8_peak", f.n_prompt > 0 && peak_int8 > 0 ? json(prefill_gops / peak_int8) : json(nullptr)},
                 {"resident_bytes_after_decode", rss_after_decode},
                 {"kv_cache_bytes", kv_allocated},
                 {"kv_cache_type", dtype_name(kv_type)},
@@ -368,6 +379,12 @@ void cmd_bench(BenchFlags f) {
                 f.batch > 1 ? "decode step" : "token", 1e3 * measured_s,
                 1e3 * ideal_s);
   }
+  std::printf("compute peaks           fp32 %.0f GFLOP/s (%s), int8 %.0f GOP/s (%s)\n", peak_f32,
+              peak_path(PeakKind::F32).c_str(), peak_int8, peak_path(PeakKind::Int8).c_str());
+  if (f.n_prompt > 0 && peak_f32 > 0 && peak_int8 > 0)
+    std::printf("prefill                 %.0f GOP/s (2 per weight a token multiplies) = %.1f %% of the fp32 peak, %.1f %% "
+                "of the int8 peak\n",
+                prefill_gops, 100 * prefill_gops / peak_f32, 100 * prefill_gops / peak_int8);
   if (!spec_json.is_null()) {
     std::printf("\ngreedy generation, %lld tokens after a %lld-token prompt (batch-invariant kernels, %d repetitions):\n",
                 static_cast<long long>(f.n_gen), static_cast<long long>(spec_json["prompt_tokens"].get<int64_t>()),

@@ -36,9 +36,7 @@ bool gemm_bf16_supported();
 // Round to bfloat16 (nearest even) and back, as the bf16 path rounds its inputs.
 float round_to_bf16(float x);
 
-// Peak arithmetic rate of this CPU in GFLOP/s with `threads` threads (each one a short loop of
-// independent register FMAs: vfmadd231ps for F32, vdpbf16ps for BF16; 0 for BF16 without it),
-// best of a few rounds of about `seconds` each. The MFU figures divide by it.
+// probe_peak (kernels/peak_probe.h) of F32 or BF16: the MFU figures divide by it.
 double probe_peak_gflops(GemmPrecision precision, int threads, double seconds = 0.05);
 
 }  // namespace exaone

@@ -141,4 +141,19 @@ size_t decode_weight_bytes_per_token(const Model& model) {
   return static_cast<size_t>(bytes);
 }
 
+double matmul_params_per_token(const Model& model) {
+  const WeightStore& store = model.weights();
+  const ModelConfig& c = model.config();
+  const bool has_head = store.find("lm_head.weight") != nullptr && !c.tie_embeddings;
+  double n = 0;
+  for (const auto& [name, t] : store.tensors()) {
+    if (name.compare(0, 4, "mtp.") == 0 || t.shape.size() < 2) continue;  // MTP layer; norms and biases
+    if (name == "lm_head.weight" && !has_head) continue;                    // tied duplicate
+    if (has_head && (name == "model.embed_tokens.weight" || name == "transformer.wte.weight")) continue;  // a lookup
+    const bool expert = c.n_experts > 0 && name.find(".mlp.experts.") != std::string::npos;
+    n += expert ? static_cast<double>(t.numel()) * c.n_experts_used / c.n_experts : static_cast<double>(t.numel());
+  }
+  return n;
+}
+
 }  // namespace exaone

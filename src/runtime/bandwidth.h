@@ -27,4 +27,9 @@ BandwidthResult measure_read_bandwidth(size_t buffer_bytes, int threads, int pas
 // Counts the storage as it is (quantised blocks, BF16, ...).
 size_t decode_weight_bytes_per_token(const Model& model);
 
+// Weights one token multiplies (its matmul parameters, 2 operations each): the matrices of
+// decode_weight_bytes_per_token's count, without the input embedding lookup (a tied embedding is
+// the head, counted once) and the unchosen experts. Attention scores are not counted.
+double matmul_params_per_token(const Model& model);
+
 }  // namespace exaone

@@ -128,6 +128,13 @@ TEST(Bench, JsonReportsSpeedBandwidthAndRoofline) {
   EXPECT_NEAR(frac, (runs[0].get<double>() + runs[1].get<double>()) / 2, 1e-9 * frac);
   EXPECT_GT(frac, 0);
   EXPECT_EQ(j["bandwidth"]["passes"], 6);  // 3 per decode run
+  // Compute peaks (the CPUs this runs on have AVX2 at least) and the prefill's share of them.
+  EXPECT_GT(j["peaks"]["fp32_gflops"].get<double>(), 0);
+  EXPECT_GT(j["peaks"]["int8_gops"].get<double>(), 0);
+  EXPECT_FALSE(j["peaks"]["int8_path"].get<std::string>().empty());
+  const double gops = j["prefill_gops"].get<double>();
+  EXPECT_GT(gops, 0);
+  EXPECT_NEAR(j["prefill_fraction_of_int8_peak"].get<double>(), gops / j["peaks"]["int8_gops"].get<double>(), 1e-9);
 
   auto table = run("bench -m " + m + " -p 4 -n 2 -t 2 -r 1 --bandwidth-mib 8");
   ASSERT_EQ(table.code, 0) << table.err;
