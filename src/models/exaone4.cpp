@@ -32,15 +32,20 @@ DecoderWeights bind_exaone4(const ModelConfig& c, const WeightStore& s) {
 
 }  // namespace
 
-DecoderLayerWeights bind_exaone4_layer(const ModelConfig& c, const WeightStore& s, const std::string& p) {
+void bind_exaone4_attention(const ModelConfig& c, const WeightStore& s, const std::string& p, DecoderLayerWeights& L) {
   const int64_t H = c.hidden;
-  DecoderLayerWeights L;
   L.wq = matrix(s.require(p + "self_attn.q_proj.weight", {c.q_dim(), H}));
   L.wk = matrix(s.require(p + "self_attn.k_proj.weight", {c.kv_dim(), H}));
   L.wv = matrix(s.require(p + "self_attn.v_proj.weight", {c.kv_dim(), H}));
   L.wo = matrix(s.require(p + "self_attn.o_proj.weight", {H, c.q_dim()}));
   L.q_norm = widen_vector(s.require(p + "self_attn.q_norm.weight", {c.head_dim}));
   L.k_norm = widen_vector(s.require(p + "self_attn.k_norm.weight", {c.head_dim}));
+}
+
+DecoderLayerWeights bind_exaone4_layer(const ModelConfig& c, const WeightStore& s, const std::string& p) {
+  const int64_t H = c.hidden;
+  DecoderLayerWeights L;
+  bind_exaone4_attention(c, s, p, L);
   L.attn_post_norm = widen_vector(s.require(p + "post_attention_layernorm.weight", {H}));
   L.w_gate = matrix(s.require(p + "mlp.gate_proj.weight", {c.intermediate, H}));
   L.w_up = matrix(s.require(p + "mlp.up_proj.weight", {c.intermediate, H}));

@@ -114,12 +114,7 @@ std::unique_ptr<MtpWeights> bind_mtp(const ModelConfig& c, const WeightStore& s)
   const std::string p = "mtp.layers.0.";
   DecoderLayerWeights& L = m->layer;
   L.attn_pre_norm = widen_vector(s.require(p + "input_layernorm.weight", {H}));
-  L.wq = matrix(s.require(p + "self_attn.q_proj.weight", {c.q_dim(), H}));
-  L.wk = matrix(s.require(p + "self_attn.k_proj.weight", {c.kv_dim(), H}));
-  L.wv = matrix(s.require(p + "self_attn.v_proj.weight", {c.kv_dim(), H}));
-  L.wo = matrix(s.require(p + "self_attn.o_proj.weight", {H, c.q_dim()}));
-  L.q_norm = widen_vector(s.require(p + "self_attn.q_norm.weight", {c.head_dim}));
-  L.k_norm = widen_vector(s.require(p + "self_attn.k_norm.weight", {c.head_dim}));
+  bind_exaone4_attention(c, s, p, L);
   L.mlp_pre_norm = widen_vector(s.require(p + "post_attention_layernorm.weight", {H}));
   L.w_gate = matrix(s.require(p + "mlp.gate_proj.weight", {c.intermediate, H}));
   L.w_up = matrix(s.require(p + "mlp.up_proj.weight", {c.intermediate, H}));
@@ -137,12 +132,7 @@ DecoderWeights bind_exaone_moe(const ModelConfig& c, const WeightStore& s) {
     const std::string p = layer_prefix(l);
     DecoderLayerWeights L;
     L.attn_pre_norm = widen_vector(s.require(p + "input_layernorm.weight", {H}));
-    L.wq = matrix(s.require(p + "self_attn.q_proj.weight", {c.q_dim(), H}));
-    L.wk = matrix(s.require(p + "self_attn.k_proj.weight", {c.kv_dim(), H}));
-    L.wv = matrix(s.require(p + "self_attn.v_proj.weight", {c.kv_dim(), H}));
-    L.wo = matrix(s.require(p + "self_attn.o_proj.weight", {H, c.q_dim()}));
-    L.q_norm = widen_vector(s.require(p + "self_attn.q_norm.weight", {c.head_dim}));
-    L.k_norm = widen_vector(s.require(p + "self_attn.k_norm.weight", {c.head_dim}));
+    bind_exaone4_attention(c, s, p, L);
     L.mlp_pre_norm = widen_vector(s.require(p + "post_attention_layernorm.weight", {H}));
     if (c.is_moe_layer(l)) {
       L.moe = bind_moe(c, s, p);

@@ -35,6 +35,11 @@ MatrixRef bind_lm_head(const ModelConfig& c, const WeightStore& s, const MatrixR
 // family binds `layer` (mtp.layers.0.*) in its own layer layout.
 std::unique_ptr<MtpWeights> bind_mtp_head(const ModelConfig& c, const WeightStore& s);
 
+// EXAONE 4.0-style attention (q/k/v/o projections, per-head q/k norms) under `prefix`: EXAONE 4.0,
+// K-EXAONE and their MTP layers.
+void bind_exaone4_attention(const ModelConfig& c, const WeightStore& s, const std::string& prefix,
+                            DecoderLayerWeights& L);
+
 // One EXAONE 4.0 post-norm layer under `prefix` ("model.layers.3.", "mtp.layers.0.").
 DecoderLayerWeights bind_exaone4_layer(const ModelConfig& c, const WeightStore& s, const std::string& prefix);
 
