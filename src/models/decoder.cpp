@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <string>
 #include <set>
@@ -58,6 +59,22 @@ DecoderModel::DecoderModel(ModelConfig cfg, std::unique_ptr<WeightStore> store, 
   copy_weights_for_kernels();
 }
 
+// Whether copy_weights_for_kernels repacks the routed experts: when all weights take at most half of
+// the memory available now (the copies replace the file pages they came from, but both exist while
+// a matrix is copied, and the KV cache and the rest need room too). EXAONE_REPACK_EXPERTS=0 or 1
+// decides instead.
+bool DecoderModel::repack_routed_experts() const {
+  if (const char* env = std::getenv("EXAONE_REPACK_EXPERTS")) return std::string(env) != "0";
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  while (meminfo >> key >> kb) {
+    if (key == "MemAvailable:") return weights_->total_bytes() <= kb * 1024 / 2;
+    meminfo.ignore(256, '\n');
+  }
+  return false;  // unknown: keep the mapping
+}
+
 void DecoderModel::copy_weights_for_kernels() {
   // The packed layout serves the AVX2 and AVX-512 VNNI kernels (both need AVX2); EXAONE_REPACK=0 keeps the file
   // layout (benchmarks).
@@ -85,12 +102,18 @@ void DecoderModel::copy_weights_for_kernels() {
   };
   plan(w_.lm_head);
   plan(w_.embed);
+  const bool experts = repack_routed_experts();
   for (auto& L : w_.layers) {
     for (MatrixRef* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) plan(*m);
-    // Routed experts stay in the file mapping (each token reads only its chosen few); the router and
-    // the shared expert are read by every token.
-    if (L.moe)
-      for (MatrixRef* m : {&L.moe->router, &L.moe->shared_gate, &L.moe->shared_up, &L.moe->shared_down}) plan(*m);
+    if (!L.moe) continue;
+    // The router and the shared expert are read by every token.
+    for (MatrixRef* m : {&L.moe->router, &L.moe->shared_gate, &L.moe->shared_up, &L.moe->shared_down}) plan(*m);
+    // Routed experts too when the model fits in memory (the packed kernels then serve them as they
+    // serve the dense matrices); otherwise they stay in the file mapping, so a model larger than RAM
+    // still runs, paging in only the experts its tokens choose.
+    if (experts)
+      for (auto* v : {&L.moe->gate, &L.moe->up, &L.moe->down})
+        for (MatrixRef& m : *v) plan(m);
   }
   if (w_.mtp) {
     MtpWeights& M = *w_.mtp;

@@ -70,6 +70,7 @@ class DecoderModel : public Model {
   // re-laid out for the AVX2 kernels (kernels/interleaved.h), float types as they are. The
   // MatrixRefs in w_ point at the copies, and the file pages they came from are released.
   void copy_weights_for_kernels();
+  bool repack_routed_experts() const;
 
   DecoderWeights w_;
   std::vector<float> inv_freq_;

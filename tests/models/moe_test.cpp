@@ -1,8 +1,10 @@
 // K-EXAONE (exaone_moe): malformed MoE checkpoints give one Error naming file and field/tensor;
 // routing rules on hand-made logits; batched MoE forward equals sequences run alone.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -278,6 +280,32 @@ TEST(MoeGguf, NextNBlocksAreSkipped) {
   for (size_t t = 0; t < g.ids.size(); ++t)
     for (int64_t v = 0; v < V; ++v) worst = std::max(worst, std::fabs(double(logits[t * V + v]) - g.logits[t][v]));
   EXPECT_LT(worst, 1e-3);
+  fs::remove(out);
+}
+
+// Quantised routed experts repacked into the interleaved layout (a model that fits in memory) give
+// the logits of the same experts read in the file layout (a model larger than RAM): the same integer
+// block sums, summed in another float order.
+TEST(MoeGguf, RepackedExpertsMatchTheFileLayout) {
+  const fs::path out = fs::temp_directory_path() / ("exaone_moe_q8_" + std::to_string(::getpid()) + ".gguf");
+  convert_to_gguf((kModels / "kexaone-moe-experts").string(), out.string(), DType::Q8_0, true);
+  std::vector<float> logits[2];
+  const std::vector<int32_t> ids = read_golden((kModels / "kexaone-moe-experts").string()).ids;
+  for (int repack = 0; repack < 2; ++repack) {
+    ::setenv("EXAONE_REPACK_EXPERTS", repack ? "1" : "0", 1);
+    auto m = load_model(out.string());
+    auto cache = m->new_cache();
+    SequenceChunk c{ids, cache.get(), true};
+    m->forward({&c, 1}, logits[repack]);
+  }
+  ::unsetenv("EXAONE_REPACK_EXPERTS");
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < logits[0].size(); ++i) {
+    worst = std::max(worst, std::fabs(double(logits[0][i]) - logits[1][i]));
+    scale = std::max(scale, std::fabs(double(logits[0][i])));
+  }
+  EXPECT_LT(worst, 1e-4 * (1 + scale));
   fs::remove(out);
 }
 
