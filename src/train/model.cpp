@@ -4,16 +4,23 @@
 #include <cmath>
 
 #include "kernels/matmul.h"
+#include "loaders/gguf.h"
 #include "loaders/safetensors.h"
 #include "loaders/weight_store.h"
+#include "models/gguf_model.h"
 #include "models/model.h"
 #include "train/ops.h"
 #include "train/rng.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace exaone::train {
 
-TrainableModel::TrainableModel(ModelConfig cfg) : cfg_(std::move(cfg)) {
+TrainableModel::TrainableModel(ModelConfig cfg) : TrainableModel(std::move(cfg), true) {}
+
+TrainableModel::~TrainableModel() = default;
+
+TrainableModel::TrainableModel(ModelConfig cfg, bool alloc_matrices) : cfg_(std::move(cfg)), alloc_matrices_(alloc_matrices) {
   const ModelConfig& c = cfg_;
   if (c.family == Family::ExaoneMoe || c.n_experts > 0) fail("train: MoE models (K-EXAONE) are not trainable yet");
   if (c.hidden <= 0 || c.n_layers <= 0 || c.n_heads <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 ||
@@ -30,28 +37,28 @@ TrainableModel::TrainableModel(ModelConfig cfg) : cfg_(std::move(cfg)) {
     Layer& L = layers_[l];
     if (v4) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
-      L.wq = &add_param(p + "self_attn.q_proj.weight", {c.q_dim(), H}, true);
-      L.wk = &add_param(p + "self_attn.k_proj.weight", {c.kv_dim(), H}, true);
-      L.wv = &add_param(p + "self_attn.v_proj.weight", {c.kv_dim(), H}, true);
-      L.wo = &add_param(p + "self_attn.o_proj.weight", {H, c.q_dim()}, true);
+      L.wq.w = &add_param(p + "self_attn.q_proj.weight", {c.q_dim(), H}, true);
+      L.wk.w = &add_param(p + "self_attn.k_proj.weight", {c.kv_dim(), H}, true);
+      L.wv.w = &add_param(p + "self_attn.v_proj.weight", {c.kv_dim(), H}, true);
+      L.wo.w = &add_param(p + "self_attn.o_proj.weight", {H, c.q_dim()}, true);
       L.q_norm = &add_param(p + "self_attn.q_norm.weight", {hd}, false);
       L.k_norm = &add_param(p + "self_attn.k_norm.weight", {hd}, false);
       L.attn_post = &add_param(p + "post_attention_layernorm.weight", {H}, false);
-      L.w_gate = &add_param(p + "mlp.gate_proj.weight", {I, H}, true);
-      L.w_up = &add_param(p + "mlp.up_proj.weight", {I, H}, true);
-      L.w_down = &add_param(p + "mlp.down_proj.weight", {H, I}, true);
+      L.w_gate.w = &add_param(p + "mlp.gate_proj.weight", {I, H}, true);
+      L.w_up.w = &add_param(p + "mlp.up_proj.weight", {I, H}, true);
+      L.w_down.w = &add_param(p + "mlp.down_proj.weight", {H, I}, true);
       L.mlp_post = &add_param(p + "post_feedforward_layernorm.weight", {H}, false);
     } else {
       const std::string p = "transformer.h." + std::to_string(l) + ".";
       L.attn_pre = &add_param(p + "ln_1.weight", {H}, false);
-      L.wq = &add_param(p + "attn.attention.q_proj.weight", {c.q_dim(), H}, true);
-      L.wk = &add_param(p + "attn.attention.k_proj.weight", {c.kv_dim(), H}, true);
-      L.wv = &add_param(p + "attn.attention.v_proj.weight", {c.kv_dim(), H}, true);
-      L.wo = &add_param(p + "attn.attention.out_proj.weight", {H, c.q_dim()}, true);
+      L.wq.w = &add_param(p + "attn.attention.q_proj.weight", {c.q_dim(), H}, true);
+      L.wk.w = &add_param(p + "attn.attention.k_proj.weight", {c.kv_dim(), H}, true);
+      L.wv.w = &add_param(p + "attn.attention.v_proj.weight", {c.kv_dim(), H}, true);
+      L.wo.w = &add_param(p + "attn.attention.out_proj.weight", {H, c.q_dim()}, true);
       L.mlp_pre = &add_param(p + "ln_2.weight", {H}, false);
-      L.w_gate = &add_param(p + "mlp.c_fc_0.weight", {I, H}, true);
-      L.w_up = &add_param(p + "mlp.c_fc_1.weight", {I, H}, true);
-      L.w_down = &add_param(p + "mlp.c_proj.weight", {H, I}, true);
+      L.w_gate.w = &add_param(p + "mlp.c_fc_0.weight", {I, H}, true);
+      L.w_up.w = &add_param(p + "mlp.c_fc_1.weight", {I, H}, true);
+      L.w_down.w = &add_param(p + "mlp.c_proj.weight", {H, I}, true);
     }
   }
   final_norm_ = &add_param(v4 ? "model.norm.weight" : "transformer.ln_f.weight", {H}, false);
@@ -67,8 +74,10 @@ Param& TrainableModel::add_param(const std::string& name, std::vector<int64_t> s
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
   p.shape = std::move(shape);
-  p.w.assign(static_cast<size_t>(n), p.shape.size() == 1 ? 1.0f : 0.0f);
-  p.g.assign(static_cast<size_t>(n), 0.0f);
+  if (alloc_matrices_ || p.shape.size() == 1) {
+    p.w.assign(static_cast<size_t>(n), p.shape.size() == 1 ? 1.0f : 0.0f);
+    p.g.assign(static_cast<size_t>(n), 0.0f);
+  }
   p.decay = decay;
   params_.push_back(std::move(p));
   return params_.back();
@@ -87,6 +96,27 @@ int64_t TrainableModel::parameter_count() const {
 }
 
 std::unique_ptr<TrainableModel> TrainableModel::load(const std::string& path) {
+  if (path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
+    // Matrices stay in the mapped file in their storage type; only the 1-D norm weights are widened.
+    auto store = std::make_unique<WeightStore>();
+    ModelConfig c = gguf_model_config(load_gguf_checkpoint(path, *store));
+    c.validate(path);
+    if (!c.tie_embeddings && !store->find("lm_head.weight")) c.tie_embeddings = true;
+    std::unique_ptr<TrainableModel> m(new TrainableModel(c, false));
+    for (Param& p : m->params_) {
+      const TensorView& t = store->require(p.name, p.shape);
+      p.trainable = false;
+      p.g.clear();
+      if (p.shape.size() == 1) {
+        dequantize_row(MatrixRef{t.dtype, t.data, 1, p.shape[0]}, 0, p.w.data());
+      } else {
+        p.stored = t.data;
+        p.stored_type = t.dtype;
+      }
+    }
+    m->store_ = std::move(store);
+    return m;
+  }
   ModelConfig c = load_model_config(path);
   WeightStore store;
   load_safetensors_checkpoint(path, store);
@@ -111,7 +141,7 @@ void TrainableModel::init_random(uint64_t seed, float std) {
       continue;
     }
     bool resid = false;
-    for (const Layer& L : layers_) resid |= (&p == L.wo || &p == L.w_down);
+    for (const Layer& L : layers_) resid |= (&p == L.wo.w || &p == L.w_down.w);
     // One stream per parameter (seed, index): the values of one tensor do not depend on the others' sizes.
     Rng rng(seed, i);
     const float s = resid ? resid_std : std;
@@ -121,6 +151,96 @@ void TrainableModel::init_random(uint64_t seed, float std) {
 
 void TrainableModel::zero_grad() {
   for (Param& p : params_) std::fill(p.g.begin(), p.g.end(), 0.0f);
+}
+
+void TrainableModel::freeze_all() {
+  for (Param& p : params_) {
+    p.trainable = false;
+    std::vector<float>().swap(p.g);
+  }
+}
+
+bool TrainableModel::has_stored_weights() const {
+  for (const Param& p : params_)
+    if (p.stored) return true;
+  return false;
+}
+
+std::vector<TrainableModel::LinearInfo> TrainableModel::linear_layers() {
+  std::vector<LinearInfo> out;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    Layer& L = layers_[l];
+    for (Linear* lin : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      const std::string& n = lin->w->name;  // "<module>.weight"
+      const std::string module = n.substr(0, n.size() - 7);
+      out.push_back({module, module.substr(module.rfind('.') + 1), lin->w, static_cast<int64_t>(l)});
+    }
+  }
+  return out;
+}
+
+void TrainableModel::set_adapter(const std::string& module, LinearAdapter* adapter) {
+  for (Layer& L : layers_)
+    for (Linear* lin : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      if (lin->w->name == module + ".weight") {
+        lin->adapter = adapter;
+        return;
+      }
+  fail("train: no linear layer named " + module);
+}
+
+int64_t TrainableModel::weight_block_rows(const Param& p) const {
+  if (!p.stored) return p.shape[0];
+  // About 16 MB of float scratch, in multiples of the GEMM's depth block (so that dx sums the same
+  // blocks in the same order as one product over all rows would).
+  const int64_t rows = p.shape[0], cols = p.shape[1];
+  const int64_t block = std::max<int64_t>(kGemmDepth, (int64_t{4} << 20) / cols / kGemmDepth * kGemmDepth);
+  return std::min(rows, block);
+}
+
+const float* TrainableModel::weight_rows(const Param& p, int64_t r0, int64_t r1) {
+  if (!p.stored) return p.w.data() + r0 * p.shape[1];
+  const int64_t cols = p.shape[1];
+  if (scratch_.size() < static_cast<size_t>((r1 - r0) * cols)) scratch_.resize(static_cast<size_t>((r1 - r0) * cols));
+  const MatrixRef ref{p.stored_type, p.stored, p.shape[0], cols};
+  float* out = scratch_.data();
+  parallel_for(r1 - r0, balanced_chunk(r1 - r0, 8, 4), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) dequantize_row(ref, r0 + r, out + r * cols);
+  });
+  return out;
+}
+
+void TrainableModel::linear_fwd(const Linear& L, const float* x, int64_t T, float* y, bool training) {
+  const Param& p = *L.w;
+  const int64_t N = p.shape[0], K = p.shape[1];
+  if (!p.stored) {
+    linear_forward(x, T, K, p.w.data(), N, y);
+  } else {
+    const int64_t block = weight_block_rows(p);
+    for (int64_t r0 = 0; r0 < N; r0 += block) {
+      const int64_t r1 = std::min(N, r0 + block);
+      gemm_train(T, r1 - r0, K, {x, K, false}, {weight_rows(p, r0, r1), K, true}, y + r0, N, false, matmul_precision());
+    }
+  }
+  if (L.adapter) L.adapter->forward(x, T, y, training);
+}
+
+void TrainableModel::linear_bwd(const Linear& L, const float* dy, const float* x, int64_t T, float* dx,
+                                bool accumulate) {
+  Param& p = *L.w;
+  const int64_t N = p.shape[0], K = p.shape[1];
+  if (!p.stored) {
+    linear_backward(dy, x, p.w.data(), T, K, N, dx, grad(&p), accumulate);
+  } else {
+    // Frozen: only dx = dy·W, one block of dequantized rows at a time.
+    const int64_t block = weight_block_rows(p);
+    for (int64_t r0 = 0; r0 < N; r0 += block) {
+      const int64_t r1 = std::min(N, r0 + block);
+      gemm_train(T, K, r1 - r0, {dy + r0, N, false}, {weight_rows(p, r0, r1), K, false}, dx, K, accumulate || r0 > 0,
+                 matmul_precision());
+    }
+  }
+  if (L.adapter) L.adapter->backward(dy, x, T, dx);
 }
 
 double TrainableModel::flops_per_token(int64_t T) const {
@@ -147,7 +267,7 @@ double TrainableModel::forward_backward(const Batch& batch, float grad_scale) {
   return run(batch, true, grad_scale, nullptr);
 }
 
-void TrainableModel::layer_forward(int64_t l, int64_t B, int64_t T, const float* x_in, float* x_out) {
+void TrainableModel::layer_forward(int64_t l, int64_t B, int64_t T, const float* x_in, float* x_out, bool training) {
   const ModelConfig& c = cfg_;
   const Layer& L = layers_[l];
   Saved& s = saved_[l];
@@ -173,15 +293,15 @@ void TrainableModel::layer_forward(int64_t l, int64_t B, int64_t T, const float*
     size(s.k_raw, N * kvd);
     size(s.rstd_q, N * c.n_heads);
     size(s.rstd_k, N * c.n_kv_heads);
-    linear_forward(a_in, N, H, L.wq->w.data(), qd, s.q_raw.data());
-    linear_forward(a_in, N, H, L.wk->w.data(), kvd, s.k_raw.data());
+    linear_fwd(L.wq, a_in, N, s.q_raw.data(), training);
+    linear_fwd(L.wk, a_in, N, s.k_raw.data(), training);
     rmsnorm_forward(s.q_raw.data(), L.q_norm->w.data(), eps, N * c.n_heads, hd, s.q.data(), s.rstd_q.data());
     rmsnorm_forward(s.k_raw.data(), L.k_norm->w.data(), eps, N * c.n_kv_heads, hd, s.k.data(), s.rstd_k.data());
   } else {
-    linear_forward(a_in, N, H, L.wq->w.data(), qd, s.q.data());
-    linear_forward(a_in, N, H, L.wk->w.data(), kvd, s.k.data());
+    linear_fwd(L.wq, a_in, N, s.q.data(), training);
+    linear_fwd(L.wk, a_in, N, s.k.data(), training);
   }
-  linear_forward(a_in, N, H, L.wv->w.data(), kvd, s.v.data());
+  linear_fwd(L.wv, a_in, N, s.v.data(), training);
   if (c.layer_rope[l]) {
     rope_forward(s.q.data(), N, c.n_heads, hd, pos_.data(), inv_freq_.data());
     rope_forward(s.k.data(), N, c.n_kv_heads, hd, pos_.data(), inv_freq_.data());
@@ -192,7 +312,7 @@ void TrainableModel::layer_forward(int64_t l, int64_t B, int64_t T, const float*
   size(s.lse, B * c.n_heads * T);
   attention_forward(s.q.data(), s.k.data(), s.v.data(), dims, s.att.data(), s.lse.data());
   size(s.o, N * H);
-  linear_forward(s.att.data(), N, qd, L.wo->w.data(), H, s.o.data());
+  linear_fwd(L.wo, s.att.data(), N, s.o.data(), training);
   size(s.x_mid, N * H);
   if (L.attn_post) {
     size(s.rstd_o, N);
@@ -213,11 +333,11 @@ void TrainableModel::layer_forward(int64_t l, int64_t B, int64_t T, const float*
   size(s.gate, N * I);
   size(s.up, N * I);
   size(s.act, N * I);
-  linear_forward(m_in, N, H, L.w_gate->w.data(), I, s.gate.data());
-  linear_forward(m_in, N, H, L.w_up->w.data(), I, s.up.data());
+  linear_fwd(L.w_gate, m_in, N, s.gate.data(), training);
+  linear_fwd(L.w_up, m_in, N, s.up.data(), training);
   swiglu_forward(s.gate.data(), s.up.data(), N * I, s.act.data());
   size(s.m, N * H);
-  linear_forward(s.act.data(), N, I, L.w_down->w.data(), H, s.m.data());
+  linear_fwd(L.w_down, s.act.data(), N, s.m.data(), training);
   if (L.mlp_post) {
     size(s.rstd_m, N);
     rmsnorm_forward(s.m.data(), L.mlp_post->w.data(), eps, N, H, x_out, s.rstd_m.data());
@@ -238,17 +358,17 @@ void TrainableModel::layer_backward(int64_t l, int64_t B, int64_t T, float* dx) 
   // ---- MLP block: x_out = x_mid + post(m); dx passes to x_mid unchanged (residual) ----
   const float* dm = dx;
   if (L.mlp_post) {
-    rmsnorm_backward(dx, s.m.data(), L.mlp_post->w.data(), s.rstd_m.data(), N, H, dbranch.data(), L.mlp_post->g.data());
+    rmsnorm_backward(dx, s.m.data(), L.mlp_post->w.data(), s.rstd_m.data(), N, H, dbranch.data(), grad(L.mlp_post));
     dm = dbranch.data();
   }
   std::vector<float> dact(static_cast<size_t>(N * I)), dgate(static_cast<size_t>(N * I)), dup(static_cast<size_t>(N * I));
-  linear_backward(dm, s.act.data(), L.w_down->w.data(), N, I, H, dact.data(), L.w_down->g.data());
+  linear_bwd(L.w_down, dm, s.act.data(), N, dact.data(), false);
   swiglu_backward(dact.data(), s.gate.data(), s.up.data(), N * I, dgate.data(), dup.data());
   const float* m_in = L.mlp_pre ? s.h2.data() : s.x_mid.data();
-  linear_backward(dgate.data(), m_in, L.w_gate->w.data(), N, H, I, din.data(), L.w_gate->g.data());
-  linear_backward(dup.data(), m_in, L.w_up->w.data(), N, H, I, din.data(), L.w_up->g.data(), true);
+  linear_bwd(L.w_gate, dgate.data(), m_in, N, din.data(), false);
+  linear_bwd(L.w_up, dup.data(), m_in, N, din.data(), true);
   if (L.mlp_pre)
-    rmsnorm_backward(din.data(), s.x_mid.data(), L.mlp_pre->w.data(), s.rstd2.data(), N, H, dx, L.mlp_pre->g.data(), true);
+    rmsnorm_backward(din.data(), s.x_mid.data(), L.mlp_pre->w.data(), s.rstd2.data(), N, H, dx, grad(L.mlp_pre), true);
   else
     add_into(dx, din.data(), N * H);
 
@@ -256,12 +376,12 @@ void TrainableModel::layer_backward(int64_t l, int64_t B, int64_t T, float* dx) 
   const float* d_o = dx;
   if (L.attn_post) {
     rmsnorm_backward(dx, s.o.data(), L.attn_post->w.data(), s.rstd_o.data(), N, H, dbranch.data(),
-                     L.attn_post->g.data());
+                     grad(L.attn_post));
     d_o = dbranch.data();
   }
   std::vector<float> datt(static_cast<size_t>(N * qd)), dq(static_cast<size_t>(N * qd));
   std::vector<float> dk(static_cast<size_t>(N * kvd)), dv(static_cast<size_t>(N * kvd));
-  linear_backward(d_o, s.att.data(), L.wo->w.data(), N, qd, H, datt.data(), L.wo->g.data());
+  linear_bwd(L.wo, d_o, s.att.data(), N, datt.data(), false);
   const AttnDims dims{B, T, c.n_heads, c.n_kv_heads, hd, c.layer_sliding[l] ? c.sliding_window : 0,
                       1.0f / std::sqrt(static_cast<float>(hd))};
   attention_backward(datt.data(), s.q.data(), s.k.data(), s.v.data(), s.att.data(), s.lse.data(), dims, dq.data(),
@@ -273,18 +393,18 @@ void TrainableModel::layer_backward(int64_t l, int64_t B, int64_t T, float* dx) 
   if (L.q_norm) {
     std::vector<float> dq_raw(dq.size()), dk_raw(dk.size());
     rmsnorm_backward(dq.data(), s.q_raw.data(), L.q_norm->w.data(), s.rstd_q.data(), N * c.n_heads, hd, dq_raw.data(),
-                     L.q_norm->g.data());
+                     grad(L.q_norm));
     rmsnorm_backward(dk.data(), s.k_raw.data(), L.k_norm->w.data(), s.rstd_k.data(), N * c.n_kv_heads, hd,
-                     dk_raw.data(), L.k_norm->g.data());
+                     dk_raw.data(), grad(L.k_norm));
     dq.swap(dq_raw);
     dk.swap(dk_raw);
   }
   const float* a_in = L.attn_pre ? s.h1.data() : s.x_in.data();
-  linear_backward(dq.data(), a_in, L.wq->w.data(), N, H, qd, din.data(), L.wq->g.data());
-  linear_backward(dk.data(), a_in, L.wk->w.data(), N, H, kvd, din.data(), L.wk->g.data(), true);
-  linear_backward(dv.data(), a_in, L.wv->w.data(), N, H, kvd, din.data(), L.wv->g.data(), true);
+  linear_bwd(L.wq, dq.data(), a_in, N, din.data(), false);
+  linear_bwd(L.wk, dk.data(), a_in, N, din.data(), true);
+  linear_bwd(L.wv, dv.data(), a_in, N, din.data(), true);
   if (L.attn_pre)
-    rmsnorm_backward(din.data(), s.x_in.data(), L.attn_pre->w.data(), s.rstd1.data(), N, H, dx, L.attn_pre->g.data(), true);
+    rmsnorm_backward(din.data(), s.x_in.data(), L.attn_pre->w.data(), s.rstd1.data(), N, H, dx, grad(L.attn_pre), true);
   else
     add_into(dx, din.data(), N * H);
 }
@@ -303,9 +423,14 @@ double TrainableModel::run(const Batch& batch, bool backward, float grad_scale, 
   for (int64_t r = 0; r < N; ++r) pos_[r] = static_cast<int32_t>(r % T);
 
   std::vector<float> x(static_cast<size_t>(N * H)), y(static_cast<size_t>(N * H));
-  embedding_forward(batch.tokens, N, embed_->w.data(), H, x.data());
+  if (embed_->stored) {
+    const MatrixRef ref{embed_->stored_type, embed_->stored, V, H};
+    for (int64_t r = 0; r < N; ++r) dequantize_row(ref, batch.tokens[r], x.data() + r * H);
+  } else {
+    embedding_forward(batch.tokens, N, embed_->w.data(), H, x.data());
+  }
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    layer_forward(l, B, T, x.data(), y.data());
+    layer_forward(l, B, T, x.data(), y.data(), backward);
     x.swap(y);
   }
   x_final_ = std::move(x);
@@ -313,10 +438,10 @@ double TrainableModel::run(const Batch& batch, bool backward, float grad_scale, 
   rstd_f_.resize(static_cast<size_t>(N));
   const float eps = static_cast<float>(c.rms_eps);
   rmsnorm_forward(x_final_.data(), final_norm_->w.data(), eps, N, H, hf_.data(), rstd_f_.data());
-  Param& head = lm_head_ ? *lm_head_ : *embed_;
+  const Linear head{lm_head_ ? lm_head_ : embed_, nullptr};
   if (logits_out) {
     logits_out->resize(static_cast<size_t>(N * V));
-    linear_forward(hf_.data(), N, H, head.w.data(), V, logits_out->data());
+    linear_fwd(head, hf_.data(), N, logits_out->data(), false);
   }
   if (!batch.targets) return 0.0;
 
@@ -332,21 +457,21 @@ double TrainableModel::run(const Batch& batch, bool backward, float grad_scale, 
   for (int64_t r0 = 0; r0 < N; r0 += head_block_rows_) {
     const int64_t n = std::min(head_block_rows_, N - r0);
     logits_.resize(static_cast<size_t>(n * V));
-    linear_forward(hf_.data() + r0 * H, n, H, head.w.data(), V, logits_.data());
+    linear_fwd(head, hf_.data() + r0 * H, n, logits_.data(), false);
     total += cross_entropy_forward_backward(logits_.data(), batch.targets + r0, n, V,
                                             grad_scale / static_cast<float>(counted),
                                             backward ? logits_.data() : nullptr);
     if (backward) {
-      linear_backward(logits_.data(), hf_.data() + r0 * H, head.w.data(), n, H, V, dh.data() + r0 * H, head.g.data());
+      linear_bwd(head, logits_.data(), hf_.data() + r0 * H, n, dh.data() + r0 * H, false);
     }
   }
   if (!backward) return total / static_cast<double>(counted);
 
   std::vector<float> dx(static_cast<size_t>(N * H));
   rmsnorm_backward(dh.data(), x_final_.data(), final_norm_->w.data(), rstd_f_.data(), N, H, dx.data(),
-                   final_norm_->g.data());
+                   grad(final_norm_));
   for (int64_t l = c.n_layers - 1; l >= 0; --l) layer_backward(l, B, T, dx.data());
-  embedding_backward(dx.data(), batch.tokens, N, H, embed_->g.data());
+  if (float* g = grad(embed_)) embedding_backward(dx.data(), batch.tokens, N, H, g);
   return total / static_cast<double>(counted);
 }
 

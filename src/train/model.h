@@ -13,15 +13,42 @@
 #include <vector>
 
 #include "models/config.h"
+#include "util/dtype.h"
+
+namespace exaone {
+class WeightStore;
+}
 
 namespace exaone::train {
 
 struct Param {
   std::string name;             // HF tensor name
   std::vector<int64_t> shape;   // PyTorch order
-  std::vector<float> w, g;      // values and gradient (same size)
+  std::vector<float> w, g;      // values and gradient (same size; g empty when frozen)
   bool decay = true;            // AdamW weight decay applies (matrices; not norm weights)
-  int64_t numel() const { return static_cast<int64_t>(w.size()); }
+  // false: frozen (LoRA's base). Backward computes no gradient for it (the dW products are most of
+  // a LoRA step's saving) and g is empty.
+  bool trainable = true;
+  // A frozen matrix kept in its storage type (a GGUF base, QLoRA-style): w is empty and `stored`
+  // points into the mapped file; each use dequantizes a block of rows into scratch.
+  const void* stored = nullptr;
+  DType stored_type = DType::F32;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    return n;
+  }
+};
+
+// An addition to one linear layer's output, y += f(x), with parameters of its own (LoRA: train/lora.h).
+class LinearAdapter {
+ public:
+  virtual ~LinearAdapter() = default;
+  // y[T, out] += f(x[T, in]). `training`: the forward of forward_backward (dropout on); what the
+  // backward needs is kept until the next forward.
+  virtual void forward(const float* x, int64_t T, float* y, bool training) = 0;
+  // After forward with the same x: dx[T, in] += dy·∂f/∂x, and the adapter's own gradients accumulated.
+  virtual void backward(const float* dy, const float* x, int64_t T, float* dx) = 0;
 };
 
 // B sequences of T tokens, row-major [B, T]; targets[b, t] is the token to predict after
@@ -36,11 +63,31 @@ class TrainableModel {
  public:
   // Parameters allocated with norm weights 1 and matrices 0 (call init_random or load values).
   explicit TrainableModel(ModelConfig cfg);
+  ~TrainableModel();
   TrainableModel(const TrainableModel&) = delete;
   TrainableModel& operator=(const TrainableModel&) = delete;
 
   // An HF checkpoint folder (config.json + safetensors in F32/F16/BF16): values widened to float32.
+  // A .gguf file (any storage type the inference engine reads): a frozen base for LoRA (QLoRA-style),
+  // every matrix kept as stored in the mapped file (memory ≈ the file), norm weights as float.
   static std::unique_ptr<TrainableModel> load(const std::string& path);
+
+  // Freezes every parameter (LoRA trains adapters only) and releases the gradients.
+  void freeze_all();
+  // True when some matrices are kept in their storage type (a GGUF base): they cannot be trained,
+  // saved as float or merged into.
+  bool has_stored_weights() const;
+
+  // The linear layers of the blocks, by HF module name ("model.layers.3.self_attn.q_proj") and the
+  // family's short name ("q_proj"; EXAONE 3.x: "q_proj", "out_proj", "c_fc_0", ...).
+  struct LinearInfo {
+    std::string module, short_name;
+    Param* weight = nullptr;   // [out, in]
+    int64_t layer = 0;
+  };
+  std::vector<LinearInfo> linear_layers();
+  // Adds `adapter` to the output of linear layer `module` (nullptr removes it); not owned.
+  void set_adapter(const std::string& module, LinearAdapter* adapter);
 
   // Deterministic for a seed: matrices N(0, std), the two projections that write into the
   // residual stream (o_proj, down_proj) N(0, std/sqrt(2·layers)), norm weights 1.
@@ -69,9 +116,13 @@ class TrainableModel {
   void set_head_block_rows(int64_t rows) { head_block_rows_ = std::max<int64_t>(1, rows); }
 
  private:
+  // One linear layer: its weight (float, or stored when frozen) and an optional adapter.
+  struct Linear {
+    Param* w = nullptr;
+    LinearAdapter* adapter = nullptr;
+  };
   struct Layer {
-    Param *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
-    Param *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
+    Linear wq, wk, wv, wo, w_gate, w_up, w_down;
     Param *q_norm = nullptr, *k_norm = nullptr;              // EXAONE 4.0
     Param *attn_post = nullptr, *mlp_post = nullptr;         // EXAONE 4.0 (post-norm)
     Param *attn_pre = nullptr, *mlp_pre = nullptr;           // EXAONE 3.x (pre-norm)
@@ -86,9 +137,18 @@ class TrainableModel {
     std::vector<float> gate, up, act, m, rstd_m;        // MLP
   };
 
+  TrainableModel(ModelConfig cfg, bool alloc_matrices);
   Param& add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
+  // y[T, out] = x·Wᵀ (+ the adapter's term); `training` turns the adapter's dropout on.
+  void linear_fwd(const Linear& L, const float* x, int64_t T, float* y, bool training);
+  // dx (=, or += when `accumulate`) through W and the adapter; dW accumulated unless W is frozen.
+  void linear_bwd(const Linear& L, const float* dy, const float* x, int64_t T, float* dx, bool accumulate);
+  // The weight rows [r0, r1) as float: W itself, or dequantized into scratch_ when stored.
+  const float* weight_rows(const Param& p, int64_t r0, int64_t r1);
+  int64_t weight_block_rows(const Param& p) const;
+  static float* grad(Param* p) { return p && p->trainable && !p->g.empty() ? p->g.data() : nullptr; }
   double run(const Batch& batch, bool backward, float grad_scale, std::vector<float>* logits_out);
-  void layer_forward(int64_t l, int64_t B, int64_t T, const float* x_in, float* x_out);
+  void layer_forward(int64_t l, int64_t B, int64_t T, const float* x_in, float* x_out, bool training);
   void layer_backward(int64_t l, int64_t B, int64_t T, float* dx);
 
   ModelConfig cfg_;
@@ -102,6 +162,9 @@ class TrainableModel {
   std::vector<Saved> saved_;
   std::vector<float> x_final_, hf_, rstd_f_, logits_;  // logits_: one block of rows
   int64_t head_block_rows_ = 512;
+  std::unique_ptr<WeightStore> store_;  // the mapped GGUF file of stored weights
+  std::vector<float> scratch_;           // dequantized rows of one stored matrix block
+  bool alloc_matrices_ = true;           // false when load() builds a model of stored weights
 };
 
 }  // namespace exaone::train
