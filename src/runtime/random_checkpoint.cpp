@@ -38,6 +38,9 @@ const std::vector<Shape>& shapes() {
       // head_dim 128, 128 routed experts of which 8 run + 1 shared, its vocabulary, untied, one MTP layer.
       {"kexaone-mini", "K-EXAONE's structure at 3.1B total / 0.76B active parameters (0.52B without the embedding)", true, 1536, 12, 16, 2, 128,
        4608, 153600, 262144, false, 128, false, 128, 8, 384, 1, 1},
+      // The same structure in miniature (tests): 8 experts, top 2 + 1 shared, window 4.
+      {"kexaone-tiny", "K-EXAONE's structure in miniature (tests)", true, 64, 4, 4, 2, 16, 128, 512, 4096, false, 4,
+       false, 8, 2, 32, 1, 1},
   };
   return s;
 }
