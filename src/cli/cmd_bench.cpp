@@ -15,6 +15,7 @@
 #include <random>
 
 #include "cli/cli.h"
+#include "models/lora.h"
 #include "models/model.h"
 #include "runtime/bandwidth.h"
 #include "kernels/matmul.h"
@@ -68,6 +69,7 @@ struct BenchFlags {
   bool as_json = false;
   std::string spec;  // "mtp": also greedy generation with and without MTP speculation
   int draft = 3;
+  std::vector<std::string> lora;  // --lora PATH[:SCALE], repeatable
 };
 
 struct Stats {
@@ -175,8 +177,10 @@ void cmd_bench(BenchFlags f) {
   set_threads(f.threads);
 
   const auto t_load = Clock::now();
-  auto model = load_model(f.model);
+  auto model = load_model(f.model, parse_lora_specs(f.lora));
   const double load_s = seconds_since(t_load);
+  json loras = json::array();
+  for (const std::string& line : describe_loras(*model)) loras.push_back(line);
   if (!f.spec.empty() && !model->has_mtp())
     fail("bench: --spec mtp: " + f.model +
          " has no multi-token-prediction layer (mtp.* tensors; K-EXAONE checkpoints carry one)");
@@ -348,13 +352,15 @@ void cmd_bench(BenchFlags f) {
                 {"resident_bytes_after_decode", rss_after_decode},
                 {"kv_cache_bytes", kv_allocated},
                 {"kv_cache_type", dtype_name(kv_type)},
-                {"speculative", spec_json}};
+                {"speculative", spec_json},
+                {"lora", loras}};
     std::cout << out.dump(2) << "\n";
     return;
   }
   std::printf("model       %s (%s, %s, %.0f M parameters, %.2f GB of weights, loaded in %.2f s)\n", f.model.c_str(),
               family_name(c.family), model->weight_dtype_summary().c_str(), model->parameter_count() / 1e6,
               model->weights().total_bytes() / 1e9, load_s);
+  for (const auto& l : loras) std::printf("lora        %s (unmerged)\n", l.get<std::string>().substr(5).c_str());
   std::printf("threads     %d, %d repetitions, token seed %llu\n\n", f.threads, f.repetitions,
               static_cast<unsigned long long>(f.seed));
   std::printf("| test   | tokens | tok/s    | +/- sd  |\n|--------|--------|----------|---------|\n");
@@ -483,6 +489,7 @@ void register_bench_commands(CLI::App& app) {
                     "also time greedy generation of -n tokens with self-speculative decoding against without it "
                     "(mtp: the model's multi-token-prediction layer drafts); reports the acceptance rate");
     cmd->add_option("--draft", f.draft, "tokens drafted per step with --spec (default 3)");
+    cmd->add_option("--lora", f.lora, kLoraOptionHelp);
     cmd->callback([] { cmd_bench(f); });
   }
   {

@@ -11,6 +11,7 @@
 #include "cli/generation_commands.h"
 #include "cli/cli.h"
 #include "kernels/matmul.h"
+#include "models/lora.h"
 #include "models/model.h"
 #include "runtime/model_files.h"
 #include "runtime/session.h"
@@ -34,6 +35,7 @@ struct GenFlags {
   std::string kv_type = "f32";
   std::string spec;  // "mtp": self-speculative decoding with the model's MTP layer
   int draft = 3;
+  std::vector<std::string> lora;  // --lora PATH[:SCALE], repeatable
 };
 
 void add_generation_flags(CLI::App* cmd, GenFlags& f) {
@@ -55,6 +57,7 @@ void add_generation_flags(CLI::App* cmd, GenFlags& f) {
   cmd->add_option("--spec", f.spec,
                   "speculative decoding: mtp (the model's multi-token-prediction layer drafts tokens, one forward "
                   "verifies them; same output, greedy token for token)");
+  cmd->add_option("--lora", f.lora, kLoraOptionHelp);
   cmd->add_option("--draft", f.draft, "tokens drafted per step with --spec (default 3)");
 }
 
@@ -124,8 +127,9 @@ struct Loaded {
   chat::Format format;
 };
 
-Loaded load_all(const std::string& path) {
-  auto model = load_model(path);
+Loaded load_all(const std::string& path, const std::vector<std::string>& lora) {
+  auto model = load_model(path, parse_lora_specs(lora));
+  for (const std::string& line : describe_loras(*model)) std::fprintf(stderr, "[%s]\n", line.c_str());
   Tokenizer tok = load_tokenizer(path);  // HF folder or .gguf
   return Loaded{std::move(model), std::move(tok), load_chat_format(path)};
 }
@@ -179,7 +183,7 @@ void print_spec_stats(const GenFlags& f, const GenerateResult& r) {
 }
 
 void cmd_run(const GenFlags& f, const std::string& prompt) {
-  Loaded L = load_all(f.model);
+  Loaded L = load_all(f.model, f.lora);
   check_spec(f, *L.model);
   Session session(*L.model, L.tok, f.context, parse_kv_type(f.kv_type));
   if (f.raw) {  // plain completion, no chat format
@@ -202,7 +206,7 @@ void cmd_run(const GenFlags& f, const std::string& prompt) {
 }
 
 void cmd_chat(GenFlags f) {
-  Loaded L = load_all(f.model);
+  Loaded L = load_all(f.model, f.lora);
   check_spec(f, *L.model);
   Session session(*L.model, L.tok, f.context, parse_kv_type(f.kv_type));
   json messages = json::array();

@@ -6,6 +6,7 @@
 #include "cli/generation_commands.h"
 #include "kernels/cpu_features.h"
 #include "kernels/interleaved.h"
+#include "models/lora.h"
 #include "models/model.h"
 #include "util/error.h"
 #include "util/json_file.h"
@@ -14,9 +15,11 @@ namespace exaone::cli {
 
 namespace {
 
-void cmd_logits(const std::string& model_path, const std::string& ids_text, bool all_positions) {
+void cmd_logits(const std::string& model_path, const std::string& ids_text, bool all_positions,
+                const std::vector<std::string>& lora) {
   std::vector<int> ids = parse_id_list(ids_text);
-  auto model = load_model(model_path);
+  auto model = load_model(model_path, parse_lora_specs(lora));
+  for (const std::string& line : describe_loras(*model)) std::fprintf(stderr, "[%s]\n", line.c_str());
   const auto& c = model->config();
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] >= c.vocab_size)
@@ -72,8 +75,12 @@ void cmd_info_cpu(bool as_json) {
             << "interleaved int8 " << int8 << "\n";
 }
 
-void cmd_info(const std::string& model_path, int64_t context, bool as_json, DType kv_type) {
-  auto model = load_model(model_path);
+void cmd_info(const std::string& model_path, int64_t context, bool as_json, DType kv_type,
+              const std::vector<std::string>& lora) {
+  auto model = load_model(model_path, parse_lora_specs(lora));
+  json loras = json::array();
+  for (const LoraApplied& l : model->loras())
+    loras.push_back({{"path", l.source}, {"scale", l.scale}, {"matrices", l.matrices}, {"rank", l.rank}, {"alpha", l.alpha}});
   const ModelConfig& c = model->config();
   if (context <= 0) context = c.max_position;
   const size_t weights = model->weights().total_bytes();
@@ -111,6 +118,7 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
                {"tied_embeddings", c.tie_embeddings},
                {"eos_token_ids", eos},
                {"not_loaded", unloaded},
+               {"lora", loras},
                {"layer_layout", layers},
                {"experts", c.n_experts > 0 ? json{{"count", c.n_experts},
                                                   {"active", c.n_experts_used},
@@ -135,6 +143,7 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
   }
   std::cout << "architecture     " << arch_name << " (" << c.model_type << ")\n";
   for (const auto& u : unloaded) std::cout << "note             " << u << "\n";
+  for (const auto& l : describe_loras(*model)) std::cout << "lora             " << l.substr(5) << " (applied unmerged)\n";
   std::cout
             << "parameters       " << model->parameter_count() << "\n"
             << "weights          " << model->weight_dtype_summary() << ", " << human_bytes(double(weights)) << "\n"
@@ -165,10 +174,12 @@ void register_model_commands(CLI::App& app) {
     auto* cmd = app.add_subcommand("logits", "print the logits of a token sequence as JSON (no BOS added)");
     static std::string model, ids;
     static bool all = false;
+    static std::vector<std::string> lora;
     add_model_option(cmd, model);
     cmd->add_option("--ids", ids, "comma-separated token ids")->required();
     cmd->add_flag("--all-positions", all, "logits for every position, not only the last");
-    cmd->callback([] { cmd_logits(model, ids, all); });
+    cmd->add_option("--lora", lora, kLoraOptionHelp);
+    cmd->callback([] { cmd_logits(model, ids, all, lora); });
   }
   {
     auto* cmd = app.add_subcommand("info", "architecture, layer layout, parameters and memory of a model");
@@ -180,11 +191,13 @@ void register_model_commands(CLI::App& app) {
     cmd->add_option("--kv-type", kv_type, "KV cache type for the memory estimate: f32, f16, bf16, q8_0");
     cmd->add_option("-c,--ctx", context, "context length for the memory estimate (default: the model's)");
     static bool cpu = false;
+    static std::vector<std::string> lora;
+    cmd->add_option("--lora", lora, kLoraOptionHelp);
     cmd->add_flag("--json", as_json, "machine-readable output");
     cmd->add_flag("--cpu", cpu, "the CPU's features and the kernel path the int8 GEMVs take (no model read)");
     cmd->callback([] {
       if (cpu) return cmd_info_cpu(as_json);
-      cmd_info(model, context, as_json, parse_kv_type(kv_type));
+      cmd_info(model, context, as_json, parse_kv_type(kv_type), lora);
     });
   }
   register_generation_commands(app);

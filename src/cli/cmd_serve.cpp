@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include "cli/cli.h"
+#include "models/lora.h"
 #include "server/http_server.h"
 #include "util/error.h"
 
@@ -43,6 +44,7 @@ void register_serve_commands(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--request-timeout", o.request_timeout_s, "seconds a request may take, queue included (default 600)")
       ->check(CLI::Range(0.001, 1e7));
+  cmd->add_option("--lora", o.lora, kLoraOptionHelp);
   cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads (default: enough for every slot and queue place)");
   cmd->callback([] {
     o.kv_type = parse_kv_type(kv_type);

@@ -178,14 +178,25 @@ int64_t DecoderModel::parameter_count() const {
 
 struct DecoderModel::Scratch {
   std::vector<float> h, q, k, v, att, o, gate, up;
+  std::vector<float> lora_t, lora_y;  // LoRA: A·x [N, rank] and B·(A·x) [N, out], sized on first use
   Scratch(const ModelConfig& c, int64_t N)
       : h(N * c.hidden), q(N * c.q_dim()), k(N * c.kv_dim()), v(N * c.kv_dim()), att(N * c.q_dim()),
         o(N * c.hidden), gate(N * c.intermediate), up(N * c.intermediate) {}
 };
 
+void DecoderModel::apply_lora(const LoraStack& st, const float* x, int64_t N, int64_t out, float* y, Scratch& s) {
+  if (st.rank == 0) return;
+  const int64_t in = static_cast<int64_t>(st.a.size()) / st.rank;
+  if (s.lora_t.size() < static_cast<size_t>(N * st.rank)) s.lora_t.resize(static_cast<size_t>(N * st.rank));
+  if (s.lora_y.size() < static_cast<size_t>(N * out)) s.lora_y.resize(static_cast<size_t>(N * out));
+  matmul(x, N, MatrixRef{DType::F32, st.a.data(), st.rank, in}, s.lora_t.data());
+  matmul(s.lora_t.data(), N, MatrixRef{DType::F32, st.b.data(), out, st.rank}, s.lora_y.data());
+  add_inplace(y, s.lora_y.data(), N * out);
+}
+
 void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, bool rope, int64_t window,
                              std::span<KVCache* const> caches, std::span<const int64_t> rows, const int32_t* pos,
-                             float* x, int64_t N, Scratch& s) const {
+                             float* x, int64_t N, Scratch& s, const LayerLora* lora) const {
   const ModelConfig& c = cfg_;
   const int64_t H = c.hidden, hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim(), I = c.intermediate;
   const float eps = static_cast<float>(c.rms_eps);
@@ -199,6 +210,11 @@ void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, 
     const MatrixRef ws[3] = {L.wq, L.wk, L.wv};
     float* const ys[3] = {s.q.data(), s.k.data(), s.v.data()};
     matmul_multi(a_in, N, ws, ys);
+  }
+  if (lora) {
+    apply_lora((*lora)[kLoraQ], a_in, N, qd, s.q.data(), s);
+    apply_lora((*lora)[kLoraK], a_in, N, kvd, s.k.data(), s);
+    apply_lora((*lora)[kLoraV], a_in, N, kvd, s.v.data(), s);
   }
   if (!L.q_norm.empty()) rmsnorm(s.q.data(), L.q_norm.data(), eps, N * c.n_heads, hd, s.q.data());
   if (!L.k_norm.empty()) rmsnorm(s.k.data(), L.k_norm.data(), eps, N * c.n_kv_heads, hd, s.k.data());
@@ -228,6 +244,7 @@ void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, 
     r += rows[i];
   }
   matmul(s.att.data(), N, L.wo, s.o.data());
+  if (lora) apply_lora((*lora)[kLoraO], s.att.data(), N, H, s.o.data(), s);
   if (!L.attn_post_norm.empty()) rmsnorm(s.o.data(), L.attn_post_norm.data(), eps, N, H, s.o.data());
   add_inplace(x, s.o.data(), N * H);
   // ---- MLP block ----
@@ -242,8 +259,13 @@ void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, 
     const MatrixRef ws[2] = {L.w_gate, L.w_up};
     float* const ys[2] = {s.gate.data(), s.up.data()};
     matmul_multi(m_in, N, ws, ys);
+    if (lora) {
+      apply_lora((*lora)[kLoraGate], m_in, N, I, s.gate.data(), s);
+      apply_lora((*lora)[kLoraUp], m_in, N, I, s.up.data(), s);
+    }
     silu_mul(s.gate.data(), s.up.data(), N * I);
     matmul(s.gate.data(), N, L.w_down, s.o.data());
+    if (lora) apply_lora((*lora)[kLoraDown], s.gate.data(), N, H, s.o.data(), s);
   }
   if (!L.mlp_post_norm.empty()) rmsnorm(s.o.data(), L.mlp_post_norm.data(), eps, N, H, s.o.data());
   add_inplace(x, s.o.data(), N * H);
@@ -296,7 +318,7 @@ void DecoderModel::forward_impl(std::span<const SequenceChunk> batch, std::vecto
   Scratch scratch(c, N);
   for (int64_t l = 0; l < c.n_layers; ++l)
     run_layer(w_.layers[l], l, c.layer_rope[l], c.layer_sliding[l] ? c.sliding_window : 0, caches, rows, pos.data(),
-              x.data(), N, scratch);
+              x.data(), N, scratch, lora_.empty() ? nullptr : &lora_[l]);
   for (const auto& s : batch) s.cache->advance(static_cast<int64_t>(s.tokens.size()));
 
   if (hidden) {  // every row, final-normed (the MTP layer's input)

@@ -3,6 +3,7 @@
 // each block (pre-norm: EXAONE 3.x, K-EXAONE) or on each block's output (post-norm: EXAONE 4.0).
 // Family files (exaone3.cpp, exaone4.cpp, ...) parse their config and bind weight names.
 #pragma once
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -56,14 +57,27 @@ class DecoderModel : public Model {
   std::unique_ptr<KVCache> new_mtp_cache(int64_t max_context = 0, DType kv_type = DType::F32) const override;
   void mtp_forward(std::span<const MtpChunk> batch, std::vector<float>& logits, std::vector<float>& hidden) override;
   int64_t parameter_count() const override;
+  void add_lora(const LoraAdapter& adapter, double scale) override;
 
  private:
   struct Scratch;
+  // The LoRA adapters of one matrix, concatenated: a [rank, in] holds every adapter's A, b
+  // [out, rank] every adapter's B with its scale folded in, so y += b·(a·x) is two small GEMMs
+  // over the whole batch however many adapters stack.
+  struct LoraStack {
+    int64_t rank = 0;
+    std::vector<float> a, b;
+  };
+  enum LoraSlot { kLoraQ, kLoraK, kLoraV, kLoraO, kLoraGate, kLoraUp, kLoraDown, kLoraSlots };
+  using LayerLora = std::array<LoraStack, kLoraSlots>;
+  // y [N, out] += the stack's update for input x [N, in] (nothing when the stack is empty).
+  static void apply_lora(const LoraStack& st, const float* x, int64_t N, int64_t out, float* y, Scratch& s);
   // One decoder layer over N token rows `x` (in place): rows of sequence i are the next
   // `rows[i]` positions of caches[i], whose layer `cache_layer` receives their K/V.
+  // `lora`: the layer's adapters, or null.
   void run_layer(const DecoderLayerWeights& L, int64_t cache_layer, bool rope, int64_t window,
                  std::span<KVCache* const> caches, std::span<const int64_t> rows, const int32_t* pos, float* x,
-                 int64_t N, Scratch& s) const;
+                 int64_t N, Scratch& s, const LayerLora* lora = nullptr) const;
   void forward_impl(std::span<const SequenceChunk> batch, std::vector<float>& logits, std::vector<float>* hidden);
   ModelConfig mtp_cache_config() const;
   // Copies the matrices into huge-page memory at load (util/huge_buffer.h): Q4_0/Q8_0/Q4_K/Q6_K
@@ -75,6 +89,7 @@ class DecoderModel : public Model {
   DecoderWeights w_;
   std::vector<float> inv_freq_;
   HugeBuffer weight_copies_;  // all of copy_weights_for_kernels()' copies, one huge-page arena
+  std::vector<LayerLora> lora_;  // per main layer; empty without adapters
 };
 
 // Helpers for family files.

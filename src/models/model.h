@@ -13,6 +13,8 @@
 
 namespace exaone {
 
+struct LoraAdapter;
+
 struct SequenceChunk {
   std::span<const int32_t> tokens;  // tokens following what `cache` already holds
   KVCache* cache = nullptr;
@@ -26,6 +28,15 @@ struct MtpChunk {
   const float* hidden = nullptr;    // [tokens.size(), hidden] hidden states h_p
   KVCache* cache = nullptr;         // the MTP layer's cache (Model::new_mtp_cache)
   int64_t logit_rows = 1;           // logits (and output hidden states) for this many last rows
+};
+
+// One LoRA adapter added to a model (Model::add_lora), for logs and `info`.
+struct LoraApplied {
+  std::string source;    // the adapter's path
+  double scale = 1.0;    // the user's multiplier
+  int64_t matrices = 0;  // targeted matrices
+  int64_t rank = 0;      // the adapter's r
+  double alpha = 0;
 };
 
 class Model {
@@ -54,12 +65,19 @@ class Model {
     return std::make_unique<KVCache>(cfg_, max_context > 0 ? max_context : cfg_.max_position, kv_type);
   }
   virtual int64_t parameter_count() const = 0;
+  // Adds a LoRA adapter applied at run time, unmerged: after each targeted matrix W the forward
+  // pass adds scale · alpha/r · B·(A·x) for the whole batch of rows (adapters stack). Errors
+  // (unknown target, wrong shape, another architecture, MoE experts) name the adapter file and
+  // tensor. Not to be called while a forward pass runs.
+  virtual void add_lora(const LoraAdapter& adapter, double scale);
+  const std::vector<LoraApplied>& loras() const { return loras_; }
   // Storage type of the big matrices ("BF16", "F32", mixed as "F16+F32"...).
   std::string weight_dtype_summary() const;
 
  protected:
   ModelConfig cfg_;
   std::unique_ptr<WeightStore> weights_;
+  std::vector<LoraApplied> loras_;
 };
 
 // Opens a checkpoint (HF folder or single file), picks the family from its config and builds

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "models/lora.h"
 #include "runtime/model_files.h"
 #include "server/api.h"
 #include "server/ollama_api.h"
@@ -383,7 +384,8 @@ int Server::run() {
 }  // namespace
 
 int serve(const ServerOptions& o) {
-  std::unique_ptr<Model> model = load_model(o.model_path);
+  std::unique_ptr<Model> model = load_model(o.model_path, parse_lora_specs(o.lora));
+  for (const std::string& line : describe_loras(*model)) std::fprintf(stderr, "exaone serve: %s\n", line.c_str());
   Tokenizer tok = load_tokenizer(o.model_path);
   ServedModel m;
   m.format = load_chat_format(o.model_path);

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
@@ -25,6 +26,7 @@ struct ServerOptions {
   int64_t prefill_chunk = 512;
   double request_timeout_s = 600;  // per request, queue wait included
   int http_threads = 0;            // 0: enough for parallel + max_queue streams
+  std::vector<std::string> lora;   // --lora PATH[:SCALE]: adapters applied to every request (unmerged)
 };
 
 // Loads the model, binds, prints "exaone serve: listening on http://HOST:PORT" to stderr, and
