@@ -6,6 +6,7 @@ pkgs=(build-essential cmake pkg-config git python3
       nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libpcre2-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       clang libclang-rt-14-dev
+      libopenmpi-dev openmpi-bin  # data-parallel `exaone train` under mpirun (optional: the build works without)
       python3-venv python3-dev  # python3-dev: headers for the exaone_comply package (python/)
       chromium chromium-driver)  # chromium: headless tests of the comply report and the web chat page (skipped when absent)
 missing=()

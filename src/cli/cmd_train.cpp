@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "runtime/model_files.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/governed_data.h"
 #include "train/model.h"
 #include "train/ops.h"
@@ -52,17 +54,20 @@ struct TrainFlags {
   double peak_gflops = 0;  // 0: estimated from the thread count
   std::string matmul = "fp32";  // fp32 | bf16 (bf16 products, float32 master weights and accumulation)
   bool bench = false;           // time --steps steps, print tokens/s and MFU against probed peaks, save nothing
+  int64_t dp_bucket = int64_t{1} << 22;  // gradient elements per MPI message
 };
 
 // --bench: steps timed after one warm-up step; the median and the best step, MFU against the
 // FP32 and BF16 peaks probed in this run, and the peak resident memory per parameter.
 void run_bench(train::Trainer& tr, const train::TrainableModel& model, const train::TrainOptions& o,
                const std::string& matmul) {
+  const bool root = tr.group().root();
   const int threads = num_threads();
   const double peak32 = probe_peak_gflops(GemmPrecision::F32, threads);
   const double peak16 = probe_peak_gflops(GemmPrecision::BF16, threads);
-  std::fprintf(stderr, "bench: probed peak %.1f GFLOP/s fp32, %.1f GFLOP/s bf16 (%d threads)\n", peak32, peak16,
-               threads);
+  if (root)
+    std::fprintf(stderr, "bench: probed peak %.1f GFLOP/s fp32, %.1f GFLOP/s bf16 (%d threads)\n", peak32, peak16,
+                 threads);
   tr.step();  // warm-up: first-touch of activations, pool start
   std::vector<double> tok_s;
   double loss = 0;
@@ -70,7 +75,7 @@ void run_bench(train::Trainer& tr, const train::TrainableModel& model, const tra
     const train::StepStats st = tr.step();
     tok_s.push_back(static_cast<double>(st.tokens) / st.seconds);
     loss = st.loss;
-    std::fprintf(stderr, "bench: step %lld loss %.4f %.0f tok/s\n", static_cast<long long>(i + 1), st.loss,
+    if (root) std::fprintf(stderr, "bench: step %lld loss %.4f %.0f tok/s\n", static_cast<long long>(i + 1), st.loss,
                  tok_s.back());
   }
   std::vector<double> sorted = tok_s;
@@ -82,12 +87,15 @@ void run_bench(train::Trainer& tr, const train::TrainableModel& model, const tra
   getrusage(RUSAGE_SELF, &ru);
   const double rss = static_cast<double>(ru.ru_maxrss) * 1024.0;  // Linux: KiB
   const double params = static_cast<double>(model.parameter_count());
+  if (!root) return;
+  // Under MPI: tokens/s of all ranks together; the peaks and memory are this (rank 0's) process's.
   std::printf("bench: matmul=%s threads=%d params=%.0f tokens_per_step=%lld steps=%zu tok_s_median=%.1f "
               "tok_s_best=%.1f gflops=%.2f peak_fp32_gflops=%.1f peak_bf16_gflops=%.1f mfu_fp32=%.4f "
-              "mfu_bf16=%.4f peak_rss_mb=%.1f rss_bytes_per_param=%.1f last_loss=%.5f\n",
+              "mfu_bf16=%.4f peak_rss_mb=%.1f rss_bytes_per_param=%.1f last_loss=%.5f ranks=%d\n",
               matmul.c_str(), threads, params, static_cast<long long>(o.batch * o.seq * o.accum), tok_s.size(), med,
               sorted.back(), flops / 1e9, peak32, peak16, peak32 > 0 ? flops / (peak32 * 1e9) : 0.0,
-              peak16 > 0 ? flops / (peak16 * 1e9) : 0.0, rss / 1e6, rss / params, loss);
+              peak16 > 0 ? flops / (peak16 * 1e9) : 0.0, rss / 1e6, rss / params, loss,
+              tr.group().size());
 }
 
 std::vector<int32_t> read_token_file(const std::string& path) {
@@ -188,8 +196,13 @@ std::string progress_bar(double frac, int width = 24) {
   return "[" + std::string(static_cast<size_t>(full), '#') + std::string(static_cast<size_t>(width - full), '.') + "]";
 }
 
-void cmd_train(TrainFlags& f) {
-  if (f.threads > 0) set_num_threads(f.threads);
+void cmd_train(TrainFlags& f, const train::DataParallel& dp) {
+  if (f.threads > 0) {
+    set_num_threads(f.threads);
+  } else if (dp.distributed() && !std::getenv("EXAONE_THREADS")) {
+    // Ranks on one machine share its cores.
+    set_num_threads(std::max(1, num_threads() / train::DataParallel::launcher_local_size()));
+  }
   if (f.matmul == "bf16") {
     if (!gemm_bf16_supported())
       fail("--matmul bf16: this CPU has no AVX512_BF16 (vdpbf16ps); use --matmul fp32");
@@ -243,44 +256,60 @@ void cmd_train(TrainFlags& f) {
          "with --unscreened");
   }
 
-  train::Trainer tr(*model, std::move(data), o);
+  train::Trainer tr(*model, std::move(data), o, dp, static_cast<size_t>(std::max<int64_t>(1, f.dp_bucket)));
   if (f.bench) return run_bench(tr, *model, o, f.matmul);
   std::vector<train::CurvePoint> curve;
   if (!f.resume.empty()) {
-    tr.resume(f.resume);
-    curve = read_curve((fs::path(f.out) / "loss.csv").string(), tr.next_step());
+    tr.resume(f.resume);  // every rank reads the checkpoint (a shared folder across machines)
+    if (dp.root()) curve = read_curve((fs::path(f.out) / "loss.csv").string(), tr.next_step());
   }
-  fs::create_directories(f.out);
+  // Only rank 0 writes files and logs; the other ranks hold the same model.
+  const bool root = dp.root();
+  if (root) fs::create_directories(f.out);
 
   const double peak = (f.peak_gflops > 0 ? f.peak_gflops : num_threads() * 2.5 * 32.0) * 1e9;  // AVX2: 32 FLOP/cycle
   const double flops_tok = model->flops_per_token(o.seq);
-  std::fprintf(stderr,
+  if (root)
+    std::fprintf(stderr,
                "train: %s, %lld layers, hidden %lld, %.2fM parameters%s; %lld steps x %lld tokens "
-               "(batch %lld x seq %lld x accum %lld); %d threads; peak %.0f GFLOP/s%s\n",
+               "(batch %lld x seq %lld x accum %lld); %d process%s x %d threads; peak %.0f GFLOP/s%s\n",
                family_name(c.family), static_cast<long long>(c.n_layers), static_cast<long long>(c.hidden),
                model->parameter_count() / 1e6, model->tied() ? " (tied)" : "", static_cast<long long>(o.steps),
                static_cast<long long>(o.batch * o.seq * o.accum), static_cast<long long>(o.batch),
-               static_cast<long long>(o.seq), static_cast<long long>(o.accum), num_threads(), peak / 1e9,
+               static_cast<long long>(o.seq), static_cast<long long>(o.accum), dp.size(), dp.size() > 1 ? "es" : "",
+               num_threads(), peak / 1e9,
                f.peak_gflops > 0 ? "" : " (estimated; --peak-gflops sets it)");
-  const bool tty = isatty(2);
+  if (root && dp.size() > static_cast<int>(o.accum))
+    std::fprintf(stderr, "train: warning: %d processes but --accum %lld: %d ranks idle each step (micro-batches are "
+                 "shared between ranks; use --accum >= processes)\n", dp.size(), static_cast<long long>(o.accum),
+                 dp.size() - static_cast<int>(o.accum));
+  const bool tty = root && isatty(2);
+  double comm = 0, total = 0;
   while (tr.next_step() < o.steps) {
     const train::StepStats st = tr.step();
     const double tok_s = static_cast<double>(st.tokens) / st.seconds;
     curve.push_back({st.step, st.loss, st.lr, st.grad_norm, tok_s});
     const double mfu = flops_tok * tok_s / peak;
-    std::fprintf(stderr, "%s%s step %lld/%lld loss %.4f lr %.3g gnorm %.3g %.0f tok/s MFU %.1f%%%s",
+    comm += st.comm_seconds;
+    total += st.seconds;
+    if (root)
+      std::fprintf(stderr, "%s%s step %lld/%lld loss %.4f lr %.3g gnorm %.3g %.0f tok/s MFU %.1f%%%s",
                  tty ? "\r" : "", progress_bar(static_cast<double>(st.step + 1) / o.steps).c_str(),
                  static_cast<long long>(st.step + 1), static_cast<long long>(o.steps), st.loss, st.lr, st.grad_norm,
                  tok_s, 100 * mfu, tty ? "   " : "\n");
     const bool stop = f.stop_after > 0 && tr.next_step() >= f.stop_after;
     const bool last = tr.next_step() == o.steps || stop;
-    if (last || (f.save_every > 0 && tr.next_step() % f.save_every == 0)) {
+    if (root && (last || (f.save_every > 0 && tr.next_step() % f.save_every == 0))) {
       tr.save(ckpt_dir.string());
       train::write_loss_csv((fs::path(f.out) / "loss.csv").string(), curve);
     }
     if (stop) break;
   }
   if (tty) std::fprintf(stderr, "\n");
+  if (dp.distributed() && root)
+    std::fprintf(stderr, "train: %d processes; gradient exchange %.1f%% of the step time on rank 0\n", dp.size(),
+                 total > 0 ? 100 * comm / total : 0.0);
+  if (!root) return;
   train::save_model(*model, f.out);
   train::write_training_data_record(f.out, !f.data.empty() ? f.data : f.tokens, corpus);
   // The tokenizer goes with the model when it produced the data or the architecture came from it.
@@ -335,7 +364,20 @@ void register_train_commands(CLI::App& app) {
   cmd->add_flag("--bench", f.bench,
                 "time --steps steps after a warm-up and print tokens/s, MFU against the FP32 and BF16 peaks probed "
                 "in the same run, and peak memory per parameter; writes nothing");
-  cmd->callback([] { cmd_train(f); });
+  cmd->add_option("--dp-bucket", f.dp_bucket, "gradient elements per MPI message (data parallel; default 4194304)")
+      ->group("");
+  cmd->callback([] {
+    train::DataParallel& dp = train::DataParallel::world();
+    try {
+      cmd_train(f, dp);
+    } catch (const std::exception& e) {
+      if (!dp.distributed()) throw;
+      // The other ranks may be waiting in an exchange: end the whole job.
+      std::fprintf(stderr, "error (rank %d): %s\n", dp.rank(), e.what());
+      dp.abort(2);
+    }
+    dp.barrier();  // rank 0 has written everything before any rank exits
+  });
 }
 
 }  // namespace exaone::cli

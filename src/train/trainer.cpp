@@ -15,8 +15,14 @@
 
 namespace exaone::train {
 
-Trainer::Trainer(TrainableModel& model, std::vector<int32_t> data, TrainOptions opt)
-    : model_(model), data_(std::move(data)), opt_(opt), adam_(model.params(), opt.adamw) {
+Trainer::Trainer(TrainableModel& model, std::vector<int32_t> data, TrainOptions opt, const DataParallel& dp,
+                 size_t bucket_floats)
+    : model_(model),
+      data_(std::move(data)),
+      opt_(opt),
+      adam_(model.params(), opt.adamw),
+      dp_(dp),
+      reducer_(model.params(), dp, bucket_floats) {
   if (opt_.batch <= 0 || opt_.seq <= 0 || opt_.accum <= 0 || opt_.steps <= 0)
     fail("train: steps, batch, seq and accum must be positive");
   if (static_cast<int64_t>(data_.size()) < opt_.seq + 1)
@@ -42,37 +48,77 @@ void Trainer::sample(int64_t step, int64_t micro, std::vector<int32_t>& tokens, 
   }
 }
 
-StepStats Trainer::step() {
-  const auto t0 = std::chrono::steady_clock::now();
-  StepStats st;
-  st.step = step_;
-  model_.zero_grad();
-  std::vector<int32_t> tok, tgt;
-  double loss = 0;
-  for (int64_t k = 0; k < opt_.accum; ++k) {
-    sample(step_, k, tok, tgt);
-    loss += model_.forward_backward(Batch{tok.data(), tgt.data(), opt_.batch, opt_.seq},
-                                    1.0f / static_cast<float>(opt_.accum));
-  }
-  st.loss = loss / static_cast<double>(opt_.accum);
-  st.grad_norm = clip_grad_norm(model_.params(), opt_.clip);
-  st.lr = sched_.at(step_);
-  adam_.step(st.lr);
-  st.tokens = opt_.accum * opt_.batch * opt_.seq;
-  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ++step_;
-  return st;
-}
-
 namespace {
 json options_json(const TrainOptions& o) {
   return {{"steps", o.steps}, {"batch", o.batch}, {"seq", o.seq}, {"accum", o.accum}, {"lr", o.lr},
           {"min_lr", o.min_lr}, {"warmup", o.warmup}, {"clip", o.clip}, {"beta1", o.adamw.beta1},
           {"beta2", o.adamw.beta2}, {"eps", o.adamw.eps}, {"weight_decay", o.adamw.weight_decay}, {"seed", o.seed}};
 }
+
+// FNV-1a over bytes: a cheap fingerprint to compare ranks' starting points.
+uint64_t fnv(uint64_t h, const void* p, size_t n) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
 }  // namespace
 
+StepStats Trainer::step() {
+  if (!checked_ && dp_.distributed()) {
+    // Ranks that started from different weights, data or options would silently train different
+    // models that only share gradients; compare fingerprints once.
+    uint64_t h = 1469598103934665603ull;
+    for (const Param& p : model_.params()) h = fnv(h, p.w.data(), p.w.size() * sizeof(float));
+    for (size_t i = 0; i < model_.params().size(); ++i) {
+      h = fnv(h, adam_.exp_avg()[i].data(), adam_.exp_avg()[i].size() * sizeof(float));
+      h = fnv(h, adam_.exp_avg_sq()[i].data(), adam_.exp_avg_sq()[i].size() * sizeof(float));
+    }
+    dp_.check_same(h, "the model or optimizer state");
+    dp_.check_same(fnv(1469598103934665603ull, data_.data(), data_.size() * sizeof(int32_t)), "the training data");
+    const std::string o = options_json(opt_).dump();
+    dp_.check_same(fnv(fnv(1469598103934665603ull, o.data(), o.size()), &step_, sizeof step_),
+                   "the options or the step");
+    checked_ = true;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const double comm0 = reducer_.comm_seconds();
+  StepStats st;
+  st.step = step_;
+  std::vector<int32_t> tok, tgt;
+  std::vector<double> losses;
+  double loss = 0;
+  // The gradient is the sum of the micro-batch gradients in micro-batch order (data_parallel.h),
+  // whether this process runs all of them or a share.
+  reducer_.begin();
+  for (int64_t round = 0; round < reducer_.rounds(opt_.accum); ++round) {
+    const int64_t k = reducer_.micro_of(round, opt_.accum);
+    double lk = 0;
+    if (k >= 0) {
+      model_.zero_grad();
+      sample(step_, k, tok, tgt);
+      lk = model_.forward_backward(Batch{tok.data(), tgt.data(), opt_.batch, opt_.seq},
+                                   1.0f / static_cast<float>(opt_.accum));
+    }
+    reducer_.add_round(round, opt_.accum);
+    dp_.allgather(lk, losses);
+    for (int64_t j = 0; j < dp_.size() && round * dp_.size() + j < opt_.accum; ++j) loss += losses[static_cast<size_t>(j)];
+  }
+  reducer_.finish();
+  st.loss = loss / static_cast<double>(opt_.accum);
+  // Every rank holds the same summed gradient, so the norm, clipping and AdamW agree without more traffic.
+  st.grad_norm = clip_grad_norm(model_.params(), opt_.clip);
+  st.lr = sched_.at(step_);
+  adam_.step(st.lr);
+  st.tokens = opt_.accum * opt_.batch * opt_.seq;
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  st.comm_seconds = reducer_.comm_seconds() - comm0;
+  ++step_;
+  return st;
+}
+
+
 void Trainer::save(const std::string& dir) const {
+  if (!dp_.root()) return;
   save_model(model_, dir);
   std::vector<NamedTensor> ts;
   auto& adam = const_cast<AdamW&>(adam_);
