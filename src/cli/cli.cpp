@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   register_train_commands(app);
   register_finetune_commands(app);
   register_tokenizer_train_commands(app);
+  register_export_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

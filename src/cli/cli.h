@@ -21,6 +21,7 @@ void register_serve_commands(CLI::App& app);      // serve                      
 void register_train_commands(CLI::App& app);      // train                        (cmd_train.cpp)
 void register_finetune_commands(CLI::App& app);   // finetune                     (cmd_finetune.cpp)
 void register_tokenizer_train_commands(CLI::App& app);  // tokenizer-train  (cmd_tokenizer_train.cpp)
+void register_export_commands(CLI::App& app);     // export                       (cmd_export.cpp)
 
 // Shared helpers for commands.
 std::vector<int> parse_id_list(const std::string& text);  // "1,2,3" -> {1,2,3}; Error on junk
