@@ -456,6 +456,8 @@ ExportResult export_model(const std::string& model_path, const std::string& out_
     md << "* **No tokenizer**: exported with `--no-tokenizer`; the folder needs one before it can be used on text.\n";
   md << "\n";
 
+  const fs::path source_card = kind == SourceKind::Gguf ? fs::path() : find_meta("README.md");
+  const std::string see_card = source_card.empty() ? "" : " The source model's own card is appended below.";
   md << "## Training data\n\n";
   const fs::path td_path = find_meta("training_data.json");
   json td;
@@ -502,7 +504,7 @@ ExportResult export_model(const std::string& model_path, const std::string& out_
     }
   } else if (!td_path.empty()) {
     md << "The sources and their licences are listed in the scan's shards, not in the model folder; export with "
-          "`--data SCAN_DIR` to list them here.\n\n";
+          "`--data SCAN_DIR` to list them here." << see_card << "\n\n";
   }
 
   md << "## Training\n\n";
@@ -513,7 +515,8 @@ ExportResult export_model(const std::string& model_path, const std::string& out_
        << " (mean of the last " << loss.tail << " steps: " << fixed(loss.mean_tail, 4)
        << "; cross-entropy in nats per token on the training batches, not a held-out score).\n\n";
   } else {
-    md << "**Unknown**: no `loss.csv` next to the model, so the training loss is not known to this export.\n\n";
+    md << "**Unknown**: no `loss.csv` next to the model, so the training loss is not known to this export." << see_card
+       << "\n\n";
   }
 
   md << "## Limits\n\n";
@@ -527,8 +530,8 @@ ExportResult export_model(const std::string& model_path, const std::string& out_
   md << "\n## Files\n\n";
   for (const std::string& f : res.files) md << "* `" << f << "`\n";
   md << "* `README.md` (this card)\n";
-  if (const fs::path card = find_meta("README.md"); !card.empty() && kind != SourceKind::Gguf) {
-    std::ifstream f(card);
+  if (!source_card.empty()) {
+    std::ifstream f(source_card);
     std::stringstream ss;
     ss << f.rdbuf();
     md << "\n---\n\n## Card of the source model (as it came)\n\n" << ss.str();
