@@ -22,7 +22,7 @@ mkdir -p "$out"
 [ ${#targets[@]} -gt 0 ] || targets=($(ls fuzz/fuzz_*.cpp | xargs -n1 basename | sed 's/\.cpp$//'))
 # Sources each target needs (its area and the areas below it).
 declare -A areas=([fuzz_safetensors]="util loaders" [fuzz_config]="util loaders kernels models"
-                  [fuzz_gguf]="util loaders" [fuzz_tokenizer]="util tokenizer" [fuzz_chat]="util chat"
+                  [fuzz_gguf]="util loaders" [fuzz_lora_adapter]="util loaders" [fuzz_tokenizer]="util tokenizer" [fuzz_chat]="util chat"
                   [fuzz_request]="util tokenizer chat grammar" [fuzz_grammar]="util tokenizer grammar")
 # Single files a target needs beyond whole areas (the request parser without the engine and HTTP).
 declare -A files=([fuzz_request]="src/server/api.cpp src/server/openai_api.cpp src/server/ollama_api.cpp")

@@ -178,20 +178,53 @@ int64_t DecoderModel::parameter_count() const {
 
 struct DecoderModel::Scratch {
   std::vector<float> h, q, k, v, att, o, gate, up;
-  std::vector<float> lora_t, lora_y;  // LoRA: A·x [N, rank] and B·(A·x) [N, out], sized on first use
+  std::vector<float> lora_t, lora_tj, lora_y;  // LoRA: A·x of a group, one matrix's columns of it, B·(A·x)
   Scratch(const ModelConfig& c, int64_t N)
       : h(N * c.hidden), q(N * c.q_dim()), k(N * c.kv_dim()), v(N * c.kv_dim()), att(N * c.q_dim()),
         o(N * c.hidden), gate(N * c.intermediate), up(N * c.intermediate) {}
 };
 
-void DecoderModel::apply_lora(const LoraStack& st, const float* x, int64_t N, int64_t out, float* y, Scratch& s) {
-  if (st.rank == 0) return;
-  const int64_t in = static_cast<int64_t>(st.a.size()) / st.rank;
-  if (s.lora_t.size() < static_cast<size_t>(N * st.rank)) s.lora_t.resize(static_cast<size_t>(N * st.rank));
-  if (s.lora_y.size() < static_cast<size_t>(N * out)) s.lora_y.resize(static_cast<size_t>(N * out));
-  matmul(x, N, MatrixRef{DType::F32, st.a.data(), st.rank, in}, s.lora_t.data());
-  matmul(s.lora_t.data(), N, MatrixRef{DType::F32, st.b.data(), out, st.rank}, s.lora_y.data());
-  add_inplace(y, s.lora_y.data(), N * out);
+void DecoderModel::LayerLora::rebuild_groups() {
+  auto cat = [&](std::initializer_list<int> ids) {
+    std::vector<float> out;
+    for (int i : ids) out.insert(out.end(), slot[i].a.begin(), slot[i].a.end());
+    return out;
+  };
+  a_qkv = cat({kLoraQ, kLoraK, kLoraV});
+  a_gate_up = cat({kLoraGate, kLoraUp});
+}
+
+void DecoderModel::apply_lora(const LayerLora& L, std::initializer_list<int> slots, const std::vector<float>* a_cat,
+                              const float* x, int64_t N, int64_t in, std::initializer_list<float*> ys, Scratch& s) {
+  int64_t R = 0;
+  for (int i : slots) R += L.slot[i].rank;
+  if (R == 0) return;
+  const LoraStack* single = nullptr;
+  if (!a_cat)
+    for (int i : slots) single = &L.slot[i];
+  const float* a = a_cat ? a_cat->data() : single->a.data();
+  // t = x · Aᵀ for every stack of the group at once: [N, R].
+  if (s.lora_t.size() < static_cast<size_t>(N * R)) s.lora_t.resize(static_cast<size_t>(N * R));
+  matmul(x, N, MatrixRef{DType::F32, a, R, in}, s.lora_t.data());
+  // y += t_j · B_jᵀ per matrix (the float GEMM kernels; t_j is stack j's columns of t).
+  int64_t off = 0;
+  auto y_it = ys.begin();
+  for (int i : slots) {
+    const LoraStack& st = L.slot[i];
+    float* y = *y_it++;
+    if (st.rank == 0) continue;
+    const int64_t out = static_cast<int64_t>(st.b.size()) / st.rank;
+    const float* tj = s.lora_t.data() + off;
+    if (R != st.rank) {  // gather the stack's columns
+      if (s.lora_tj.size() < static_cast<size_t>(N * st.rank)) s.lora_tj.resize(static_cast<size_t>(N * st.rank));
+      for (int64_t n = 0; n < N; ++n) std::copy_n(s.lora_t.data() + n * R + off, st.rank, s.lora_tj.data() + n * st.rank);
+      tj = s.lora_tj.data();
+    }
+    if (s.lora_y.size() < static_cast<size_t>(N * out)) s.lora_y.resize(static_cast<size_t>(N * out));
+    matmul(tj, N, MatrixRef{DType::F32, st.b.data(), out, st.rank}, s.lora_y.data());
+    add_inplace(y, s.lora_y.data(), N * out);
+    off += st.rank;
+  }
 }
 
 void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, bool rope, int64_t window,
@@ -211,11 +244,7 @@ void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, 
     float* const ys[3] = {s.q.data(), s.k.data(), s.v.data()};
     matmul_multi(a_in, N, ws, ys);
   }
-  if (lora) {
-    apply_lora((*lora)[kLoraQ], a_in, N, qd, s.q.data(), s);
-    apply_lora((*lora)[kLoraK], a_in, N, kvd, s.k.data(), s);
-    apply_lora((*lora)[kLoraV], a_in, N, kvd, s.v.data(), s);
-  }
+  if (lora) apply_lora(*lora, {kLoraQ, kLoraK, kLoraV}, &lora->a_qkv, a_in, N, H, {s.q.data(), s.k.data(), s.v.data()}, s);
   if (!L.q_norm.empty()) rmsnorm(s.q.data(), L.q_norm.data(), eps, N * c.n_heads, hd, s.q.data());
   if (!L.k_norm.empty()) rmsnorm(s.k.data(), L.k_norm.data(), eps, N * c.n_kv_heads, hd, s.k.data());
   if (rope) {
@@ -244,7 +273,7 @@ void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, 
     r += rows[i];
   }
   matmul(s.att.data(), N, L.wo, s.o.data());
-  if (lora) apply_lora((*lora)[kLoraO], s.att.data(), N, H, s.o.data(), s);
+  if (lora) apply_lora(*lora, {kLoraO}, nullptr, s.att.data(), N, qd, {s.o.data()}, s);
   if (!L.attn_post_norm.empty()) rmsnorm(s.o.data(), L.attn_post_norm.data(), eps, N, H, s.o.data());
   add_inplace(x, s.o.data(), N * H);
   // ---- MLP block ----
@@ -259,13 +288,10 @@ void DecoderModel::run_layer(const DecoderLayerWeights& L, int64_t cache_layer, 
     const MatrixRef ws[2] = {L.w_gate, L.w_up};
     float* const ys[2] = {s.gate.data(), s.up.data()};
     matmul_multi(m_in, N, ws, ys);
-    if (lora) {
-      apply_lora((*lora)[kLoraGate], m_in, N, I, s.gate.data(), s);
-      apply_lora((*lora)[kLoraUp], m_in, N, I, s.up.data(), s);
-    }
+    if (lora) apply_lora(*lora, {kLoraGate, kLoraUp}, &lora->a_gate_up, m_in, N, H, {s.gate.data(), s.up.data()}, s);
     silu_mul(s.gate.data(), s.up.data(), N * I);
     matmul(s.gate.data(), N, L.w_down, s.o.data());
-    if (lora) apply_lora((*lora)[kLoraDown], s.gate.data(), N, H, s.o.data(), s);
+    if (lora) apply_lora(*lora, {kLoraDown}, nullptr, s.gate.data(), N, I, {s.o.data()}, s);
   }
   if (!L.mlp_post_norm.empty()) rmsnorm(s.o.data(), L.mlp_post_norm.data(), eps, N, H, s.o.data());
   add_inplace(x, s.o.data(), N * H);

@@ -4,6 +4,7 @@
 // Family files (exaone3.cpp, exaone4.cpp, ...) parse their config and bind weight names.
 #pragma once
 #include <array>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -62,18 +63,24 @@ class DecoderModel : public Model {
  private:
   struct Scratch;
   // The LoRA adapters of one matrix, concatenated: a [rank, in] holds every adapter's A, b
-  // [out, rank] every adapter's B with its scale folded in, so y += b·(a·x) is two small GEMMs
-  // over the whole batch however many adapters stack.
+  // [out, rank] every adapter's B with its scale folded in (several adapters = one stack).
   struct LoraStack {
     int64_t rank = 0;
     std::vector<float> a, b;
   };
   enum LoraSlot { kLoraQ, kLoraK, kLoraV, kLoraO, kLoraGate, kLoraUp, kLoraDown, kLoraSlots };
-  using LayerLora = std::array<LoraStack, kLoraSlots>;
-  // y [N, out] += the stack's update for input x [N, in] (nothing when the stack is empty).
-  static void apply_lora(const LoraStack& st, const float* x, int64_t N, int64_t out, float* y, Scratch& s);
-  // One decoder layer over N token rows `x` (in place): rows of sequence i are the next
-  // `rows[i]` positions of caches[i], whose layer `cache_layer` receives their K/V.
+  // One layer's stacks, and the A of the matrices that read the same input (q/k/v, gate/up)
+  // concatenated, so a group's update is one GEMM for A·x over the whole batch of rows, then one
+  // small GEMM per matrix for B.
+  struct LayerLora {
+    std::array<LoraStack, kLoraSlots> slot;
+    std::vector<float> a_qkv, a_gate_up;
+    void rebuild_groups();
+  };
+  // ys[j] [N, outs[j]] += stack j's update for input x [N, in], for the stacks `slots` of `L`
+  // that read x (`a_cat`: their A concatenated, or null for a single stack).
+  static void apply_lora(const LayerLora& L, std::initializer_list<int> slots, const std::vector<float>* a_cat,
+                         const float* x, int64_t N, int64_t in, std::initializer_list<float*> ys, Scratch& s);
   // `lora`: the layer's adapters, or null.
   void run_layer(const DecoderLayerWeights& L, int64_t cache_layer, bool rope, int64_t window,
                  std::span<KVCache* const> caches, std::span<const int64_t> rows, const int32_t* pos, float* x,

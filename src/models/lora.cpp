@@ -148,18 +148,21 @@ void DecoderModel::add_lora(const LoraAdapter& adapter, double scale) {
     if (p.a.size() != static_cast<size_t>(p.rank * p.in) || p.b.size() != static_cast<size_t>(p.out * p.rank))
       fail(where + ": A/B sizes do not match rank " + std::to_string(p.rank));
     if (scale == 0) continue;  // scale 0: the base model exactly, no work per token
-    LoraStack& st = next[static_cast<size_t>(t.layer)][t.slot];
+    LoraStack& st = next[static_cast<size_t>(t.layer)].slot[t.slot];
     const float s = static_cast<float>(scale * adapter.scale_of(p));
-    const int64_t R = st.rank + p.rank;
     st.a.insert(st.a.end(), p.a.begin(), p.a.end());
+    // b [out, R + rank]: the earlier adapters' columns, then this one's, scaled.
+    const int64_t R = st.rank + p.rank;
     std::vector<float> b(static_cast<size_t>(p.out * R));
     for (int64_t o = 0; o < p.out; ++o) {
       std::copy_n(st.b.data() + o * st.rank, st.rank, b.data() + o * R);
-      for (int64_t r = 0; r < p.rank; ++r) b[static_cast<size_t>(o * R + st.rank + r)] = s * p.b[static_cast<size_t>(o * p.rank + r)];
+      for (int64_t r = 0; r < p.rank; ++r)
+        b[static_cast<size_t>(o * R + st.rank + r)] = s * p.b[static_cast<size_t>(o * p.rank + r)];
     }
     st.b = std::move(b);
     st.rank = R;
   }
+  for (LayerLora& L : next) L.rebuild_groups();
   lora_ = std::move(next);
   loras_.push_back({src, scale, static_cast<int64_t>(adapter.pairs.size()), adapter.rank, adapter.alpha});
 }
