@@ -22,12 +22,12 @@ const char* exaone3_name(const std::string& n) {
   return nullptr;
 }
 
-// Keep-probability test of element i of a mask keyed by `key`: a hash, so any thread split gives the
-// same mask.
-inline bool dropped(uint64_t key, uint64_t i, float p) {
-  uint64_t s = key ^ (i * 0x9E3779B97F4A7C15ull);
+// Whether element i of the mask keyed by `key` is dropped: a hash of (key, i / 4), 16 bits per element
+// against p·2^16, so any thread split gives the same mask (and one hash serves four elements).
+inline bool dropped(uint64_t key, uint64_t i, uint32_t threshold) {
+  uint64_t s = key ^ ((i >> 2) * 0x9E3779B97F4A7C15ull);
   const uint64_t h = splitmix64(s);
-  return static_cast<float>(h >> 40) * 0x1.0p-24f < p;
+  return static_cast<uint32_t>((h >> (16 * (i & 3))) & 0xFFFF) < threshold;
 }
 
 }  // namespace
@@ -43,6 +43,9 @@ class LoraLinear final : public LinearAdapter {
   const Param& b() const { return *b_; }
   float scale() const { return scale_; }
 
+  // The products are arranged so that the rank is the GEMM's row count M (the micro-kernel's 8 rows)
+  // rather than its column count (32-column strips: a rank-8 output would waste 3/4 of each tile):
+  // the adapter's activations are kept transposed, uT = (scale·A·xdᵀ) [r, T].
   void forward(const float* x, int64_t T, float* y, bool training) override {
     const int64_t r = a_->shape[0], in = a_->shape[1], out = b_->shape[0];
     const GemmPrecision prec = matmul_precision();
@@ -53,45 +56,52 @@ class LoraLinear final : public LinearAdapter {
       apply_mask(x, T * in, xd_);
       xd = xd_.data();
     }
-    // u = scale·(xd·Aᵀ) [T, r], kept for the backward; y += u·Bᵀ.
-    u_.resize(static_cast<size_t>(T * r));
-    gemm_train(T, r, in, {xd, in, false}, {a_->w.data(), in, true}, u_.data(), r, false, prec);
-    for (float& v : u_) v *= scale_;
-    gemm_train(T, out, r, {u_.data(), r, false}, {b_->w.data(), r, true}, y, out, true, prec);
+    ut_.resize(static_cast<size_t>(r * T));
+    gemm_train(r, T, in, {a_->w.data(), in, false}, {xd, in, true}, ut_.data(), T, false, prec);
+    for (float& v : ut_) v *= scale_;
+    // y += u·Bᵀ
+    gemm_train(T, out, r, {ut_.data(), T, true}, {b_->w.data(), r, true}, y, out, true, prec);
     if (masked_) std::vector<float>().swap(xd_);  // the backward rebuilds it from x and the key
   }
 
   void backward(const float* dy, const float* x, int64_t T, float* dx) override {
     const int64_t r = a_->shape[0], in = a_->shape[1], out = b_->shape[0];
     const GemmPrecision prec = matmul_precision();
-    // dB += dyᵀ·u; du = scale·(dy·B); dA += duᵀ·xd; dx += mask(du·A).
-    if (!b_->g.empty()) gemm_train(out, r, T, {dy, out, true}, {u_.data(), r, false}, b_->g.data(), r, true, prec);
-    std::vector<float> du(static_cast<size_t>(T * r));
-    gemm_train(T, r, out, {dy, out, false}, {b_->w.data(), r, false}, du.data(), r, false, prec);
-    for (float& v : du) v *= scale_;
+    // dBᵀ = uT·dy [r, out]; duT = scale·Bᵀ·dyᵀ [r, T]; dA += duT·xd; dx += mask((duT)ᵀ·A).
+    if (!b_->g.empty()) {
+      std::vector<float> dbt(static_cast<size_t>(r * out));
+      gemm_train(r, out, T, {ut_.data(), T, false}, {dy, out, false}, dbt.data(), out, false, prec);
+      float* g = b_->g.data();
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t k = 0; k < r; ++k) g[o * r + k] += dbt[k * out + o];
+    }
+    std::vector<float> dut(static_cast<size_t>(r * T));
+    gemm_train(r, T, out, {b_->w.data(), r, true}, {dy, out, true}, dut.data(), T, false, prec);
+    for (float& v : dut) v *= scale_;
     const float* xd = x;
     if (masked_) {
       apply_mask(x, T * in, xd_);
       xd = xd_.data();
     }
-    if (!a_->g.empty()) gemm_train(r, in, T, {du.data(), r, true}, {xd, in, false}, a_->g.data(), in, true, prec);
+    if (!a_->g.empty()) gemm_train(r, in, T, {dut.data(), T, false}, {xd, in, false}, a_->g.data(), in, true, prec);
     if (!masked_) {
-      gemm_train(T, in, r, {du.data(), r, false}, {a_->w.data(), in, false}, dx, in, true, prec);
+      gemm_train(T, in, r, {dut.data(), T, true}, {a_->w.data(), in, false}, dx, in, true, prec);
     } else {
-      gemm_train(T, in, r, {du.data(), r, false}, {a_->w.data(), in, false}, xd_.data(), in, false, prec);
+      gemm_train(T, in, r, {dut.data(), T, true}, {a_->w.data(), in, false}, xd_.data(), in, false, prec);
       const float keep = 1.0f / (1.0f - p_);
       float* dxd = xd_.data();
       const uint64_t key = key_;
-      const float p = p_;
+      const uint32_t thr = threshold();
       parallel_for(T * in, balanced_chunk(T * in, 8192, 2), [&](int64_t b0, int64_t e0) {
         for (int64_t i = b0; i < e0; ++i)
-          if (!dropped(key, static_cast<uint64_t>(i), p)) dx[i] += dxd[i] * keep;
+          if (!dropped(key, static_cast<uint64_t>(i), thr)) dx[i] += dxd[i] * keep;
       });
       std::vector<float>().swap(xd_);
     }
   }
 
  private:
+  uint32_t threshold() const { return static_cast<uint32_t>(std::lround(static_cast<double>(p_) * 65536.0)); }
   uint64_t mask_key(uint64_t call) const {
     uint64_t s = seed_ * 0xD1342543DE82EF95ull + (id_ << 32) + call;
     return splitmix64(s);
@@ -101,10 +111,10 @@ class LoraLinear final : public LinearAdapter {
     out.resize(static_cast<size_t>(n));
     const float keep = 1.0f / (1.0f - p_);
     const uint64_t key = key_;
-    const float p = p_;
+    const uint32_t thr = threshold();
     float* o = out.data();
     parallel_for(n, balanced_chunk(n, 8192, 2), [&](int64_t b0, int64_t e0) {
-      for (int64_t i = b0; i < e0; ++i) o[i] = dropped(key, static_cast<uint64_t>(i), p) ? 0.0f : x[i] * keep;
+      for (int64_t i = b0; i < e0; ++i) o[i] = dropped(key, static_cast<uint64_t>(i), thr) ? 0.0f : x[i] * keep;
     });
   }
 
@@ -113,7 +123,7 @@ class LoraLinear final : public LinearAdapter {
   uint64_t seed_, id_;
   uint64_t calls_ = 0, key_ = 0;
   bool masked_ = false;
-  std::vector<float> u_, xd_;
+  std::vector<float> ut_, xd_;
 };
 
 std::vector<std::string> resolve_lora_targets(TrainableModel& model, const std::vector<std::string>& names,

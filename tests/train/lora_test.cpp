@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -554,6 +556,39 @@ TEST(TrainLoraCli, AdapterForPeftAndLlamaCppAndAMergedModel) {
   EXPECT_NE(err.find("unknown LoRA target module 'qkv'"), std::string::npos) << err;
   fs::remove(q8);
   fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace exaone::train
+
+namespace exaone::train {
+namespace {
+
+// Not a check: time of one forward_backward of full fine-tuning against LoRA on the bundled demo model
+// (run with --gtest_also_run_disabled_tests; docs/training.md quotes the CLI's figures).
+TEST(TrainLoraSpeed, DISABLED_FullVsLora) {
+  const std::string base = (kRepo / "models/exaone4-demo").string();
+  const Data d = random_batch(3, 8, 128, 4096);
+  // Process CPU time (std::clock), not wall time: the figure should not depend on other load of the host.
+  auto time_it = [&](TrainableModel& m, int reps) {
+    m.forward_backward(d.batch());
+    const std::clock_t t0 = std::clock();
+    for (int i = 0; i < reps; ++i) m.forward_backward(d.batch());
+    return static_cast<double>(std::clock() - t0) / CLOCKS_PER_SEC / reps;
+  };
+  auto full = TrainableModel::load(base);
+  const double tf = time_it(*full, 3);
+  auto lm = TrainableModel::load(base);
+  LoraConfig cfg;
+  cfg.dropout = 0.05;
+  Lora lora(*lm, cfg);
+  const double tl = time_it(*lm, 3);
+  auto fm = TrainableModel::load(base);
+  fm->freeze_all();
+  const double tz = time_it(*fm, 3);
+  std::printf("  forward_backward of 8 x 128 tokens, CPU seconds: full %.3f, LoRA r8 (all 7 targets, dropout 0.05) %.3f, "
+              "frozen without adapters %.3f; tokens/s per CPU-second: full %.0f, LoRA %.0f\n",
+              tf, tl, tz, 1024 / tf, 1024 / tl);
 }
 
 }  // namespace
