@@ -100,7 +100,6 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
   const std::string arch_name = c.model_type == "exaone4_5" ? "EXAONE 4.5 (text)" : family_name(c.family);
   std::vector<std::string> unloaded;
   if (c.vision_tower) unloaded.push_back("vision tower present, not loaded (images are a later step)");
-  if (c.mtp_unloaded) unloaded.push_back("MTP layer present, not loaded");
   json info = {{"architecture", arch_name},
                {"model_type", c.model_type},
                {"parameters", model->parameter_count()},
@@ -118,6 +117,11 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
                {"tied_embeddings", c.tie_embeddings},
                {"eos_token_ids", eos},
                {"not_loaded", unloaded},
+               {"mtp", model->has_mtp() ? json{{"layers", 1},
+                                               {"attention", c.mtp_sliding ? "sliding" : "global"},
+                                               {"window", c.mtp_sliding ? json(c.mtp_window) : json(nullptr)},
+                                               {"rope", c.mtp_rope}}
+                                         : json(nullptr)},
                {"lora", loras},
                {"layer_layout", layers},
                {"experts", c.n_experts > 0 ? json{{"count", c.n_experts},
@@ -156,6 +160,10 @@ void cmd_info(const std::string& model_path, int64_t context, bool as_json, DTyp
     std::cout << "\nexperts          " << c.n_experts << " (" << c.n_experts_used << " active, " << c.n_shared_experts
               << " shared), groups " << c.n_group << " (" << c.topk_group << " active), expert ffn "
               << c.moe_intermediate << ", " << moe_layers << " MoE layers, active parameters " << active_params;
+  if (model->has_mtp())
+    std::cout << "\nmtp              1 layer (" << (c.mtp_sliding ? "sliding, window " + std::to_string(c.mtp_window)
+                                                               : std::string("global"))
+              << (c.mtp_rope ? ", rope" : ", nope") << "): drafts for --spec mtp";
   std::cout << "\nrope             " << c.rope.type << ", theta " << c.rope.theta;
   if (c.rope.type != "default") std::cout << ", factor " << c.rope.factor;
   std::cout << "\nlayers          ";

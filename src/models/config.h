@@ -73,7 +73,6 @@ struct ModelConfig {
   std::string source_dtype;      // torch_dtype / storage type as declared
   // EXAONE 4.5 runs text-only: parts of the checkpoint that were found and left unloaded.
   bool vision_tower = false;     // vision_config or vision tensors present
-  bool mtp_unloaded = false;     // mtp.* tensors present (not run for EXAONE 4.5)
 
   int64_t q_dim() const { return n_heads * head_dim; }
   int64_t kv_dim() const { return n_kv_heads * head_dim; }

@@ -24,18 +24,20 @@ size_t lines(const std::string& s) {
   return n;
 }
 
-TEST(Exaone45Cli, InfoSaysVisionTowerNotLoaded) {
+TEST(Exaone45Cli, InfoSaysVisionTowerNotLoadedAndMtpDrafts) {
   auto r = run("info -m " + kFixtures + "exaone45-text");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("EXAONE 4.5 (text) (exaone4_5)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("vision tower present, not loaded (images are a later step)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("MTP layer present, not loaded"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("mtp              1 layer (sliding, window 4, rope): drafts for --spec mtp"), std::string::npos)
+      << r.out;
   auto j = run("info --json -m " + kFixtures + "exaone45-legacy");
   ASSERT_EQ(j.code, 0) << j.err;
   const auto info = exaone::json::parse(j.out);
   EXPECT_EQ(info["architecture"], "EXAONE 4.5 (text)");
   ASSERT_EQ(info["not_loaded"].size(), 1u);
   EXPECT_EQ(info["not_loaded"][0], "vision tower present, not loaded (images are a later step)");
+  EXPECT_TRUE(info["mtp"].is_null());  // the legacy fixture carries no MTP layer
   auto plain = run("info -m " + kFixtures + "exaone4-f16-untied");
   ASSERT_EQ(plain.code, 0) << plain.err;
   EXPECT_EQ(plain.out.find("not loaded"), std::string::npos) << plain.out;
