@@ -53,6 +53,7 @@ class LoraLinear final : public LinearAdapter {
     const float* xd = x;
     if (masked_) {
       key_ = mask_key(calls_++);
+      drawn_ = false;
       apply_mask(x, T * in, xd_);
       xd = xd_.data();
     }
@@ -61,7 +62,7 @@ class LoraLinear final : public LinearAdapter {
     for (float& v : ut_) v *= scale_;
     // y += u·Bᵀ
     gemm_train(T, out, r, {ut_.data(), T, true}, {b_->w.data(), r, true}, y, out, true, prec);
-    if (masked_) std::vector<float>().swap(xd_);  // the backward rebuilds it from x and the key
+    if (masked_) std::vector<float>().swap(xd_);  // the backward rebuilds it from x and the kept bits
   }
 
   void backward(const float* dy, const float* x, int64_t T, float* dx) override {
@@ -90,11 +91,10 @@ class LoraLinear final : public LinearAdapter {
       gemm_train(T, in, r, {dut.data(), T, true}, {a_->w.data(), in, false}, xd_.data(), in, false, prec);
       const float keep = 1.0f / (1.0f - p_);
       float* dxd = xd_.data();
-      const uint64_t key = key_;
-      const uint32_t thr = threshold();
+      const uint64_t* bits = keep_bits_.data();
       parallel_for(T * in, balanced_chunk(T * in, 8192, 2), [&](int64_t b0, int64_t e0) {
         for (int64_t i = b0; i < e0; ++i)
-          if (!dropped(key, static_cast<uint64_t>(i), thr)) dx[i] += dxd[i] * keep;
+          if (bits[i >> 6] >> (i & 63) & 1) dx[i] += dxd[i] * keep;
       });
       std::vector<float>().swap(xd_);
     }
@@ -107,22 +107,36 @@ class LoraLinear final : public LinearAdapter {
     return splitmix64(s);
   }
   // out = x ∘ mask / (1 - p) (inverted dropout, as torch.nn.Dropout).
-  void apply_mask(const float* x, int64_t n, std::vector<float>& out) const {
+  // The forward draws the mask (and keeps it as bits, 1/32 of the input's size); the backward reuses them.
+  void apply_mask(const float* x, int64_t n, std::vector<float>& out) {
     out.resize(static_cast<size_t>(n));
     const float keep = 1.0f / (1.0f - p_);
     const uint64_t key = key_;
     const uint32_t thr = threshold();
     float* o = out.data();
-    parallel_for(n, balanced_chunk(n, 8192, 2), [&](int64_t b0, int64_t e0) {
-      for (int64_t i = b0; i < e0; ++i) o[i] = dropped(key, static_cast<uint64_t>(i), thr) ? 0.0f : x[i] * keep;
+    const bool draw = !drawn_;
+    if (draw) keep_bits_.assign(static_cast<size_t>((n + 63) / 64), 0);
+    uint64_t* bits = keep_bits_.data();
+    // Chunks of whole 64-element words, so that no two threads write one word.
+    parallel_for((n + 63) / 64, balanced_chunk((n + 63) / 64, 128, 2), [&](int64_t w0, int64_t w1) {
+      for (int64_t w = w0; w < w1; ++w) {
+        uint64_t word = draw ? 0 : bits[w];
+        for (int64_t i = w * 64; i < std::min(n, (w + 1) * 64); ++i) {
+          if (draw && !dropped(key, static_cast<uint64_t>(i), thr)) word |= uint64_t{1} << (i & 63);
+          o[i] = word >> (i & 63) & 1 ? x[i] * keep : 0.0f;
+        }
+        if (draw) bits[w] = word;
+      }
     });
+    drawn_ = true;
   }
 
   Param *a_, *b_;
   float scale_, p_;
   uint64_t seed_, id_;
   uint64_t calls_ = 0, key_ = 0;
-  bool masked_ = false;
+  bool masked_ = false, drawn_ = false;
+  std::vector<uint64_t> keep_bits_;
   std::vector<float> ut_, xd_;
 };
 
