@@ -11,17 +11,12 @@
 #include <sstream>
 
 #include "util/json_file.h"
+#include "run_exaone.h"
 
 namespace exaone::train {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::stringstream s;
-  s << std::ifstream(p, std::ios::binary).rdbuf();
-  return s.str();
-}
 
 int run(const std::string& args, const fs::path& dir, std::string* err) {
   const fs::path e = dir / "stderr.txt";

@@ -10,28 +10,14 @@
 #include <sstream>
 
 #include "train/plot.h"
+#include "run_exaone.h"
 
 namespace exaone::train {
 namespace {
 
 namespace fs = std::filesystem;
 
-int run(const std::string& args, std::string* err = nullptr) {
-  const std::string err_file = testing::TempDir() + "exaone_train_" + std::to_string(::getpid()) + "_stderr.txt";
-  const int status = std::system((std::string(EXAONE_BINARY) + " " + args + " >/dev/null 2>" + err_file).c_str());
-  if (err) {
-    std::stringstream s;
-    s << std::ifstream(err_file).rdbuf();
-    *err = s.str();
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string slurp(const fs::path& p) {
-  std::stringstream s;
-  s << std::ifstream(p, std::ios::binary).rdbuf();
-  return s.str();
-}
+int run(const std::string& args, std::string* err = nullptr) { return run_exaone(args, err); }
 
 TEST(TrainCli, TrainsSavesAndResumesExactly) {
   if (!fs::exists(EXAONE_BINARY)) GTEST_SKIP() << "exaone binary not built";

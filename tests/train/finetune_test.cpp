@@ -15,6 +15,7 @@
 #include "train/checkpoint.h"
 #include "train/finetune.h"
 #include "train/model.h"
+#include "run_exaone.h"
 #include "train/sft_data.h"
 #include "util/error.h"
 
@@ -176,19 +177,7 @@ TEST(TrainFinetune, LossDecreasesOnAssistantTokens) {
   fs::remove_all(dir);
 }
 
-int run(const std::string& args, std::string* err = nullptr, std::string* out = nullptr) {
-  const std::string base = testing::TempDir() + "exaone_ft_" + std::to_string(::getpid());
-  const int status = std::system((std::string(EXAONE_BINARY) + " " + args + " >" + base + "_out.txt 2>" + base +
-                                  "_err.txt").c_str());
-  auto slurp = [](const std::string& p) {
-    std::stringstream s;
-    s << std::ifstream(p).rdbuf();
-    return s.str();
-  };
-  if (err) *err = slurp(base + "_err.txt");
-  if (out) *out = slurp(base + "_out.txt");
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run(const std::string& args, std::string* err = nullptr) { return run_exaone(args, err); }
 
 TEST(TrainFinetuneCli, FullFinetuneSavesALoadableModel) {
   if (!fs::exists(EXAONE_BINARY)) GTEST_SKIP() << "exaone binary not built";

@@ -27,6 +27,7 @@
 #include "train/optim.h"
 #include "train/rng.h"
 #include "util/error.h"
+#include "run_exaone.h"
 
 namespace exaone::train {
 namespace {
@@ -478,19 +479,6 @@ TEST(TrainLoraPeft, TrainedAdapterLoadsInPeftWithTheSameLogits) {
 
 // ---- the CLI: exaone finetune --lora-rank ----
 
-int run_cli(const std::string& args, std::string* err = nullptr, std::string* out = nullptr) {
-  const std::string base = testing::TempDir() + "exaone_lora_" + std::to_string(::getpid());
-  const int status = std::system((std::string(EXAONE_BINARY) + " " + args + " >" + base + "_out.txt 2>" + base +
-                                  "_err.txt").c_str());
-  auto slurp = [](const std::string& p) {
-    std::stringstream s;
-    s << std::ifstream(p).rdbuf();
-    return s.str();
-  };
-  if (err) *err = slurp(base + "_err.txt");
-  if (out) *out = slurp(base + "_out.txt");
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 TEST(TrainLoraCli, AdapterForPeftAndLlamaCppAndAMergedModel) {
   if (!fs::exists(EXAONE_BINARY)) GTEST_SKIP() << "exaone binary not built";
@@ -506,7 +494,7 @@ TEST(TrainLoraCli, AdapterForPeftAndLlamaCppAndAMergedModel) {
   const std::string base = (kRepo / "models/exaone4-tiny").string(), data = (dir / "chat.jsonl").string();
   const std::string out = (dir / "out").string();
   std::string err, sout;
-  ASSERT_EQ(run_cli("finetune -m " + base + " --data " + data + " --unscreened --steps 3 --batch 2 -t 2 --lora-rank 4 "
+  ASSERT_EQ(run_exaone("finetune -m " + base + " --data " + data + " --unscreened --steps 3 --batch 2 -t 2 --lora-rank 4 "
                     "--lora-alpha 8 --lora-targets q_proj,v_proj,down_proj --merge -o " + out, &err),
             0)
       << err;
@@ -526,7 +514,7 @@ TEST(TrainLoraCli, AdapterForPeftAndLlamaCppAndAMergedModel) {
   std::vector<int32_t> ids = {1, 4, 7, 9};
   std::vector<float> want;
   m->forward(Batch{ids.data(), nullptr, 1, 4}, &want);
-  ASSERT_EQ(run_cli("logits -m " + out + "/merged --ids 1,4,7,9 --all-positions", &err, &sout), 0) << err;
+  ASSERT_EQ(run_exaone("logits -m " + out + "/merged --ids 1,4,7,9 --all-positions", &err, &sout), 0) << err;
   const json got = json::parse(sout);
   const int64_t V = m->config().vocab_size;
   double worst = 0;
@@ -537,20 +525,20 @@ TEST(TrainLoraCli, AdapterForPeftAndLlamaCppAndAMergedModel) {
 
   // A GGUF base: LoRA only, kept quantized; no full fine-tuning and no merge.
   const fs::path q8 = tiny_gguf("q8_0");
-  ASSERT_EQ(run_cli("finetune -m " + q8.string() + " --data " + data + " --unscreened --steps 2 --batch 2 -t 2 "
+  ASSERT_EQ(run_exaone("finetune -m " + q8.string() + " --data " + data + " --unscreened --steps 2 --batch 2 -t 2 "
                     "--lora-rank 2 -o " + out + "q", &err),
             0)
       << err;
   EXPECT_NE(err.find("kept quantized as stored in the GGUF"), std::string::npos) << err;
   EXPECT_EQ(read_lora_adapter(out + "q").base_model, q8.filename().string());
   EXPECT_EQ(read_lora_adapter(out + "q/adapter.gguf").pairs.size(), 28u);
-  EXPECT_EQ(run_cli("finetune -m " + q8.string() + " --data " + data + " --unscreened --steps 2 -o " + out + "f", &err), 2);
+  EXPECT_EQ(run_exaone("finetune -m " + q8.string() + " --data " + data + " --unscreened --steps 2 -o " + out + "f", &err), 2);
   EXPECT_NE(err.find("full fine-tuning needs a Hugging Face folder"), std::string::npos) << err;
-  EXPECT_EQ(run_cli("finetune -m " + q8.string() + " --data " + data + " --unscreened --lora-rank 2 --merge -o " + out +
+  EXPECT_EQ(run_exaone("finetune -m " + q8.string() + " --data " + data + " --unscreened --lora-rank 2 --merge -o " + out +
                     "f", &err),
             2);
   EXPECT_NE(err.find("--merge needs a float base"), std::string::npos) << err;
-  EXPECT_EQ(run_cli("finetune -m " + base + " --data " + data + " --unscreened --lora-rank 2 --lora-targets qkv -o " +
+  EXPECT_EQ(run_exaone("finetune -m " + base + " --data " + data + " --unscreened --lora-rank 2 --lora-targets qkv -o " +
                     out + "f", &err),
             2);
   EXPECT_NE(err.find("unknown LoRA target module 'qkv'"), std::string::npos) << err;

@@ -13,18 +13,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "run_exaone.h"
 #include "train/data_parallel.h"
 
 namespace exaone::train {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::stringstream s;
-  s << std::ifstream(p, std::ios::binary).rdbuf();
-  return s.str();
-}
 
 int sh(const std::string& cmd, const fs::path& err_file, std::string* err) {
   const int status = std::system((cmd + " >/dev/null 2>" + err_file.string()).c_str());
