@@ -243,24 +243,8 @@ void pack_a(const GemmOperand& a, int64_t i0, int64_t i1, int64_t p0, int64_t kc
 
 // bf16 packing: pairs (p, p+1) of one row/column side by side, [strip][ceil(kc/2)][n][2].
 // `rows_are_i`: the strips run along the operand's first index (A's rows), else along its second
-// (B's columns). Scalar reference; pack_bf16 below takes whole 16-wide pieces in AVX-512 lanes.
-void pack_bf16_scalar(const GemmOperand& o, bool rows_are_i, int64_t x0, int64_t x1, int64_t p0, int64_t kc, int n,
-                      uint16_t* dst) {
-  const int64_t kp = (kc + 1) / 2;
-  for (int64_t xs = x0; xs < x1; xs += n, dst += kp * n * 2) {
-    const int64_t w = std::min<int64_t>(n, x1 - xs);
-    for (int64_t q = 0; q < kp; ++q)
-      for (int64_t x = 0; x < n; ++x)
-        for (int64_t e = 0; e < 2; ++e) {
-          const int64_t p = 2 * q + e;
-          float v = 0.0f;
-          if (x < w && p < kc) v = rows_are_i ? at(o, xs + x, p0 + p) : at(o, p0 + p, xs + x);
-          dst[(q * n + x) * 2 + e] = bf16_bits(v);
-        }
-  }
-}
-
-// Same values (vcvtneps2bf16 rounds to nearest even like bf16_bits; it also flushes denormal
+// (B's columns); whole 16-wide pieces in AVX-512 lanes. Values as bf16_bits gives them
+// (vcvtneps2bf16 rounds to nearest even like bf16_bits; it also flushes denormal
 // inputs to zero). Element (x, p) lies at base + x*sx + p*sp: when sp == 1 a pair is two adjacent
 // floats, converted 32 at a time and stored as 16 words with stride n; when sx == 1 the pairs of 16
 // neighbouring x come from two rows and are interleaved into 16 consecutive words.
