@@ -41,8 +41,14 @@ __attribute__((target("avx2"))) inline void start_rows(const void* act, size_t s
 // 2-thread decode GEMV (kernels_bench, packed path), closer distances left 10-25% of the
 // bandwidth unused.
 constexpr int kPrefetchDistance = 1152;
+// Q6_K reads each block as three interleaved streams (two runs of low nibbles, one of high bits),
+// which the hardware prefetcher follows badly: requesting the rest of the current block at once
+// serves it best. At 1152 bytes, and at 512, the 1.2B shape's Q4_K_M decode was ~20 % slower
+// (Zen 4, 2 threads, session 8, exaone bench in interleaved rounds).
+constexpr int kPrefetchDistanceQ6K = 256;
+template <int Distance = kPrefetchDistance>
 EXAONE_AVX2 inline void prefetch_ahead(const void* block, size_t bytes) {
-  const char* p = static_cast<const char*>(block) + kPrefetchDistance;
+  const char* p = static_cast<const char*>(block) + Distance;
   for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
 }
 
@@ -233,7 +239,7 @@ EXAONE_AVX2 void gemv_q6_k_avx2(const BlockQ6_Kx8* w, int64_t nb, const void* ac
   const BlockQ8K* a[NT];
   start_rows<NT>(act, stride, acc, a);
   for (int64_t b = 0; b < nb; ++b) {
-    prefetch_ahead(w + b, sizeof(BlockQ6_Kx8));
+    prefetch_ahead<kPrefetchDistanceQ6K>(w + b, sizeof(BlockQ6_Kx8));
     __m256i same[16], pairs[8];
     q6_k_scale_operands(w[b].scales, same, pairs);
     __m256i sumi[NT];
@@ -461,7 +467,7 @@ EXAONE_VNNI void gemv_q6_k_vnni(const BlockQ6_Kx8* w, int64_t nb, const void* ac
   // Groups 2k and 2k+1 of the 8 rows (bytes 16k..16k+15) as int16, zipped to (s_2k, s_2k+1) per row lane.
   const __m256i zip = _mm256_setr_epi16(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
   for (int64_t b = 0; b < nb; ++b) {
-    prefetch_ahead(w + b, sizeof(BlockQ6_Kx8));
+    prefetch_ahead<kPrefetchDistanceQ6K>(w + b, sizeof(BlockQ6_Kx8));
     __m256i sumi[NT];
 #pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) sumi[t] = _mm256_setzero_si256();
