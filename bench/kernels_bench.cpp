@@ -218,7 +218,7 @@ void BM_AttentionDecode(benchmark::State& state, DType kv_type) {
   AttentionShape s{H, KV, hd, 0, 0.125f};
   size_t c = 0;
   for (auto _ : state) {
-    PastKV past{ks[c], vs[c], n_past, 0, kv_type};
+    PastKV past{ks[c], vs[c], n_past, 0, kv_type, /*tiled=*/true};  // as KVCache stores it
     attention(q.data(), kc.data(), vc.data(), 1, past, s, out.data());
     benchmark::DoNotOptimize(out.data());
     c = (c + 1) % copies;

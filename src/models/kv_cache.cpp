@@ -10,13 +10,19 @@
 namespace exaone {
 
 KVCache::KVCache(const ModelConfig& cfg, int64_t max_context, DType kv_type)
-    : kv_dim_(cfg.kv_dim()), type_(kv_type), max_context_(max_context), layers_(cfg.n_layers) {
+    : kv_dim_(cfg.kv_dim()),
+      head_dim_(cfg.head_dim),
+      n_kv_heads_(cfg.n_kv_heads),
+      type_(kv_type),
+      max_context_(max_context),
+      layers_(cfg.n_layers) {
   if (kv_type != DType::F32 && kv_type != DType::F16 && kv_type != DType::BF16 && kv_type != DType::Q8_0)
     fail(std::string("KV cache type ") + dtype_name(kv_type) + " is not supported (f32, f16, bf16, q8_0)");
   if (cfg.head_dim % dtype_block_elems(kv_type) != 0)
     fail(std::string("KV cache type ") + dtype_name(kv_type) + " needs head_dim to be a multiple of " +
          std::to_string(dtype_block_elems(kv_type)) + " (head_dim is " + std::to_string(cfg.head_dim) + ")");
   row_bytes_ = dtype_bytes_for(kv_type, kv_dim_);
+  head_bytes_ = dtype_bytes_for(kv_type, head_dim_);
   for (int64_t l = 0; l < cfg.n_layers; ++l)
     if (cfg.layer_sliding[l] && cfg.sliding_window > 0) {
       layers_[l].window = cfg.sliding_window;
@@ -27,7 +33,33 @@ KVCache::KVCache(const ModelConfig& cfg, int64_t max_context, DType kv_type)
 
 PastKV KVCache::past(int64_t layer) const {
   const Layer& L = layers_[layer];
-  return PastKV{L.k.data(), L.v.data(), n_past_, L.ring, type_};
+  return PastKV{L.k.data(), L.v.data(), n_past_, L.ring, type_, true};
+}
+
+size_t KVCache::storage_bytes(int64_t positions) const {
+  return static_cast<size_t>((positions + kKVTileRows - 1) / kKVTileRows * kKVTileRows) * row_bytes_;
+}
+
+void KVCache::write_position(uint8_t* base, int64_t slot, const float* src) const {
+  for (int64_t h = 0; h < n_kv_heads_; ++h) {
+    uint8_t* dst = base + offset(slot, h);
+    const float* x = src + h * head_dim_;
+    switch (type_) {
+      case DType::F32: std::memcpy(dst, x, head_dim_ * sizeof(float)); break;
+      case DType::F16:
+        for (int64_t i = 0; i < head_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_f16(x[i]);
+        break;
+      case DType::BF16:
+        for (int64_t i = 0; i < head_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_bf16(x[i]);
+        break;
+      case DType::Q8_0: quantize_row_q8_0(x, dst, head_dim_); break;  // head_dim % 32 == 0: the row's blocks
+      default: fail("KV cache: unsupported type");
+    }
+  }
+}
+
+void KVCache::copy_position(uint8_t* dst_base, const uint8_t* src_base, int64_t slot) const {
+  for (int64_t h = 0; h < n_kv_heads_; ++h) std::memcpy(dst_base + offset(slot, h), src_base + offset(slot, h), head_bytes_);
 }
 
 void KVCache::write_row(uint8_t* dst, const float* src) const {
@@ -50,7 +82,7 @@ void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
          " positions requested)");
   Layer& L = layers_[layer];
   if (L.ring > 0) {
-    const size_t need = static_cast<size_t>(std::min(L.ring, max_context_)) * row_bytes_;
+    const size_t need = storage_bytes(std::min(L.ring, max_context_));
     if (L.k.size() < need) {
       L.k.resize(need);
       L.v.resize(need);
@@ -59,24 +91,25 @@ void KVCache::store(int64_t layer, const float* k, const float* v, int64_t T) {
     const int64_t first = std::max<int64_t>(0, T - L.ring);  // only the last `ring` positions survive
     for (int64_t t = first; t < T; ++t) {
       const int64_t slot = (n_past_ + t) % L.ring;
-      write_row(L.k.data() + slot * row_bytes_, k + t * kv_dim_);
-      write_row(L.v.data() + slot * row_bytes_, v + t * kv_dim_);
+      write_position(L.k.data(), slot, k + t * kv_dim_);
+      write_position(L.v.data(), slot, v + t * kv_dim_);
     }
     return;
   }
   reserve_linear(L, n_past_ + T);
   for (int64_t t = 0; t < T; ++t) {
-    write_row(L.k.data() + (n_past_ + t) * row_bytes_, k + t * kv_dim_);
-    write_row(L.v.data() + (n_past_ + t) * row_bytes_, v + t * kv_dim_);
+    write_position(L.k.data(), n_past_ + t, k + t * kv_dim_);
+    write_position(L.v.data(), n_past_ + t, v + t * kv_dim_);
   }
 }
 
 void KVCache::reserve_linear(Layer& L, int64_t positions) {
-  const size_t need = static_cast<size_t>(positions) * row_bytes_;
+  const size_t need = storage_bytes(positions);
   if (L.k.size() >= need) return;
-  // Geometric growth bounded by the context limit keeps appends amortised O(1).
-  size_t cap = std::max(need, std::min(L.k.size() * 2, static_cast<size_t>(max_context_) * row_bytes_));
-  cap = std::max(cap, static_cast<size_t>(std::min<int64_t>(256, max_context_)) * row_bytes_);
+  // Geometric growth bounded by the context limit keeps appends amortised O(1). Whole tiles: a
+  // tile's layout does not depend on the capacity, so growing keeps the rows where they are.
+  size_t cap = std::max(need, std::min(L.k.size() * 2, storage_bytes(max_context_)));
+  cap = std::max(cap, storage_bytes(std::min<int64_t>(256, max_context_)));
   L.k.resize(cap);
   L.v.resize(cap);
 }
@@ -95,12 +128,12 @@ bool KVCache::copy_prefix_from(const KVCache& src, int64_t n) {
     const Layer& S = src.layers_[l];
     Layer& D = layers_[l];
     if (D.ring == 0) {
-      reserve_linear(D, n);
-      std::memcpy(D.k.data(), S.k.data(), static_cast<size_t>(n) * row_bytes_);
-      std::memcpy(D.v.data(), S.v.data(), static_cast<size_t>(n) * row_bytes_);
+      reserve_linear(D, n);  // whole tiles: the rows past n that come along are never read
+      std::memcpy(D.k.data(), S.k.data(), storage_bytes(n));
+      std::memcpy(D.v.data(), S.v.data(), storage_bytes(n));
       continue;
     }
-    const size_t need = static_cast<size_t>(std::min(D.ring, max_context_)) * row_bytes_;
+    const size_t need = storage_bytes(std::min(D.ring, max_context_));
     if (D.k.size() < need) {
       D.k.resize(need);
       D.v.resize(need);
@@ -108,9 +141,8 @@ bool KVCache::copy_prefix_from(const KVCache& src, int64_t n) {
     // The positions before n that src's ring still holds; the same position maps to the same slot.
     const int64_t lo = std::max({src.ring_floor_, src.n_past_ - D.ring, n - D.ring, int64_t{0}});
     for (int64_t p = lo; p < n; ++p) {
-      const size_t off = static_cast<size_t>(p % D.ring) * row_bytes_;
-      std::memcpy(D.k.data() + off, S.k.data() + off, row_bytes_);
-      std::memcpy(D.v.data() + off, S.v.data() + off, row_bytes_);
+      copy_position(D.k.data(), S.k.data(), p % D.ring);
+      copy_position(D.v.data(), S.v.data(), p % D.ring);
     }
     floor = std::max(floor, lo);
   }
@@ -171,12 +203,12 @@ void KVCache::save_before_overwrite(Layer& L, int64_t T) {
     const int64_t slot = p % L.ring;
     if (L.saved.empty()) {
       L.saved.assign(static_cast<size_t>(L.ring), 0);
-      L.saved_k.resize(static_cast<size_t>(L.ring) * row_bytes_);
-      L.saved_v.resize(static_cast<size_t>(L.ring) * row_bytes_);
+      L.saved_k.resize(storage_bytes(L.ring));  // laid out as the ring itself
+      L.saved_v.resize(storage_bytes(L.ring));
     }
     if (L.saved[slot]) continue;
-    std::memcpy(L.saved_k.data() + slot * row_bytes_, L.k.data() + slot * row_bytes_, row_bytes_);
-    std::memcpy(L.saved_v.data() + slot * row_bytes_, L.v.data() + slot * row_bytes_, row_bytes_);
+    copy_position(L.saved_k.data(), L.k.data(), slot);
+    copy_position(L.saved_v.data(), L.v.data(), slot);
     L.saved[slot] = 1;
   }
 }
@@ -196,8 +228,8 @@ bool KVCache::truncate(int64_t n) {
     for (Layer& L : layers_) {  // the rings as they were at the checkpoint
       for (size_t slot = 0; slot < L.saved.size(); ++slot) {
         if (!L.saved[slot]) continue;
-        std::memcpy(L.k.data() + slot * row_bytes_, L.saved_k.data() + slot * row_bytes_, row_bytes_);
-        std::memcpy(L.v.data() + slot * row_bytes_, L.saved_v.data() + slot * row_bytes_, row_bytes_);
+        copy_position(L.k.data(), L.saved_k.data(), static_cast<int64_t>(slot));
+        copy_position(L.v.data(), L.saved_v.data(), static_cast<int64_t>(slot));
         L.saved[slot] = 0;
       }
     }

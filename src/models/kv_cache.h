@@ -69,14 +69,19 @@ class KVCache {
     std::vector<uint8_t> saved_k, saved_v;
     std::vector<char> saved;  // per ring slot
   };
-  void write_row(uint8_t* dst, const float* src) const;
+  // Storage is tiled (PastKV::tiled, kernels/attention.h): a position's row is n_kv_heads pieces.
+  size_t offset(int64_t slot, int64_t kvh) const { return kv_offset(true, slot, kvh, head_bytes_, row_bytes_); }
+  size_t storage_bytes(int64_t positions) const;  // whole tiles
+  void write_row(uint8_t* dst, const float* src) const;  // one contiguous row (round_rows)
+  void write_position(uint8_t* base, int64_t slot, const float* src) const;
+  void copy_position(uint8_t* dst_base, const uint8_t* src_base, int64_t slot) const;
   void save_before_overwrite(Layer& L, int64_t T);
   bool ring_holds(int64_t n, int64_t end) const;
   void reserve_linear(Layer& L, int64_t positions);
   void drop_checkpoint();
-  int64_t kv_dim_;
+  int64_t kv_dim_, head_dim_, n_kv_heads_;
   DType type_;
-  size_t row_bytes_;
+  size_t row_bytes_, head_bytes_;
   int64_t max_context_;
   int64_t n_past_ = 0;
   int64_t checkpoint_ = -1;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -121,6 +122,17 @@ TEST(SiluMul, MatchesFormula) {
   }
 }
 
+// Plain rows ([slots][n_kv * head_bytes]) re-laid out as PastKV's tiled layout (whole tiles).
+std::vector<uint8_t> to_tiled(const void* plain, int64_t slots, int64_t n_kv, size_t head_bytes) {
+  const size_t row = n_kv * head_bytes;
+  std::vector<uint8_t> out((slots + kKVTileRows - 1) / kKVTileRows * kKVTileRows * row + 1);
+  for (int64_t p = 0; p < slots; ++p)
+    for (int64_t h = 0; h < n_kv; ++h)
+      std::memcpy(out.data() + kv_offset(true, p, h, head_bytes, row),
+                  static_cast<const uint8_t*>(plain) + p * row + h * head_bytes, head_bytes);
+  return out;
+}
+
 // Attention over (past in linear or ring storage) + current chunk, against the reference,
 // for full and windowed masks and GQA groupings.
 TEST(Attention, MatchesReferenceWithPastRingAndWindow) {
@@ -144,6 +156,15 @@ TEST(Attention, MatchesReferenceWithPastRingAndWindow) {
     attention(q.data(), k.data(), v.data(), c.T, past, s, out.data());
     attention_reference(q.data(), k.data(), v.data(), c.T, past, s, ref.data());
     for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-5) << "case window=" << c.window << " i=" << i;
+    // The tiled layout KVCache stores: the same rows, so the same output bit for bit.
+    const size_t head_bytes = c.hd * sizeof(float);
+    auto tk = to_tiled(pk.data(), slots, c.kv, head_bytes), tv = to_tiled(pv.data(), slots, c.kv, head_bytes);
+    std::vector<float> tiled_out(out.size()), tiled_ref(out.size());
+    const PastKV tiled{tk.data(), tv.data(), c.n_past, c.ring, DType::F32, true};
+    attention(q.data(), k.data(), v.data(), c.T, tiled, s, tiled_out.data());
+    attention_reference(q.data(), k.data(), v.data(), c.T, tiled, s, tiled_ref.data());
+    EXPECT_EQ(tiled_out, out) << "tiled layout, n_past=" << c.n_past;
+    EXPECT_EQ(tiled_ref, ref) << "tiled layout, n_past=" << c.n_past;
   }
 }
 
@@ -186,11 +207,16 @@ TEST(Attention, NarrowCacheTypesMatchReference) {
       PastKV past{ck.data(), cv.data(), c.n_past, c.ring, t};
       std::vector<float> ref(exact.size());
       attention_reference(q.data(), k.data(), v.data(), c.T, past, s, ref.data());
+      const size_t head_bytes = dtype_bytes_for(t, hd);
+      auto tk = to_tiled(ck.data(), slots, kv, head_bytes), tv = to_tiled(cv.data(), slots, kv, head_bytes);
+      const PastKV tiled{tk.data(), tv.data(), c.n_past, c.ring, t, true};
       for (bool scalar : {false, true}) {  // the SIMD tile widening and the per-row fallback
         set_force_scalar_kernels(scalar);
-        std::vector<float> out(exact.size());
+        std::vector<float> out(exact.size()), tiled_out(exact.size());
         attention(q.data(), k.data(), v.data(), c.T, past, s, out.data());
+        attention(q.data(), k.data(), v.data(), c.T, tiled, s, tiled_out.data());
         set_force_scalar_kernels(false);
+        EXPECT_EQ(tiled_out, out) << dtype_name(t) << " tiled layout, n_past=" << c.n_past;
         const double loose = t == DType::F16 ? 2e-3 : 3e-2;
         for (size_t i = 0; i < out.size(); ++i) {
           ASSERT_NEAR(out[i], ref[i], 1e-5) << dtype_name(t) << " n_past=" << c.n_past << " scalar=" << scalar;
