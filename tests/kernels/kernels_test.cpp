@@ -145,8 +145,12 @@ TEST(Attention, MatchesReferenceWithPastRingAndWindow) {
                         {4, 1, 8, 5, 2, 12, 5},
                         // more keys than one softmax tile (64): full, windowed and ring, SIMD widths
                         {8, 2, 64, 0, 150, 70, 0}, {4, 2, 12, 0, 100, 40, 0}, {6, 3, 64, 90, 200, 33, 90},
-                        {8, 8, 16, 0, 129, 1, 0}};
+                        {8, 8, 16, 0, 129, 1, 0},
+                        // head_dim 128 and 32, GQA groups of 5 and 8 (more heads than one 4-head step)
+                        {10, 2, 128, 0, 100, 3, 0}, {16, 2, 32, 70, 150, 5, 0}, {5, 1, 64, 0, 64, 4, 0}};
+  for (bool avx2 : {false, true})  // the AVX-512 tiles where the CPU has them, and the AVX2 path
   for (const auto& c : cases) {
+    set_force_avx2_kernels(avx2);
     AttentionShape s{c.heads, c.kv, c.hd, c.window, 1.0f / std::sqrt(float(c.hd))};
     const int64_t kvd = c.kv * c.hd, slots = c.ring ? c.ring : c.n_past;
     auto pk = randn(std::max<int64_t>(slots, 1) * kvd, rng), pv = randn(std::max<int64_t>(slots, 1) * kvd, rng);
@@ -165,6 +169,7 @@ TEST(Attention, MatchesReferenceWithPastRingAndWindow) {
     attention_reference(q.data(), k.data(), v.data(), c.T, tiled, s, tiled_ref.data());
     EXPECT_EQ(tiled_out, out) << "tiled layout, n_past=" << c.n_past;
     EXPECT_EQ(tiled_ref, ref) << "tiled layout, n_past=" << c.n_past;
+    set_force_avx2_kernels(false);
   }
 }
 
@@ -210,12 +215,16 @@ TEST(Attention, NarrowCacheTypesMatchReference) {
       const size_t head_bytes = dtype_bytes_for(t, hd);
       auto tk = to_tiled(ck.data(), slots, kv, head_bytes), tv = to_tiled(cv.data(), slots, kv, head_bytes);
       const PastKV tiled{tk.data(), tv.data(), c.n_past, c.ring, t, true};
-      for (bool scalar : {false, true}) {  // the SIMD tile widening and the per-row fallback
+      // The AVX-512 tiles (where the CPU has them), the AVX2 tile widening and the per-row fallback.
+      for (int mode = 0; mode < 3; ++mode) {
+        const bool scalar = mode == 2;
         set_force_scalar_kernels(scalar);
+        set_force_avx2_kernels(mode == 1);
         std::vector<float> out(exact.size()), tiled_out(exact.size());
         attention(q.data(), k.data(), v.data(), c.T, past, s, out.data());
         attention(q.data(), k.data(), v.data(), c.T, tiled, s, tiled_out.data());
         set_force_scalar_kernels(false);
+        set_force_avx2_kernels(false);
         EXPECT_EQ(tiled_out, out) << dtype_name(t) << " tiled layout, n_past=" << c.n_past;
         const double loose = t == DType::F16 ? 2e-3 : 3e-2;
         for (size_t i = 0; i < out.size(); ++i) {
