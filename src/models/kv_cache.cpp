@@ -41,37 +41,23 @@ size_t KVCache::storage_bytes(int64_t positions) const {
 }
 
 void KVCache::write_position(uint8_t* base, int64_t slot, const float* src) const {
-  for (int64_t h = 0; h < n_kv_heads_; ++h) {
-    uint8_t* dst = base + offset(slot, h);
-    const float* x = src + h * head_dim_;
-    switch (type_) {
-      case DType::F32: std::memcpy(dst, x, head_dim_ * sizeof(float)); break;
-      case DType::F16:
-        for (int64_t i = 0; i < head_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_f16(x[i]);
-        break;
-      case DType::BF16:
-        for (int64_t i = 0; i < head_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_bf16(x[i]);
-        break;
-      case DType::Q8_0: quantize_row_q8_0(x, dst, head_dim_); break;  // head_dim % 32 == 0: the row's blocks
-      default: fail("KV cache: unsupported type");
-    }
-  }
+  for (int64_t h = 0; h < n_kv_heads_; ++h) write_row(base + offset(slot, h), src + h * head_dim_, head_dim_);
 }
 
 void KVCache::copy_position(uint8_t* dst_base, const uint8_t* src_base, int64_t slot) const {
   for (int64_t h = 0; h < n_kv_heads_; ++h) std::memcpy(dst_base + offset(slot, h), src_base + offset(slot, h), head_bytes_);
 }
 
-void KVCache::write_row(uint8_t* dst, const float* src) const {
+void KVCache::write_row(uint8_t* dst, const float* src, int64_t n) const {
   switch (type_) {
-    case DType::F32: std::memcpy(dst, src, kv_dim_ * sizeof(float)); return;
+    case DType::F32: std::memcpy(dst, src, n * sizeof(float)); return;
     case DType::F16:
-      for (int64_t i = 0; i < kv_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_f16(src[i]);
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_f16(src[i]);
       return;
     case DType::BF16:
-      for (int64_t i = 0; i < kv_dim_; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_bf16(src[i]);
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<uint16_t*>(dst)[i] = f32_to_bf16(src[i]);
       return;
-    case DType::Q8_0: quantize_row_q8_0(src, dst, kv_dim_); return;
+    case DType::Q8_0: quantize_row_q8_0(src, dst, n); return;  // n: a multiple of 32 (head_dim is checked)
     default: fail("KV cache: unsupported type");
   }
 }
@@ -157,7 +143,7 @@ void KVCache::round_rows(float* rows, int64_t T) const {
   std::vector<uint8_t> buf(row_bytes_);
   for (int64_t t = 0; t < T; ++t) {
     float* r = rows + t * kv_dim_;
-    write_row(buf.data(), r);
+    write_row(buf.data(), r, kv_dim_);
     switch (type_) {
       case DType::F16:
         for (int64_t i = 0; i < kv_dim_; ++i) r[i] = f16_to_f32(reinterpret_cast<const uint16_t*>(buf.data())[i]);

@@ -72,7 +72,7 @@ class KVCache {
   // Storage is tiled (PastKV::tiled, kernels/attention.h): a position's row is n_kv_heads pieces.
   size_t offset(int64_t slot, int64_t kvh) const { return kv_offset(true, slot, kvh, head_bytes_, row_bytes_); }
   size_t storage_bytes(int64_t positions) const;  // whole tiles
-  void write_row(uint8_t* dst, const float* src) const;  // one contiguous row (round_rows)
+  void write_row(uint8_t* dst, const float* src, int64_t n) const;  // n contiguous values in the cache type
   void write_position(uint8_t* base, int64_t slot, const float* src) const;
   void copy_position(uint8_t* dst_base, const uint8_t* src_base, int64_t slot) const;
   void save_before_overwrite(Layer& L, int64_t T);
