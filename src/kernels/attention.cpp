@@ -295,8 +295,6 @@ EXAONE_AVX512_KV inline __m512 reduce16(const __m512* v) {
                        _mm512_shuffle_f32x4(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-#pragma GCC diagnostic pop
-
 // out[h][j] = scale * (q_h · row_j) for nh <= 4 heads and keys j in [0, n); C = head_dim / 16.
 template <DType T, int C>
 EXAONE_AVX512_KV void scores_avx512(const float* const* qh, int nh, const uint8_t* const* rows, int64_t n, float scale,
@@ -307,8 +305,6 @@ EXAONE_AVX512_KV void scores_avx512(const float* const* qh, int nh, const uint8_
     const uint8_t* kr[4];
     for (int k = 0; k < 4; ++k) kr[k] = rows[std::min<int64_t>(j + k, n - 1)];
     __m512 acc[16];
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       __m512 kv[4];
@@ -318,14 +314,22 @@ EXAONE_AVX512_KV void scores_avx512(const float* const* qh, int nh, const uint8_
       for (int h = 0; h < 4; ++h) {
         const __m512 qv = _mm512_loadu_ps(q[h] + 16 * c);
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) acc[4 * h + k] = _mm512_fmadd_ps(kv[k], qv, acc[4 * h + k]);
+        for (int k = 0; k < 4; ++k)
+          acc[4 * h + k] = c == 0 ? _mm512_mul_ps(kv[k], qv) : _mm512_fmadd_ps(kv[k], qv, acc[4 * h + k]);
       }
     }
-    alignas(64) float r[16];
-    _mm512_store_ps(r, _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale)));
-    const int64_t nk = std::min<int64_t>(4, n - j);
-    for (int h = 0; h < nh; ++h)
-      for (int64_t k = 0; k < nk; ++k) out[h][j + k] = r[4 * h + k];
+    const __m512 r = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));  // 128-bit lane h: head h's 4 keys
+    if (j + 4 <= n) {
+      _mm_storeu_ps(out[0] + j, _mm512_castps512_ps128(r));
+      if (nh > 1) _mm_storeu_ps(out[1] + j, _mm512_extractf32x4_ps(r, 1));
+      if (nh > 2) _mm_storeu_ps(out[2] + j, _mm512_extractf32x4_ps(r, 2));
+      if (nh > 3) _mm_storeu_ps(out[3] + j, _mm512_extractf32x4_ps(r, 3));
+    } else {
+      alignas(64) float t[16];
+      _mm512_store_ps(t, r);
+      for (int h = 0; h < nh; ++h)
+        for (int64_t k = 0; k < n - j; ++k) out[h][j + k] = t[4 * h + k];
+    }
   }
 }
 
@@ -385,6 +389,8 @@ FusedOps fused_ops(DType t, int64_t hd) {
     default: return {};
   }
 }
+
+#pragma GCC diagnostic pop
 
 }  // namespace
 
