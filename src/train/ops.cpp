@@ -163,6 +163,10 @@ namespace {
 // exp over a row with a common affine argument, out[j] = exp(s[j] * mul - shift), and their sum.
 // Cephes' expf polynomial (about 1 ulp) in AVX-512 / AVX2 lanes; std::exp on other CPUs. Arguments
 // below -87 give 0 (masked entries never reach here: callers only pass the visible keys).
+// GCC 12 takes the _mm512_undefined_*() inside the AVX-512 intrinsics for uninitialised reads.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 __attribute__((target("avx512f"))) float exp_row_avx512(const float* s, float mul, float shift, int64_t n, float* out) {
   const __m512 vmul = _mm512_set1_ps(mul), vshift = _mm512_set1_ps(shift);
   const __m512 log2e = _mm512_set1_ps(1.44269504088896341f), ln2hi = _mm512_set1_ps(0.693359375f),
@@ -192,6 +196,7 @@ __attribute__((target("avx512f"))) float exp_row_avx512(const float* s, float mu
   }
   return _mm512_reduce_add_ps(sum);
 }
+#pragma GCC diagnostic pop
 
 float exp_row(const float* s, float mul, float shift, int64_t n, float* out) {
   if (cpu_features().avx512f && !force_scalar_kernels()) return exp_row_avx512(s, mul, shift, n, out);
