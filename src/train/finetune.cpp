@@ -16,6 +16,14 @@ SftTrainer::SftTrainer(TrainableModel& model, std::vector<Param>& trainable, std
   if (opt_.batch <= 0 || opt_.seq <= 0 || opt_.accum <= 0 || opt_.steps <= 0)
     fail("finetune: steps, batch, seq and accum must be positive");
   if (rows_.empty()) fail("finetune: no training rows (no assistant turn fits; see the data summary)");
+  // Checked here, not at the first batch that holds a long row (possibly many steps in).
+  int64_t longest = 1;  // positions of the longest batch row (sft_batch: rows cut to seq)
+  for (const SftRow& r : rows_) longest = std::max<int64_t>(longest, static_cast<int64_t>(r.tokens.size()) - 1);
+  longest = std::min(longest, opt_.seq);
+  if (longest > model.config().max_position)
+    fail("finetune: rows of up to " + std::to_string(longest) + " positions exceed the model's max_position_embeddings (" +
+         std::to_string(model.config().max_position) + "); lower --seq to " +
+         std::to_string(model.config().max_position) + " or less");
   for (const SftRow& r : rows_)
     for (int32_t t : r.tokens)
       if (t < 0 || t >= model.config().vocab_size)

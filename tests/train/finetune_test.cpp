@@ -169,6 +169,20 @@ TEST(TrainFinetune, LossDecreasesOnAssistantTokens) {
   o.min_lr = 1e-3;
   o.warmup = 2;
   o.adamw.weight_decay = 0;
+  {  // rows longer than the model's positions: refused up front, naming --seq
+    TrainOptions too_long = o;
+    too_long.seq = model->config().max_position + 8;
+    std::vector<SftRow> long_rows = rows;
+    long_rows[0].tokens.resize(static_cast<size_t>(too_long.seq + 1), long_rows[0].tokens.back());
+    long_rows[0].trained.resize(long_rows[0].tokens.size(), 0);
+    try {
+      SftTrainer bad(*model, model->params(), long_rows, too_long, 0);
+      ADD_FAILURE() << "rows longer than max_position_embeddings were accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--seq"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("max_position_embeddings"), std::string::npos) << e.what();
+    }
+  }
   SftTrainer tr(*model, model->params(), rows, o, 0);
   const double before = tr.evaluate();
   for (int i = 0; i < 30; ++i) tr.step();
