@@ -37,6 +37,10 @@ struct CacheGeometry {
   const uint8_t* row(const void* base, int64_t p, int64_t kvh) const {
     return static_cast<const uint8_t*>(base) + kv_offset(tiled, ring > 0 ? p % ring : p, kvh, head_bytes, row_bytes);
   }
+  void prefetch(const void* base, int64_t p, int64_t kvh) const {
+    const char* r = reinterpret_cast<const char*>(row(base, p, kvh));
+    for (size_t off = 0; off < head_bytes; off += 64) _mm_prefetch(r + off, _MM_HINT_T0);
+  }
 };
 
 CacheGeometry geometry(const PastKV& past, int64_t hd, int64_t kv_dim) {
@@ -46,18 +50,15 @@ CacheGeometry geometry(const PastKV& past, int64_t hd, int64_t kv_dim) {
 // Widens `n` cached rows of kv head `kvh` (positions p0.., all < n_past) of an F16/BF16/Q8_0 cache
 // into dst (hd floats each), for one key tile at once: row by row through dequantize_row, the
 // per-call dispatch cost more than the widening (decode at depth 1024 with an F16 cache ran at
-// three quarters of the F32 speed). Each row also prefetches the same row of the next tile
-// (`ahead` positions on, when cached): the tile after this one is then on its way while this one
-// is scored; without it decode attention at depth 2048 took ~1.25x as long (Zen 4, session 8).
+// three quarters of the F32 speed). Each row also prefetches the same row of the next tile (when
+// below `prefetch_below`, the cached positions): the tile after this one is then on its way while
+// this one is scored; without it decode attention at depth 2048 took ~1.25x as long (Zen 4, session 8).
 EXAONE_AVX2_KV void widen_rows_avx2(DType t, const CacheGeometry& g, const void* base, int64_t kvh, int64_t p0,
                                     int64_t n, int64_t prefetch_below, int64_t hd, float* dst) {
   for (int64_t j = 0; j < n; ++j, dst += hd) {
     const int64_t p = p0 + j;
     const uint8_t* src = g.row(base, p, kvh);
-    if (p + kKVTileRows < prefetch_below) {
-      const char* next = reinterpret_cast<const char*>(g.row(base, p + kKVTileRows, kvh));
-      for (size_t off = 0; off < g.head_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
-    }
+    if (p + kKVTileRows < prefetch_below) g.prefetch(base, p + kKVTileRows, kvh);
     if (t == DType::F16) {
       for (int64_t i = 0; i < hd; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
@@ -392,10 +393,6 @@ FusedOps fused_ops(DType t, int64_t hd) {
 
 #pragma GCC diagnostic pop
 
-}  // namespace
-
-namespace {
-
 // One key tile [p0, p0 + n) of one (token block, kv head) item on the AVX-512 kernels: scores of
 // every state (token b, head g: row b * group + g of score/acc/m/l), the online-softmax step, values.
 void fused_tile(const FusedOps& past_ops, const FusedOps& cur_ops, const AttentionSeq& a, const AttentionShape& s,
@@ -430,6 +427,10 @@ void fused_tile(const FusedOps& past_ops, const FusedOps& cur_ops, const Attenti
     const int64_t j0 = std::max(p0, kr[b].lo) - p0, j1 = std::min(p0 + n - 1, kr[b].hi) - p0 + 1;
     if (j1 <= j0) continue;  // none of this tile is visible to this token
     const int64_t split = std::clamp(n_cached, j0, j1);  // [j0, split) cached, [split, j1) from the chunk
+    auto for_parts = [&](auto&& fn) {  // fn(kernels for the rows' type, from, to) on each non-empty part
+      if (split > j0) fn(past_ops, j0, split);
+      if (j1 > split) fn(cur_ops, split, j1);
+    };
     const float* qh[16];
     float* rows_out[16];
     for (int64_t g0 = 0; g0 < group; g0 += 4) {
@@ -438,16 +439,11 @@ void fused_tile(const FusedOps& past_ops, const FusedOps& cur_ops, const Attenti
         qh[h] = a.q + ((t0 + b) * s.n_heads + kvh * group + g0 + h) * hd;
         rows_out[h] = score + (b * group + g0 + h) * kKeyTile;
       }
-      if (split > j0) {
+      for_parts([&](const FusedOps& ops, int64_t from, int64_t to) {
         float* o[4];
-        for (int h = 0; h < nh; ++h) o[h] = rows_out[h] + j0;
-        past_ops.scores(qh, nh, kp + j0, split - j0, s.scale, o);
-      }
-      if (j1 > split) {
-        float* o[4];
-        for (int h = 0; h < nh; ++h) o[h] = rows_out[h] + split;
-        cur_ops.scores(qh, nh, kp + split, j1 - split, s.scale, o);
-      }
+        for (int h = 0; h < nh; ++h) o[h] = rows_out[h] + from;
+        ops.scores(qh, nh, kp + from, to - from, s.scale, o);
+      });
     }
     for (int64_t g = 0; g < group; ++g) {
       const int64_t st = b * group + g;
@@ -470,16 +466,11 @@ void fused_tile(const FusedOps& past_ops, const FusedOps& cur_ops, const Attenti
         w[h] = score + (b * group + g0 + h) * kKeyTile;
         out[h] = acc + (b * group + g0 + h) * hd;
       }
-      if (split > j0) {
+      for_parts([&](const FusedOps& ops, int64_t from, int64_t to) {
         const float* wj[16];
-        for (int h = 0; h < nh; ++h) wj[h] = w[h] + j0;
-        past_ops.values(wj, nh, vp + j0, split - j0, out);
-      }
-      if (j1 > split) {
-        const float* wj[16];
-        for (int h = 0; h < nh; ++h) wj[h] = w[h] + split;
-        cur_ops.values(wj, nh, vp + split, j1 - split, out);
-      }
+        for (int h = 0; h < nh; ++h) wj[h] = w[h] + from;
+        ops.values(wj, nh, vp + from, to - from, out);
+      });
     }
   }
 }
@@ -504,11 +495,7 @@ void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s
   // rows are F32, the cached ones of the cache's type.
   const bool avx512 = simd && !force_avx2_kernels() && cpu_features().avx512f && cpu_features().avx512vl &&
                       cpu_features().f16c;
-  FusedOps fused_cur = avx512 ? fused_ops(DType::F32, hd) : FusedOps{};
-  FusedOps fused_past[4] = {};  // per sequence cache type: F32, F16, BF16, Q8_0
-  const DType past_types[4] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0};
-  if (fused_cur.scores)
-    for (int i = 0; i < 4; ++i) fused_past[i] = fused_ops(past_types[i], hd);
+  const FusedOps fused_cur = avx512 ? fused_ops(DType::F32, hd) : FusedOps{};
   const TileOps ops = simd ? TileOps{scores_avx2, max_avx2, softmax_avx2, values_avx2}
                            : TileOps{scores_plain, max_plain, softmax_plain, values_plain};
   // Work items are (sequence, block of up to kQueryBlock tokens, kv head): a key tile, fetched (and
@@ -568,17 +555,15 @@ void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s
       // Tiles start at multiples of kKeyTile, so a query meets the same tiles (and sums in the same
       // order) whichever block or chunk it comes in: a sequence's output does not depend on how
       // its prompt was split or batched.
-      const FusedOps* fp = nullptr;
-      for (int i = 0; i < 4 && fused_cur.scores; ++i)
-        if (past.dtype == past_types[i] && fused_past[i].scores) fp = &fused_past[i];
+      const FusedOps fused_past = fused_cur.scores ? fused_ops(past.dtype, hd) : FusedOps{};
       for (int64_t p0 = kr[0].lo / kKeyTile * kKeyTile; p0 <= kr[nb - 1].hi; p0 += kKeyTile)
       for (int64_t kvh = kvh0; kvh < kvh0 + heads; ++kvh) {
         float* acc = acc_all.data() + (kvh - kvh0) * states * hd;
         float* m = m_all.data() + (kvh - kvh0) * states;
         float* l = l_all.data() + (kvh - kvh0) * states;
         const int64_t n = std::min(kKeyTile, kr[nb - 1].hi - p0 + 1);
-        if (fp) {
-          fused_tile(*fp, fused_cur, a, s, t0, nb, kvh, kr, p0, n, score.data(), acc, m, l);
+        if (fused_past.scores) {
+          fused_tile(fused_past, fused_cur, a, s, t0, nb, kvh, kr, p0, n, score.data(), acc, m, l);
           continue;
         }
         // Cached rows of a narrower type: the tile's share of them widened at once.
@@ -590,10 +575,7 @@ void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s
           // F32 rows are read in place: prefetch the next tile here, as widen_rows does for the others.
           const CacheGeometry g = geometry(past, hd, kv_stride);
           for (int64_t j = 0; j < n && p0 + kKVTileRows + j < past.n_past; ++j)
-            for (const void* base : {past.k, past.v}) {
-              const char* next = reinterpret_cast<const char*>(g.row(base, p0 + kKVTileRows + j, kvh));
-              for (size_t off = 0; off < g.head_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
-            }
+            for (const void* base : {past.k, past.v}) g.prefetch(base, p0 + kKVTileRows + j, kvh);
         }
         for (int64_t j = 0; j < n; ++j)
           rows[j] = j < n_cached ? HeadKV{kbuf.data() + j * hd, vbuf.data() + j * hd}
