@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu_features.h"
+#include "kernels/gemm_prefill.h"
 #include "kernels/interleaved.h"
 #include "kernels/quant.h"
 #include "kernels/quant_ext.h"
@@ -250,13 +251,17 @@ constexpr int64_t kKChunk = 512;    // panel depth: 16 x 512 floats = 32 KiB sta
 constexpr int kTileRows = 4, kTileTokens = 3;
 constexpr size_t kMaxMulti = 4;  // matrices per matmul_multi call
 
-// Widens w[r0:r1, k0:k0+len] into buf (row stride kKChunk), from the file layout: matrices with a
+// Widens w[r0:r1, k0:k0+len] into buf (row stride ld), from the file layout: matrices with a
 // packed copy take the int8 kernels at every T and never come here.
 // Quantised types: k0 and len are whole blocks (kKChunk is a multiple of 256, K of the block size).
-void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t len, float* buf) {
+void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t len, float* buf, int64_t ld) {
   const size_t row_bytes = dtype_bytes_for(w.dtype, w.cols);
   for (int64_t r = r0; r < r1; ++r) {
-    float* dst = buf + (r - r0) * kKChunk;
+    float* dst = buf + (r - r0) * ld;
+    if (w.dtype == DType::F32) {
+      std::copy_n(static_cast<const float*>(w.data) + r * w.cols + k0, len, dst);
+      continue;
+    }
     if (w.dtype == DType::BF16 || w.dtype == DType::F16) {
       const uint16_t* src = static_cast<const uint16_t*>(w.data) + r * w.cols + k0;
       if (w.dtype == DType::BF16) bf16_row_avx2(src, dst, len);
@@ -274,7 +279,8 @@ void widen_panel(const MatrixRef& w, int64_t r0, int64_t r1, int64_t k0, int64_t
   }
 }
 
-// F32/F16/BF16 GEMM for T >= a few tokens (AVX2).
+// F32/F16/BF16 GEMM for T >= a few tokens (AVX2): dot-product panels, each output one chain of 8
+// lanes and a horizontal sum per panel depth (batch-invariant mode uses it at every T).
 void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
   const int64_t N = w.rows, K = w.cols;
   const int64_t nblocks = (N + kRowBlock - 1) / kRowBlock;
@@ -290,7 +296,7 @@ void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
         const float* panel;
         int64_t ldw;
         if (widen) {
-          widen_panel(w, r0, r1, k0, len, buf.data());
+          widen_panel(w, r0, r1, k0, len, buf.data(), kKChunk);
           panel = buf.data();
           ldw = kKChunk;
         } else {
@@ -316,6 +322,22 @@ void gemm_float_avx2(const float* x, int64_t T, const MatrixRef& w, float* y) {
       }
     }
   });
+}
+
+// From this many tokens the packed outer-product GEMM (kernels/gemm_prefill.h) beats the panels
+// above: it packs 32 weight rows x 256 columns per block, which fewer tokens do not pay for
+// (Zen 4, F16 4096x2048: about even at T=32, 1.3-1.7x at T=512).
+constexpr int64_t kPrefillGemmMinTokens = 48;
+
+// Weights multiplied as floats: the prefill GEMM for many tokens, else (and in batch-invariant
+// mode, whose decode steps must sum as its prefill does) the panels.
+void gemm_float(const float* x, int64_t T, const MatrixRef& w, float* y, bool invariant) {
+  if (invariant || T < kPrefillGemmMinTokens || !gemm_prefill_available()) return gemm_float_avx2(x, T, w, y);
+  gemm_prefill(x, T, w.rows, w.cols,
+               [&w](int64_t r0, int64_t r1, int64_t k0, int64_t len, float* dst, int64_t ld) {
+                 widen_panel(w, r0, r1, k0, len, dst, ld);
+               },
+               y);
 }
 
 QuantDotFn quant_dot_for(DType t, bool scalar) {
@@ -464,10 +486,10 @@ void matmul_multi(const float* x, int64_t T, std::span<const MatrixRef> ws, std:
       continue;
     }
     if (is_quantized(w.dtype)) {
-      if (!int8_for(w)) gemm_float_avx2(x, T, w, y);
+      if (!int8_for(w)) gemm_float(x, T, w, y, invariant);
       else matmul_quantized(x, T, std::span<const MatrixRef>(&w, 1), std::span<float* const>(&y, 1), scalar);
     } else if (!scalar && (T >= kGemmMinTokens || invariant)) {
-      gemm_float_avx2(x, T, w, y);
+      gemm_float(x, T, w, y, invariant);
     } else if (w.dtype == DType::F32) {
       matmul_f32_rows(x, T, w, y);
     } else {

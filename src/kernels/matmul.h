@@ -10,8 +10,10 @@
 //  - F16/BF16, few tokens: fused dots that widen in registers (no buffer pass).
 //    On CPUs without AVX-512 VNNI, file-layout quantised weights with T >= 16 tokens take the float
 //    GEMM below instead (dequantised panels): faster there than one-row maddubs-based int8 dots.
-//  - F32/F16/BF16, T >= 4: panels of weights widened once into an L1/L2-sized buffer, then a
-//    register-blocked 4 rows x 3 tokens micro-kernel.
+//  - F32/F16/BF16, 4 <= T < 48: panels of weights widened once into an L1/L2-sized buffer, then a
+//    register-blocked 4 rows x 3 tokens micro-kernel (and at every T in batch-invariant mode).
+//  - F32/F16/BF16 and dequantised-panel types, T >= 48: the outer-product prefill GEMM of
+//    kernels/gemm_prefill.h (weights widened and packed per 32 x 256 block).
 #pragma once
 #include <cstdint>
 #include <span>

@@ -190,9 +190,11 @@ class FloatPaths : public ::testing::TestWithParam<DType> {};
 TEST_P(FloatPaths, DispatchedMatchesScalarAndReference) {
   const DType type = GetParam();
   std::mt19937 rng(11);
-  // T >= 4 takes the GEMM path; K > 512 spans several panels; K % 8 != 0 exercises the tails.
-  const int64_t shapes[][3] = {{1, 3, 5},   {2, 19, 40},  {3, 7, 9},    {4, 4, 8},      {5, 17, 33},
-                               {6, 13, 1030}, {7, 33, 512}, {11, 18, 100}, {16, 20, 1024}, {29, 5, 77}};
+  // T >= 4 takes the GEMM path, T >= 48 the prefill GEMM; K > 512 spans several panels; K % 8 != 0
+  // exercises the tails.
+  const int64_t shapes[][3] = {{1, 3, 5},     {2, 19, 40},   {3, 7, 9},      {4, 4, 8},   {5, 17, 33},
+                               {6, 13, 1030}, {7, 33, 512},  {11, 18, 100},  {16, 20, 1024}, {29, 5, 77},
+                               {48, 33, 300}, {61, 70, 1030}};
   for (const auto& sh : shapes) {
     const int64_t T = sh[0], N = sh[1], K = sh[2];
     auto wq = random_weights(type, N, K, rng);
