@@ -18,6 +18,8 @@
 #include "models/lora.h"
 #include "models/model.h"
 #include "runtime/bandwidth.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernel_paths.h"
 #include "kernels/matmul.h"
 #include "kernels/peak_probe.h"
 #include "runtime/perplexity.h"
@@ -319,8 +321,16 @@ void cmd_bench(BenchFlags f) {
                  {"identical_output", plain_run.tokens == spec_run.tokens}};
   }
 
+  json kernels = json::object();
+  std::string kernels_line;
+  for (const auto& [op, path] : kernel_paths()) {
+    kernels[op] = path;
+    if (op.rfind("train_", 0) != 0) kernels_line += (kernels_line.empty() ? "" : ", ") + op + " " + path;
+  }
   if (f.as_json) {
     json out = {{"model", f.model},
+                {"cpu_features", cpu_features().summary()},
+                {"kernels", kernels},
                 {"architecture", family_name(c.family)},
                 {"weight_dtype", model->weight_dtype_summary()},
                 {"parameters", model->parameter_count()},
@@ -385,6 +395,7 @@ void cmd_bench(BenchFlags f) {
                 f.batch > 1 ? "decode step" : "token", 1e3 * measured_s,
                 1e3 * ideal_s);
   }
+  std::printf("kernels                 %s\n", kernels_line.c_str());
   std::printf("compute peaks           fp32 %.0f GFLOP/s (%s), int8 %.0f GOP/s (%s)\n", peak_f32,
               peak_path(PeakKind::F32).c_str(), peak_int8, peak_path(PeakKind::Int8).c_str());
   if (f.n_prompt > 0 && peak_f32 > 0 && peak_int8 > 0)

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/generation_commands.h"
 #include "kernels/cpu_features.h"
+#include "kernels/kernel_paths.h"
 #include "kernels/interleaved.h"
 #include "models/lora.h"
 #include "models/model.h"
@@ -66,13 +67,16 @@ std::string human_bytes(double b) {
 // packed (interleaved) quantised weights, after EXAONE_KERNELS.
 void cmd_info_cpu(bool as_json) {
   const std::string features = cpu_features().summary();
-  const char* int8 = interleaved_gemv_name();
+  const auto paths = kernel_paths();
   if (as_json) {
-    std::cout << json{{"cpu_features", features}, {"interleaved_int8", int8}}.dump(2) << "\n";
+    json kernels = json::object();
+    for (const auto& [op, path] : paths) kernels[op] = path;
+    std::cout << json{{"cpu_features", features}, {"interleaved_int8", interleaved_gemv_name()}, {"kernels", kernels}}.dump(2)
+              << "\n";
     return;
   }
-  std::cout << "cpu features     " << features << "\n"
-            << "interleaved int8 " << int8 << "\n";
+  std::printf("%-20s %s\n", "cpu features", features.c_str());
+  for (const auto& [op, path] : paths) std::printf("%-20s %s\n", op.c_str(), path.c_str());
 }
 
 void cmd_info(const std::string& model_path, int64_t context, bool as_json, DType kv_type,

@@ -483,6 +483,13 @@ void attention(const float* q, const float* k_cur, const float* v_cur, int64_t T
   attention_batch({&seq, 1}, s);
 }
 
+const char* attention_kernel_name() {
+  const CpuFeatures& f = cpu_features();
+  if (force_scalar_kernels() || !f.avx2 || !f.fma) return "scalar";
+  if (!force_avx2_kernels() && f.avx512f && f.avx512vl && f.f16c) return "avx512 tiles (4 heads x 4 keys)";
+  return "avx2 (tiles widened to float)";
+}
+
 void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s) {
   const int64_t hd = s.head_dim, kv_stride = s.n_kv_heads * hd, group = s.n_heads / s.n_kv_heads;
   for (const AttentionSeq& a : seqs) {

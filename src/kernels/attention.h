@@ -61,6 +61,10 @@ struct AttentionSeq {
 // more in thread wake-ups than the work. Each sequence's output is bit-identical to attention()'s.
 void attention_batch(std::span<const AttentionSeq> seqs, const AttentionShape& s);
 
+// The decode/prefill attention path attention_batch takes on this CPU ("avx512 tiles ...", "avx2 ...",
+// "scalar"), after EXAONE_KERNELS.
+const char* attention_kernel_name();
+
 // Plain reference: materialises scores, double precision softmax.
 void attention_reference(const float* q, const float* k_cur, const float* v_cur, int64_t T, const PastKV& past,
                          const AttentionShape& s, float* out);

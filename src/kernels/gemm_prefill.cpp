@@ -74,13 +74,16 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* a, 
 struct Shape {
   MicroFn kernel = nullptr;
   int mr = 0, nr = 0;
+  const char* name = "scalar";
 };
 
+// 12 tokens x 32 rows: 24 zmm accumulators, 2 packed loads and 12 broadcasts per 24 FMAs (measured
+// on Zen 4 against 8 and 14 tokens: 8 close, 14 slower). AVX2: 6 x 16 in 12 ymm accumulators.
 Shape pick() {
   if (force_scalar_kernels()) return {};
   const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.fma && !force_avx2_kernels()) return {micro_avx512<12>, 12, 32};
-  if (f.avx2 && f.fma) return {micro_avx2<6>, 6, 16};
+  if (f.avx512f && f.fma && !force_avx2_kernels()) return {micro_avx512<12>, 12, 32, "avx512 12x32"};
+  if (f.avx2 && f.fma) return {micro_avx2<6>, 6, 16, "avx2 6x16"};
   return {};
 }
 
@@ -136,6 +139,8 @@ void gemm_prefill_scalar(const float* x, int64_t T, int64_t N, int64_t K, const 
 }  // namespace
 
 bool gemm_prefill_available() { return pick().kernel != nullptr; }
+
+const char* gemm_prefill_name() { return pick().name; }
 
 void gemm_prefill(const float* x, int64_t T, int64_t N, int64_t K, const WidenRowsFn& widen, float* y) {
   if (T <= 0 || N <= 0) return;

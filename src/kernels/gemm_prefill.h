@@ -26,6 +26,9 @@ using WidenRowsFn = std::function<void(int64_t r0, int64_t r1, int64_t k0, int64
 // True when this CPU has a kernel for it (AVX-512F, or AVX2 with FMA), unless scalar kernels are forced.
 bool gemm_prefill_available();
 
+// "avx512 12x32", "avx2 6x16" or "scalar": the micro-kernel gemm_prefill uses here.
+const char* gemm_prefill_name();
+
 // y = x · Wᵀ with W read through `widen`. x: [T, K] row-major, y: [T, N] row-major.
 void gemm_prefill(const float* x, int64_t T, int64_t N, int64_t K, const WidenRowsFn& widen, float* y);
 

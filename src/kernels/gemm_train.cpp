@@ -248,6 +248,9 @@ void pack_a(const GemmOperand& a, int64_t i0, int64_t i1, int64_t p0, int64_t kc
 // inputs to zero). Element (x, p) lies at base + x*sx + p*sp: when sp == 1 a pair is two adjacent
 // floats, converted 32 at a time and stored as 16 words with stride n; when sx == 1 the pairs of 16
 // neighbouring x come from two rows and are interleaved into 16 consecutive words.
+// GCC 12 takes the _mm512_undefined_*() inside these intrinsics for uninitialised reads.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_bf16(const GemmOperand& o, bool rows_are_i,
                                                                        int64_t x0, int64_t x1, int64_t p0, int64_t kc,
                                                                        int n, uint16_t* dst16) {
@@ -295,6 +298,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_bf16(const Gemm
   }
 }
 
+#pragma GCC diagnostic pop
+
 Shape pick(GemmPrecision precision) {
   const CpuFeatures& f = cpu_features();
   if (precision == GemmPrecision::BF16) {
@@ -312,6 +317,12 @@ Shape pick(GemmPrecision precision) {
 
 double probe_peak_gflops(GemmPrecision precision, int threads, double seconds) {
   return probe_peak(precision == GemmPrecision::BF16 ? PeakKind::BF16 : PeakKind::F32, threads, seconds);
+}
+
+const char* gemm_train_name(GemmPrecision precision) {
+  if (precision == GemmPrecision::BF16) return gemm_bf16_supported() ? "avx512-bf16 8x32 (vdpbf16ps)" : "unavailable";
+  const KernelFn k = pick(precision).kernel;
+  return k == kernel_avx512 ? "avx512 8x32" : k == kernel_avx2 ? "avx2 6x16" : "scalar";
 }
 
 bool gemm_bf16_supported() {

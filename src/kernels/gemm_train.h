@@ -33,6 +33,9 @@ constexpr int64_t kGemmDepth = 256;
 
 bool gemm_bf16_supported();
 
+// The micro-kernel gemm_train uses here for a precision ("avx512 8x32", ...; "unavailable" for BF16 without vdpbf16ps).
+const char* gemm_train_name(GemmPrecision precision);
+
 // Round to bfloat16 (nearest even) and back, as the bf16 path rounds its inputs.
 float round_to_bf16(float x);
 

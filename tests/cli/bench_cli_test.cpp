@@ -128,6 +128,9 @@ TEST(Bench, JsonReportsSpeedBandwidthAndRoofline) {
   EXPECT_NEAR(frac, (runs[0].get<double>() + runs[1].get<double>()) / 2, 1e-9 * frac);
   EXPECT_GT(frac, 0);
   EXPECT_EQ(j["bandwidth"]["passes"], 6);  // 3 per decode run
+  // The kernel each operation ran with, as `info --cpu` names it.
+  for (const char* op : {"int8_matmul", "float_prefill_gemm", "attention", "train_gemm_f32"})
+    EXPECT_TRUE(j["kernels"][op].is_string()) << op;
   // Compute peaks (the CPUs this runs on have AVX2 at least) and the prefill's share of them.
   EXPECT_GT(j["peaks"]["fp32_gflops"].get<double>(), 0);
   EXPECT_GT(j["peaks"]["int8_gops"].get<double>(), 0);

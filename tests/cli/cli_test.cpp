@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -41,6 +42,19 @@ TEST(Cli, InfoShowsLayerLayout) {
   EXPECT_EQ(text.code, 0);
   EXPECT_NE(text.out.find("0:global/rope"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("llama3"), std::string::npos);
+}
+
+TEST(Cli, InfoCpuNamesEachKernelPath) {
+  auto j = exaone::json::parse(run("info --cpu --json").out);
+  for (const char* op : {"int8_matmul", "float_prefill_gemm", "attention", "train_gemm_f32", "train_gemm_bf16"})
+    EXPECT_TRUE(j["kernels"][op].is_string()) << op;
+  // EXAONE_KERNELS=scalar forces the references everywhere they exist.
+  setenv("EXAONE_KERNELS", "scalar", 1);  // inherited by the child only: this process runs no kernels
+  auto scalar = exaone::json::parse(run("info --cpu --json").out);
+  unsetenv("EXAONE_KERNELS");
+  EXPECT_EQ(scalar["kernels"]["int8_matmul"], "scalar");
+  EXPECT_EQ(scalar["kernels"]["float_prefill_gemm"], "scalar");
+  EXPECT_EQ(scalar["kernels"]["attention"], "scalar");
 }
 
 TEST(Cli, BadInputExitsWithCode2AndOneLine) {
