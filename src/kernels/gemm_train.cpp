@@ -9,6 +9,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/peak_probe.h"
+#include "kernels/simd_avx2.h"
 #include "util/error.h"
 #include "util/parallel.h"
 
@@ -184,27 +185,7 @@ __attribute__((target("avx2"))) void pack_b(const GemmOperand& b, int64_t p0, in
       for (; jj + 8 <= w; jj += 8) {
         const float* src = b.data + (js + jj) * b.ld + p0;
         int64_t p = 0;
-        for (; p + 8 <= kc; p += 8) {
-          __m256 r[8];
-          for (int t = 0; t < 8; ++t) r[t] = _mm256_loadu_ps(src + t * b.ld + p);
-          const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-          const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-          const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-          const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-          const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-          const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-          const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-          const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-          float* d = dst + p * nr + jj;
-          _mm256_storeu_ps(d + 0 * nr, _mm256_permute2f128_ps(s0, s4, 0x20));
-          _mm256_storeu_ps(d + 1 * nr, _mm256_permute2f128_ps(s1, s5, 0x20));
-          _mm256_storeu_ps(d + 2 * nr, _mm256_permute2f128_ps(s2, s6, 0x20));
-          _mm256_storeu_ps(d + 3 * nr, _mm256_permute2f128_ps(s3, s7, 0x20));
-          _mm256_storeu_ps(d + 4 * nr, _mm256_permute2f128_ps(s0, s4, 0x31));
-          _mm256_storeu_ps(d + 5 * nr, _mm256_permute2f128_ps(s1, s5, 0x31));
-          _mm256_storeu_ps(d + 6 * nr, _mm256_permute2f128_ps(s2, s6, 0x31));
-          _mm256_storeu_ps(d + 7 * nr, _mm256_permute2f128_ps(s3, s7, 0x31));
-        }
+        for (; p + 8 <= kc; p += 8) simd::transpose8x8(src + p, b.ld, dst + p * nr + jj, nr);
         for (; p < kc; ++p)
           for (int t = 0; t < 8; ++t) dst[p * nr + jj + t] = src[t * b.ld + p];
       }
