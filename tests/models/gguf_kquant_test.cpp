@@ -50,41 +50,6 @@ TEST(GgufKQuant, Q4KMRule) {
   EXPECT_THROW(parse_gguf_out_type("q3_k_l"), Error);
 }
 
-struct Agreement {
-  double mean_kl = 0, top1 = 0;
-};
-
-Agreement compare(Model& m, const Golden& g) {
-  auto cache = m.new_cache();
-  std::vector<float> logits;
-  SequenceChunk c{g.ids, cache.get(), true};
-  m.forward({&c, 1}, logits);
-  const int64_t V = m.config().vocab_size;
-  Agreement a;
-  for (size_t t = 0; t < g.ids.size(); ++t) {
-    const float* y = logits.data() + t * V;
-    const auto& r = g.logits[t];
-    double mr = -1e300, my = -1e300;
-    int64_t ar = 0, ay = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      if (r[v] > mr) mr = r[v], ar = v;
-      if (y[v] > my) my = y[v], ay = v;
-    }
-    double zr = 0, zy = 0;
-    for (int64_t v = 0; v < V; ++v) zr += std::exp(r[v] - mr), zy += std::exp(y[v] - my);
-    double kl = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      const double lp = r[v] - mr - std::log(zr), lq = y[v] - my - std::log(zy);
-      kl += std::exp(lp) * (lp - lq);
-    }
-    a.mean_kl += kl;
-    a.top1 += ar == ay;
-  }
-  a.mean_kl /= g.ids.size();
-  a.top1 /= g.ids.size();
-  return a;
-}
-
 Agreement convert_and_compare(const std::string& dir, GgufOutType type, std::map<std::string, DType>* types) {
   const std::string out = (fs::temp_directory_path() / ("exaone_kq_" + std::to_string(::getpid()) + ".gguf")).string();
   convert_to_gguf(dir, out, type, true);

@@ -103,45 +103,6 @@ std::map<std::string, DType> write_mixed(const std::string& dir, const std::stri
   return types;
 }
 
-struct Agreement {
-  double mean_kl = 0, top1 = 0;
-};
-
-std::vector<float> logits_of(Model& m, const std::vector<int32_t>& ids) {
-  auto cache = m.new_cache();
-  std::vector<float> logits;
-  SequenceChunk c{ids, cache.get(), true};
-  m.forward({&c, 1}, logits);
-  return logits;
-}
-
-// KL(reference || ours) and top-1 agreement per position, averaged.
-Agreement compare(const std::vector<std::vector<float>>& ref, const std::vector<float>& logits, int64_t V) {
-  Agreement a;
-  for (size_t t = 0; t < ref.size(); ++t) {
-    const float* y = logits.data() + t * V;
-    const auto& r = ref[t];
-    double mr = -1e300, my = -1e300;
-    int64_t ar = 0, ay = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      if (r[v] > mr) mr = r[v], ar = v;
-      if (y[v] > my) my = y[v], ay = v;
-    }
-    double zr = 0, zy = 0;
-    for (int64_t v = 0; v < V; ++v) zr += std::exp(r[v] - mr), zy += std::exp(y[v] - my);
-    double kl = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      const double lp = r[v] - mr - std::log(zr), lq = y[v] - my - std::log(zy);
-      kl += std::exp(lp) * (lp - lq);
-    }
-    a.mean_kl += kl;
-    a.top1 += ar == ay;
-  }
-  a.mean_kl /= ref.size();
-  a.top1 /= ref.size();
-  return a;
-}
-
 const std::string& tiny() {
   static const std::string dir = path_join(project_home(), "models/exaone4-tiny");
   return dir;
@@ -162,11 +123,11 @@ MixResult run_mix(const std::string& tag, const TypeRule& rule, std::map<std::st
     auto m = load_model(out);
     auto m32 = load_model(twin);
     const int64_t V = m->config().vocab_size;
-    const std::vector<float> y = logits_of(*m, g.ids), y32 = logits_of(*m32, g.ids);
+    const std::vector<float> y = all_logits(*m, g.ids), y32 = all_logits(*m32, g.ids);
     std::vector<std::vector<float>> ref32(g.ids.size());
     for (size_t p = 0; p < g.ids.size(); ++p) ref32[p].assign(y32.begin() + p * V, y32.begin() + (p + 1) * V);
-    r.golden = compare(g.logits, y, V);
-    r.twin = compare(ref32, y, V);
+    r.golden = agreement(g.logits, y.data(), V);
+    r.twin = agreement(ref32, y.data(), V);
     for (size_t i = 0; i < y.size(); ++i) r.twin_max_abs = std::max(r.twin_max_abs, double(std::fabs(y[i] - y32[i])));
   }
   fs::remove(out);
