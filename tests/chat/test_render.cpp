@@ -6,6 +6,7 @@
 
 #include "chat/chat_template.h"
 #include "util/error.h"
+#include "test_support.h"
 
 using namespace exaone;
 using namespace exaone::chat;
@@ -24,23 +25,7 @@ void expect_error(Format f, const std::string& request_json, const std::string& 
   }
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("exaone_chat_test_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name, std::ios::binary) << text;
-  }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+using exaone::test::TempDir;
 
 }  // namespace
 

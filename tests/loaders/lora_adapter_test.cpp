@@ -16,9 +16,12 @@
 #include "util/error.h"
 #include "util/json_file.h"
 #include "util/mapped_file.h"
+#include "test_support.h"
 
 namespace exaone {
 namespace {
+
+using test::error_of;
 
 namespace fs = std::filesystem;
 
@@ -29,15 +32,6 @@ fs::path temp_dir(const std::string& tag) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 LoraPair make_pair(const std::string& target, int64_t rank, int64_t in, int64_t out, double alpha, uint32_t seed) {

@@ -8,9 +8,12 @@
 
 #include "loaders/safetensors.h"
 #include "util/error.h"
+#include "test_support.h"
 
 namespace exaone {
 namespace {
+
+using test::error_of;
 
 std::string make_file(const std::string& header, size_t data_bytes, const std::string& name = "t.safetensors") {
   static int counter = 0;
@@ -24,15 +27,6 @@ std::string make_file(const std::string& header, size_t data_bytes, const std::s
   std::string data(data_bytes, '\x01');
   f << data;
   return path;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 std::string load_error(const std::string& path) {

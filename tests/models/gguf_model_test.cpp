@@ -14,9 +14,12 @@
 #include "util/error.h"
 #include "util/json_file.h"
 #include "util/mapped_file.h"
+#include "test_support.h"
 
 namespace exaone {
 namespace {
+
+using test::TempDir;
 
 namespace fs = std::filesystem;
 const std::string kModels = std::string(EXAONE_FIXTURES) + "/models/";
@@ -28,23 +31,6 @@ std::vector<std::string> fixture_names() {
   std::sort(names.begin(), names.end());
   return names;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() / ("exaone_gguf_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 Agreement convert_and_compare(const std::string& name, DType type, ModelConfig* loaded = nullptr) {
   const std::string dir = kModels + name;

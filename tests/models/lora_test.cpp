@@ -16,31 +16,18 @@
 #include "models/model.h"
 #include "util/error.h"
 #include "util/json_file.h"
+#include "test_support.h"
 
 namespace exaone {
 namespace {
+
+using test::error_of;
+using test::TempDir;
 
 namespace fs = std::filesystem;
 const std::string kTiny = std::string(EXAONE_SOURCE_DIR) + "/models/exaone4-tiny";
 const std::string kLora = std::string(EXAONE_FIXTURES) + "/lora_inference/";
 const std::string kModels = std::string(EXAONE_FIXTURES) + "/models/";
-
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() / ("exaone_lora_inf_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 struct LoraGolden {
   std::vector<int32_t> ids;
@@ -77,15 +64,6 @@ double max_abs_diff(const std::vector<std::vector<float>>& x, const std::vector<
     for (size_t v = 0; v < x[t].size(); ++v) d = std::max(d, std::fabs(double(x[t][v]) - y[t][v]));
   }
   return d;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // A copy of the folder `base` whose weights are all float32, with `merged` replacing some.

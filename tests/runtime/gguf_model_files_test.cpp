@@ -15,29 +15,14 @@
 #include "util/json_file.h"
 #include "util/mapped_file.h"
 #include "util/paths.h"
+#include "test_support.h"
 
 namespace exaone {
 namespace {
 
+using test::TempDir;
+
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() / ("exaone_gguf_tok_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 const std::string kTiny = path_join(project_home(), "models/exaone4-tiny");
 
