@@ -35,6 +35,8 @@ inline Result run(const std::string& args, const std::string& stdin_text = "") {
   const int status = pclose(p);
   std::stringstream err;
   err << std::ifstream(err_file).rdbuf();
+  std::remove(err_file.c_str());
+  std::remove(in_file.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
 }
 

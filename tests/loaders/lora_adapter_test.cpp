@@ -22,13 +22,14 @@ namespace exaone {
 namespace {
 
 using test::error_of;
+using test::TempDir;
 
 namespace fs = std::filesystem;
 
 fs::path temp_dir(const std::string& tag) {
+  static const TempDir root("lora");  // removed with everything in it when the process exits
   static int counter = 0;
-  fs::path d = fs::temp_directory_path() /
-               ("exaone_lora_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::path d = root.path() / (tag + "_" + std::to_string(counter++));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

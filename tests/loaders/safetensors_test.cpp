@@ -16,8 +16,9 @@ namespace {
 using test::error_of;
 
 std::string make_file(const std::string& header, size_t data_bytes, const std::string& name = "t.safetensors") {
+  static const test::TempDir root("st");  // removed with everything in it when the process exits
   static int counter = 0;
-  auto dir = std::filesystem::temp_directory_path() / ("exaone_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  const auto dir = root.path() / std::to_string(counter++);
   std::filesystem::create_directories(dir);
   const std::string path = (dir / name).string();
   std::ofstream f(path, std::ios::binary);

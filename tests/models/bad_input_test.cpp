@@ -7,6 +7,7 @@
 #include "models/model.h"
 #include "util/error.h"
 #include "util/json_file.h"
+#include "test_support.h"
 
 namespace exaone {
 namespace {
@@ -16,7 +17,8 @@ const fs::path kFixture = fs::path(EXAONE_FIXTURES) / "models" / "exaone4-hybrid
 
 // A private copy of a fixture to damage.
 fs::path copy_fixture(const std::string& tag) {
-  fs::path dir = fs::temp_directory_path() / ("exaone_bad_" + tag + "_" + std::to_string(::getpid()));
+  static const test::TempDir root("bad");  // removed with everything in it when the process exits
+  const fs::path dir = root.path() / tag;
   fs::remove_all(dir);
   fs::create_directories(dir);
   for (const auto& e : fs::directory_iterator(kFixture)) fs::copy_file(e.path(), dir / e.path().filename());

@@ -26,6 +26,8 @@ inline int run_exaone(const std::string& args, std::string* err = nullptr, std::
                                   "_err.txt").c_str());
   if (err) *err = slurp(base + "_err.txt");
   if (out) *out = slurp(base + "_out.txt");
+  std::filesystem::remove(base + "_err.txt");
+  std::filesystem::remove(base + "_out.txt");
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
